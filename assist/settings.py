@@ -1,0 +1,95 @@
+"""Service settings: environment variables `ASSIST_*`, optionally a TOML file named by `ASSIST_CONFIG`.
+
+Environment variables win over the file, the file over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSIST_", extra="ignore")
+
+    # network
+    host: str = "127.0.0.1"
+    port: int = 8080
+    audiosocket_port: int | None = Field(9092, description="TCP port for Asterisk AudioSocket; unset = off")
+    rtp_ports: str | None = Field("40000-40019", description="UDP port range for RTP external media; unset = off")
+    public_url: str | None = Field(None, description="the URL phone systems reach us at (Twilio signatures)")
+
+    # storage
+    data_dir: Path = Path("data")
+    db_path: Path | None = None
+
+    # recognition
+    vosk_model: str | None = Field(None, description="a model directory, or pkg:NAME of an installed package")
+    model_cache: Path = Path.home() / ".cache" / "assist" / "models"
+    decode_workers: int = Field(default_factory=_default_workers)
+    chunk_ms: int = 100
+    max_streams: int = Field(10, description="recognition streams (2 per call) this process admits")
+    max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
+    vad: Literal["off", "energy"] = "energy"
+    prewarm_seconds: float = Field(0.0, description="audio fed to each pooled recogniser at start-up")
+
+    # phone-system credentials (separate from people's)
+    api_token: str | None = Field(None, description="bearer token for the dialler/CTI API; unset = open on loopback")
+    twilio_auth_token: str | None = None
+    twilio_inbound_speaker: Literal["customer", "agent"] = "customer"
+    audiohook_api_key: str | None = None
+    audiohook_client_secret: str | None = None
+    audiofork_user: str | None = None
+    audiofork_password: str | None = None
+    max_message_bytes: int = 64 * 1024
+
+    # logging
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # coach
+    default_language: str = "zh-CN"
+
+    @field_validator("rtp_ports", "vosk_model", "public_url", "api_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or (self.data_dir / "assist.db")
+
+    def rtp_port_range(self) -> range | None:
+        if not self.rtp_ports:
+            return None
+        lo, _, hi = self.rtp_ports.partition("-")
+        start = int(lo)
+        end = int(hi or lo)
+        if end < start:
+            raise ValueError(f"ASSIST_RTP_PORTS: {self.rtp_ports!r} ends before it starts")
+        return range(start, end + 1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("ASSIST_CONFIG")
+        if config:
+            if not Path(config).is_file():
+                raise FileNotFoundError(f"ASSIST_CONFIG={config}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)

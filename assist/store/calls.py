@@ -1,0 +1,175 @@
+"""Calls, their final transcript segments and their prompts, written as they happen."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
+from assist.store.db import Database, migration
+
+migration(
+    "0001_calls",
+    """
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY,
+        protocol TEXT NOT NULL,
+        external_id TEXT,
+        agent_id TEXT,
+        account_id TEXT,
+        language TEXT NOT NULL,
+        customer_phone TEXT,
+        direction TEXT,
+        status TEXT NOT NULL DEFAULT 'registered',
+        transcribed INTEGER NOT NULL DEFAULT 1,
+        started_at TEXT,
+        ended_at TEXT,
+        end_reason TEXT,
+        duration REAL,
+        meta TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+    );
+    CREATE INDEX calls_account ON calls(account_id, started_at);
+    CREATE INDEX calls_agent ON calls(agent_id, started_at);
+    CREATE INDEX calls_status ON calls(status);
+    CREATE TABLE segments (
+        segment_id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(call_id),
+        speaker TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        text TEXT NOT NULL,
+        words TEXT NOT NULL DEFAULT '[]',
+        loudness_db REAL,
+        language TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX segments_call ON segments(call_id, start);
+    CREATE TABLE prompts (
+        prompt_id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls(call_id),
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX prompts_call ON prompts(call_id, created_at)
+    """,
+)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+class CallStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert_started(self, ev: CallStarted, status: str = "live") -> None:
+        await self.db.execute(
+            """
+            INSERT INTO calls(call_id, protocol, external_id, agent_id, account_id, language, customer_phone,
+                              direction, status, transcribed, started_at, meta)
+            VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(call_id) DO UPDATE SET
+                protocol=CASE WHEN excluded.protocol='api' THEN calls.protocol ELSE excluded.protocol END,
+                external_id=COALESCE(excluded.external_id, calls.external_id),
+                agent_id=COALESCE(excluded.agent_id, calls.agent_id),
+                account_id=COALESCE(excluded.account_id, calls.account_id),
+                language=excluded.language,
+                customer_phone=COALESCE(excluded.customer_phone, calls.customer_phone),
+                direction=COALESCE(excluded.direction, calls.direction),
+                status=CASE WHEN calls.status='ended' THEN calls.status ELSE excluded.status END,
+                transcribed=excluded.transcribed,
+                started_at=COALESCE(calls.started_at, excluded.started_at),
+                meta=json_patch(calls.meta, excluded.meta)
+            """,
+            (
+                ev.call_id, ev.protocol, ev.external_id, ev.agent_id, ev.account_id, ev.language,
+                ev.customer_phone, ev.direction, status, int(ev.transcribed),
+                _iso(ev.started_at) if status != "registered" else None, json.dumps(ev.meta),
+            ),
+        )
+
+    async def update(self, ev: CallUpdated) -> None:
+        await self.db.execute(
+            """UPDATE calls SET agent_id=COALESCE(?, agent_id), account_id=COALESCE(?, account_id),
+               language=COALESCE(?, language), meta=json_patch(meta, ?) WHERE call_id=?""",
+            (ev.agent_id, ev.account_id, ev.language, json.dumps(ev.meta), ev.call_id),
+        )
+
+    async def ended(self, ev: CallEnded) -> None:
+        await self.db.execute(
+            "UPDATE calls SET status='ended', ended_at=?, end_reason=?, duration=? WHERE call_id=?",
+            (_iso(ev.ended_at), ev.reason, ev.duration, ev.call_id),
+        )
+
+    async def add_segment(self, seg: TranscriptSegment) -> None:
+        if not seg.final:
+            raise ValueError("only final segments are stored")
+        await self.db.execute(
+            """INSERT OR REPLACE INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
+               loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
+                json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language, _iso(seg.at),
+            ),
+        )
+
+    async def add_prompt(self, p: Prompt) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO prompts(prompt_id, call_id, kind, severity, body, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (p.prompt_id, p.call_id, p.kind, p.severity, p.model_dump_json(), _iso(p.created_at)),
+        )
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        row = await self.db.fetchone("SELECT * FROM calls WHERE call_id=?", (call_id,))
+        return _call_row(row) if row else None
+
+    async def list(self, *, status: str | None = None, agent_id: str | None = None,
+                   account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        where, params = [], []
+        for col, val in (("status", status), ("agent_id", agent_id), ("account_id", account_id)):
+            if val is not None:
+                where.append(f"{col}=?")
+                params.append(val)
+        sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY COALESCE(started_at, created_at) DESC LIMIT ?"
+        rows = await self.db.fetchall(sql, (*params, limit))
+        return [_call_row(r) for r in rows]
+
+    async def transcript(self, call_id: str) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall(
+            'SELECT * FROM segments WHERE call_id=? ORDER BY start, speaker', (call_id,)
+        )
+        return [
+            {
+                "segment_id": r["segment_id"], "speaker": r["speaker"], "index": r["idx"], "start": r["start"],
+                "end": r["end"], "text": r["text"], "words": json.loads(r["words"]),
+                "loudness_db": r["loudness_db"], "language": r["language"],
+            }
+            for r in rows
+        ]
+
+    async def prompts(self, call_id: str) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall("SELECT body FROM prompts WHERE call_id=? ORDER BY created_at", (call_id,))
+        return [json.loads(r["body"]) for r in rows]
+
+    async def mark_interrupted(self) -> int:
+        """At start-up: calls left 'live' by a crash are ended as 'interrupted'."""
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "UPDATE calls SET status='ended', end_reason='interrupted',"
+                " ended_at=COALESCE(ended_at, strftime('%Y-%m-%dT%H:%M:%fZ','now')) WHERE status='live'"
+            )
+
+
+def _call_row(row: Any) -> dict[str, Any]:
+    d = dict(row)
+    d["meta"] = json.loads(d.get("meta") or "{}")
+    d["transcribed"] = bool(d.get("transcribed"))
+    return d
