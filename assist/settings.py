@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_streams: int = Field(10, description="recognition streams (2 per call) this process admits")
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
     vad: Literal["off", "energy"] = "energy"
+    endpoint_rules: tuple[float, float, float] | None = Field(
+        (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
     prewarm_seconds: float = Field(0.0, description="audio fed to each pooled recogniser at start-up")
 
     # phone-system credentials (separate from people's)
@@ -58,7 +60,8 @@ class Settings(BaseSettings):
     # coach
     default_language: str = "zh-CN"
 
-    @field_validator("rtp_ports", "vosk_model", "public_url", "api_token", mode="before")
+    @field_validator("rtp_ports", "vosk_model", "public_url", "api_token", "audiosocket_port", "endpoint_rules",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v

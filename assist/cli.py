@@ -1,0 +1,154 @@
+"""The `assist` command: serve, simulate, model, replay, outbox, user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from assist import logs
+from assist.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)),
+                                   ("data_dir", getattr(args, "data_dir", None))) if v is not None}
+    return Settings(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(settings.log_format, settings.log_level)
+    from assist.stream.models import ModelError
+    from assist.web.app import serve
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except ModelError as e:
+        print(f"assist: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"assist: cannot listen: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    logs.configure("console" if sys.stderr.isatty() else "json", "WARNING")
+    from assist.stream.simulate import simulate
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"assist simulate: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        call_id = asyncio.run(simulate(
+            path, args.protocol, args.server, agent=args.agent, account=args.account, language=args.language,
+            fast=args.fast, api_token=args.api_token or os.environ.get("ASSIST_API_TOKEN"),
+            twilio_auth_token=os.environ.get("ASSIST_TWILIO_AUTH_TOKEN"),
+            audiohook_api_key=os.environ.get("ASSIST_AUDIOHOOK_API_KEY"),
+            audiohook_client_secret=os.environ.get("ASSIST_AUDIOHOOK_CLIENT_SECRET"),
+            audiofork_user=os.environ.get("ASSIST_AUDIOFORK_USER"),
+            audiofork_password=os.environ.get("ASSIST_AUDIOFORK_PASSWORD"),
+            call_id=args.call_id,
+        ))
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"assist simulate: {e}", file=sys.stderr)
+        return 1
+    print(call_id)
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from assist.stream import models
+
+    settings = Settings()
+    if args.model_cmd == "install":
+        try:
+            inst = models.install(args.name, Path(args.cache or settings.model_cache), progress=True,
+                                  expected_sha256=args.sha256)
+        except models.ModelError as e:
+            print(f"assist model install: {e}", file=sys.stderr)
+            return 1
+        print(f"model ready at {inst.path}")
+        if inst.sha256:
+            print(f"sha256 {inst.sha256} ({inst.size} bytes)")
+        print(f"set it with:\n  export ASSIST_VOSK_MODEL={inst.path}")
+        return 0
+    if args.model_cmd == "list":
+        for p in models.installed_models(Path(args.cache or settings.model_cache)):
+            print(p)
+        return 0
+    if args.model_cmd == "check":
+        try:
+            path = models.resolve(args.spec or settings.vosk_model)
+        except models.ModelError as e:
+            print(f"assist model check: {e}", file=sys.stderr)
+            return 1
+        if path is None:
+            print("no model configured (ASSIST_VOSK_MODEL is unset): calls will not be transcribed")
+            return 1
+        print(path)
+        return 0
+    return 2
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from assist.coach.replay import run_replay
+
+    return run_replay(Path(args.file), args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="assist", description="Realtime agent assist for collection calls.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the service")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--data-dir", type=Path)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("simulate", help="stream a WAV file to the service as a phone system would")
+    s.add_argument("file", help="mono or stereo WAV (left = customer, right = agent)")
+    s.add_argument("--protocol", required=True, choices=["twilio", "audiohook", "audiofork", "audiosocket", "rtp"])
+    s.add_argument("--server", default="127.0.0.1:8080", help="HOST:PORT of the service's HTTP port")
+    s.add_argument("--agent")
+    s.add_argument("--account")
+    s.add_argument("--language")
+    s.add_argument("--call-id")
+    s.add_argument("--api-token")
+    s.add_argument("--fast", action="store_true", help="send as fast as possible instead of real time")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("model", help="speech models")
+    msub = s.add_subparsers(dest="model_cmd", required=True)
+    m = msub.add_parser("install", help="download, check and unpack a model: zh, en or a URL to a .zip")
+    m.add_argument("name")
+    m.add_argument("--cache", help="where to unpack (default ~/.cache/assist/models)")
+    m.add_argument("--sha256", help="expected checksum of the archive")
+    m = msub.add_parser("list", help="installed models")
+    m.add_argument("--cache")
+    m = msub.add_parser("check", help="resolve ASSIST_VOSK_MODEL (or SPEC) and print the model directory")
+    m.add_argument("spec", nargs="?")
+    s.set_defaults(func=cmd_model)
+
+    s = sub.add_parser("replay", help="run a timed transcript (JSONL) through the coach")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_replay)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Live calls: the one internal model every phone protocol ends in.
+
+A call has metadata and two timed PCM16 tracks, customer and agent.  Protocol adapters (through the
+web layer) call `CallManager.start_call` / `audio` / `end_call`; the manager places audio on the
+call's timeline, feeds the recognisers and emits `CallStarted`, `CallUpdated`, `TranscriptSegment`
+and `CallEnded` to one sink.  It knows nothing of the coach, the store or the web.
+
+Calls a protocol does not tie to an agent or account (AudioHook, AudioSocket, RTP) are registered or
+claimed through `register` / `update` (the dialler/CTI API), before or during the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assist import logs
+from assist.events import AudioFrame, CallEnded, CallRefused, CallStarted, CallUpdated, Speaker, TranscriptSegment
+from assist.stream.protocols.base import Audio, CallStart, Refusal
+from assist.stream.recognition import AsrEngine, SpeakerStream
+
+log = logs.get(__name__)
+
+Sink = Callable[[Any], None]
+MAX_GAP_SECONDS = 30.0
+
+
+@dataclass
+class Registration:
+    """What a dialler/CTI told us about a call before (or while) its audio flows."""
+
+    call_id: str
+    agent_id: str | None = None
+    account_id: str | None = None
+    language: str | None = None
+    protocol: str | None = None
+    customer_phone: str | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    legs: dict[str, Speaker] = field(default_factory=dict)  # AudioSocket UUID -> speaker
+    rtp: dict[Speaker, int] = field(default_factory=dict)  # speaker -> UDP port
+    rtp_payload_type: int = 0
+    created: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Track:
+    speaker: Speaker
+    rate: int
+    offset: float  # call-relative seconds of sample 0 of this track
+    next_pos: int = 0
+    stream: SpeakerStream | None = None
+
+    @property
+    def end_time(self) -> float:
+        return self.offset + self.next_pos / self.rate
+
+
+@dataclass
+class LiveCall:
+    call_id: str
+    protocol: str
+    started: CallStarted
+    expected: tuple[Speaker, ...]
+    start_mono: float = field(default_factory=time.monotonic)
+    tracks: dict[Speaker, Track] = field(default_factory=dict)
+    connections: int = 0
+    ended: bool = False
+    end_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class CallManager:
+    def __init__(
+        self,
+        engine: AsrEngine,
+        sink: Sink,
+        *,
+        default_language: str = "zh-CN",
+        rtp_ports: range | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.default_language = default_language
+        self.registrations: dict[str, Registration] = {}
+        self.live: dict[str, LiveCall] = {}
+        self._legs: dict[str, tuple[str, Speaker]] = {}  # AudioSocket UUID -> (call_id, speaker)
+        self._rtp: dict[int, tuple[str, Speaker, int]] = {}  # port -> (call_id, speaker, payload type)
+        self._free_ports: list[int] = list(rtp_ports) if rtp_ports else []
+        self.counters: dict[str, int] = {"calls_started": 0, "calls_ended": 0, "calls_refused": 0, "probes": 0}
+
+    # ---- dialler / CTI API --------------------------------------------------------------------
+
+    def register(
+        self,
+        *,
+        call_id: str | None = None,
+        agent_id: str | None = None,
+        account_id: str | None = None,
+        language: str | None = None,
+        protocol: str | None = None,
+        customer_phone: str | None = None,
+        direction: Literal["inbound", "outbound"] | None = None,
+        meta: dict[str, Any] | None = None,
+        audiosocket: dict[Speaker, str] | None = None,
+        rtp_payload_type: int | None = None,
+    ) -> Registration:
+        """Register a call ahead of its audio, or claim a live one (then it is an update)."""
+        call_id = call_id or uuid.uuid4().hex
+        if call_id in self.live:
+            self.update(call_id, agent_id=agent_id, account_id=account_id, language=language, meta=meta)
+        reg = self.registrations.get(call_id) or Registration(call_id=call_id)
+        for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language),
+                     ("protocol", protocol), ("customer_phone", customer_phone), ("direction", direction)):
+            if v is not None:
+                setattr(reg, k, v)
+        reg.meta.update(meta or {})
+        for speaker, leg in (audiosocket or {}).items():
+            leg_id = str(uuid.UUID(leg))
+            owner = self._legs.get(leg_id)
+            if owner and owner[0] != call_id:
+                raise ValueError(f"AudioSocket UUID {leg_id} already belongs to call {owner[0]}")
+            reg.legs[leg_id] = speaker
+            self._legs[leg_id] = (call_id, speaker)
+        if rtp_payload_type is not None:
+            if rtp_payload_type not in (0, 118):
+                raise ValueError(f"rtp payload_type {rtp_payload_type} unsupported: use 0 (PCMU) or 118 (L16/16000)")
+            if not reg.rtp:
+                if len(self._free_ports) < 2:
+                    raise Refusal("no free RTP ports left in the configured range")
+                for speaker in ("customer", "agent"):
+                    port = self._free_ports.pop(0)
+                    reg.rtp[speaker] = port  # type: ignore[index]
+                    self._rtp[port] = (call_id, speaker, rtp_payload_type)  # type: ignore[assignment]
+            reg.rtp_payload_type = rtp_payload_type
+        self.registrations[call_id] = reg
+        return reg
+
+    def update(
+        self,
+        call_id: str,
+        *,
+        agent_id: str | None = None,
+        account_id: str | None = None,
+        language: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> CallUpdated | None:
+        call = self.live.get(call_id)
+        if call is None:
+            return None
+        st = call.started
+        changes = {k: v for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language))
+                   if v is not None and getattr(st, k) != v}
+        if not changes and not meta:
+            return None
+        call.started = st.model_copy(update={**changes, "meta": {**st.meta, **(meta or {})}})
+        ev = CallUpdated(call_id=call_id, meta=meta or {}, **changes)
+        self.sink(ev)
+        return ev
+
+    def leg(self, leg_id: str) -> tuple[str, Speaker] | None:
+        return self._legs.get(leg_id)
+
+    def rtp_port(self, port: int) -> tuple[str, Speaker, int] | None:
+        return self._rtp.get(port)
+
+    # ---- from protocol adapters -----------------------------------------------------------------
+
+    def start_call(
+        self,
+        protocol: str,
+        start: CallStart,
+        *,
+        call_id: str | None = None,
+        speakers: tuple[Speaker, ...] | None = None,
+    ) -> LiveCall:
+        """Admit a call (or a further connection of a live call) and announce it.
+
+        Raises Refusal when admission control turns it away."""
+        call_id = call_id or start.external_id or uuid.uuid4().hex
+        speakers = speakers or start.speakers
+        existing = self.live.get(call_id)
+        if existing is not None:
+            existing.connections += 1
+            return existing
+        reg = self.registrations.pop(call_id, None)
+        expected = tuple(sorted(set(speakers) | (set(reg.rtp) if reg else set()) |
+                                (set(reg.legs.values()) if reg else set())))
+        busy = sum(len(c.expected) for c in self.live.values())
+        why = self.engine.admission(len(expected), active=busy)
+        if why:
+            self.counters["calls_refused"] += 1
+            self.engine.refused += 1
+            self.sink(CallRefused(call_id=call_id, protocol=protocol, reason=why))
+            log.warning("call refused", call_id=call_id, protocol=protocol, reason=why)
+            raise Refusal(why)
+        language = (reg.language if reg and reg.language else None) or start.language or self.default_language
+        ev = CallStarted(
+            call_id=call_id,
+            protocol=protocol,
+            external_id=start.external_id,
+            agent_id=(reg.agent_id if reg else None) or start.agent_id,
+            account_id=(reg.account_id if reg else None) or start.account_id,
+            language=language,
+            sample_rate=start.sample_rate,
+            customer_phone=(reg.customer_phone if reg else None) or start.customer_phone,
+            direction=(reg.direction if reg else None) or start.direction,
+            transcribed=self.engine.available,
+            meta={**start.meta, **(reg.meta if reg else {})},
+        )
+        call = LiveCall(call_id=call_id, protocol=protocol, started=ev, expected=expected, connections=1)
+        self.live[call_id] = call
+        self.counters["calls_started"] += 1
+        log.info("call started", call_id=call_id, protocol=protocol, agent_id=ev.agent_id,
+                 account_id=ev.account_id, language=language, transcribed=ev.transcribed)
+        self.sink(ev)
+        return call
+
+    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True) -> None:
+        """Place a protocol's Audio on the call's timeline and hand it to recognition."""
+        if call.ended:
+            return
+        track = call.tracks.get(a.speaker)
+        if track is None:
+            offset = 0.0 if shared_clock else max(0.0, time.monotonic() - call.start_mono - a.position / a.sample_rate)
+            track = Track(a.speaker, a.sample_rate, offset, next_pos=a.position)
+            track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate, call.started.language,
+                                                   self._segment_sink)
+            call.tracks[a.speaker] = track
+        if a.sample_rate != track.rate:
+            log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,
+                        speaker=a.speaker, was=track.rate, now=a.sample_rate)
+            return
+        pcm, pos = a.pcm, a.position
+        if pos < track.next_pos:  # overlap with what we already have: keep only the new part
+            skip = (track.next_pos - pos) * 2
+            if skip >= len(pcm):
+                return
+            pcm, pos = pcm[skip:], track.next_pos
+        elif pos - track.next_pos > MAX_GAP_SECONDS * track.rate:
+            log.info("long gap in audio", call_id=call.call_id, speaker=a.speaker,
+                     seconds=round((pos - track.next_pos) / track.rate, 2))
+        track.next_pos = pos + len(pcm) // 2
+        if track.stream is not None:
+            track.stream.feed(AudioFrame(call_id=call.call_id, speaker=a.speaker,
+                                         start=track.offset + pos / track.rate, sample_rate=track.rate,
+                                         pcm=pcm, received_at=time.monotonic()))
+
+    def _segment_sink(self, seg: TranscriptSegment) -> None:
+        self.sink(seg)
+
+    async def connection_closed(self, call: LiveCall, reason: str) -> None:
+        """One connection of a call ended; the call ends with its last connection."""
+        call.connections -= 1
+        if call.connections <= 0:
+            await self.end_call(call.call_id, reason)
+
+    async def end_call(self, call_id: str, reason: str = "hangup") -> CallEnded | None:
+        call = self.live.get(call_id)
+        if call is None:
+            return None
+        async with call.end_lock:
+            if call.ended:
+                return None
+            call.ended = True
+            await asyncio.gather(*(t.stream.close() for t in call.tracks.values() if t.stream is not None))
+            duration = max((t.end_time for t in call.tracks.values()), default=0.0)
+            ev = CallEnded(call_id=call_id, reason=reason, duration=round(duration, 3))
+            self.live.pop(call_id, None)
+            self._release(call_id)
+            self.counters["calls_ended"] += 1
+            log.info("call ended", call_id=call_id, reason=reason, duration=ev.duration)
+            self.sink(ev)
+            return ev
+
+    def _release(self, call_id: str) -> None:
+        for leg_id, (cid, _) in list(self._legs.items()):
+            if cid == call_id:
+                del self._legs[leg_id]
+        for port, (cid, _, _) in list(self._rtp.items()):
+            if cid == call_id:
+                del self._rtp[port]
+                self._free_ports.append(port)
+
+    def expire_registrations(self, max_age: float = 3600.0) -> None:
+        now = time.monotonic()
+        for cid, reg in list(self.registrations.items()):
+            if now - reg.created > max_age:
+                self.registrations.pop(cid)
+                self._release(cid)
+
+    async def end_all(self, reason: str = "shutdown") -> None:
+        for cid in list(self.live):
+            await self.end_call(cid, reason)

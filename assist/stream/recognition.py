@@ -1,0 +1,485 @@
+"""Streaming speech recognition with vosk: one shared Model, pooled recognisers, decoding off the loop.
+
+Design (numbers in ../shared/docs/vosk-performance.md):
+* ONE `vosk.Model` per process; decoding runs on a `ThreadPoolExecutor` sized to the cores (vosk
+  releases the GIL), so a busy call never stalls the event loop or another call.
+* One `KaldiRecognizer` per speaker channel, with word timings.  At most one decode in flight per
+  recogniser: each stream has a single consumer task; audio that queues while a decode runs is
+  coalesced into the next `AcceptWaveform` call.
+* Recognisers are recycled: at the end of a call `FinalResult()` and back to a pool per sample rate.
+  vosk's word times count every sample the recogniser object has ever been fed, across
+  `FinalResult()`, so each stream keeps a map from the recogniser's sample count to call time.
+* An optional energy gate (`vad.EnergyGate`) holds back silence; the same time map keeps word times
+  on the call's timeline.
+* Each stream measures its lag (audio received -> decoded); the engine refuses new streams above a
+  configured capacity or lag (admission control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assist import logs
+from assist.events import AudioFrame, Speaker, TranscriptSegment, Word
+from assist.stream.vad import EnergyGate, Run
+
+log = logs.get(__name__)
+
+SegmentSink = Callable[[TranscriptSegment], None]
+
+
+@dataclass(slots=True)
+class _Anchor:
+    rec_sample: int  # lifetime sample count of the recogniser at this point
+    call_time: float  # call-relative seconds of the same sample
+
+
+class TimeMap:
+    """Maps a recogniser's lifetime sample count to call-relative seconds (piecewise linear)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._keys: list[int] = []
+        self._anchors: list[_Anchor] = []
+
+    def add(self, rec_sample: int, call_time: float) -> None:
+        if self._anchors:
+            last = self._anchors[-1]
+            expected = last.call_time + (rec_sample - last.rec_sample) / self.rate
+            if abs(expected - call_time) < 1e-4:
+                return  # contiguous: no new anchor needed
+            if last.rec_sample == rec_sample:
+                self._anchors[-1] = _Anchor(rec_sample, call_time)
+                return
+        self._keys.append(rec_sample)
+        self._anchors.append(_Anchor(rec_sample, call_time))
+
+    def to_call_time(self, rec_seconds: float) -> float:
+        sample = round(rec_seconds * self.rate)
+        i = bisect.bisect_right(self._keys, sample) - 1
+        if i < 0:
+            i = 0
+        a = self._anchors[i]
+        return a.call_time + (sample - a.rec_sample) / self.rate
+
+
+_LOADED: dict[str, Any] = {}  # one Model object per model directory in this process
+
+
+class ModelHolder:
+    """Loads the vosk model once per process; `None` when no model is configured."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.model: Any = None
+        self.load_seconds = 0.0
+
+    def load(self) -> Any:
+        if self.path is None:
+            return None
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        key = str(self.path.resolve())
+        t0 = time.perf_counter()
+        if key not in _LOADED:
+            _LOADED[key] = vosk.Model(key)
+        self.model = _LOADED[key]
+        self.load_seconds = time.perf_counter() - t0
+        return self.model
+
+
+class RecognizerPool:
+    """Idle recognisers per sample rate, reused across calls (saves warm-up CPU and memory)."""
+
+    def __init__(self, model: Any, limit: int) -> None:
+        self.model = model
+        self.limit = limit
+        self._idle: dict[int, list[Any]] = {}
+        self.created = 0
+        self.reused = 0
+
+    def acquire(self, rate: int) -> tuple[Any, int]:
+        """Returns (recogniser, its lifetime sample count)."""
+        idle = self._idle.get(rate)
+        if idle:
+            self.reused += 1
+            rec, samples = idle.pop()
+            return rec, samples
+        import vosk
+
+        rec = vosk.KaldiRecognizer(self.model, rate)
+        rec.SetWords(True)
+        self.created += 1
+        return rec, 0
+
+    def release(self, rate: int, rec: Any, samples: int) -> None:
+        idle = self._idle.setdefault(rate, [])
+        if len(idle) < self.limit:
+            idle.append((rec, samples))
+
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+
+@dataclass
+class StreamStats:
+    audio_seconds: float = 0.0
+    decoded_seconds: float = 0.0
+    decode_cpu: float = 0.0
+    decodes: int = 0
+    lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=200))  # (when, lag)
+
+    def recent_lag(self, now: float, window: float = 10.0) -> float:
+        vals = [lag for t, lag in self.lags if now - t <= window]
+        return max(vals) if vals else 0.0
+
+
+class SpeakerStream:
+    """Decodes one speaker channel of one call, emitting partial and final TranscriptSegments."""
+
+    def __init__(
+        self,
+        engine: AsrEngine,
+        call_id: str,
+        speaker: Speaker,
+        sample_rate: int,
+        language: str,
+        sink: SegmentSink,
+    ) -> None:
+        self.engine = engine
+        self.call_id = call_id
+        self.speaker = speaker
+        self.rate = sample_rate
+        self.language = language
+        self.sink = sink
+        self.stats = StreamStats()
+        self._log = log.bind(call_id=call_id, speaker=speaker)
+        self._rec: Any = None
+        self._rec_samples = 0
+        self._map = TimeMap(sample_rate)
+        self._gate = EnergyGate(sample_rate) if engine.vad == "energy" else None
+        self._queue: list[tuple[float, bytes, float]] = []  # (call time, pcm, received_at)
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._index = 0
+        self._last_partial = ""
+        self._utt_start: float | None = None
+        self._energy: list[tuple[float, float, float]] = []  # (start, end, mean square)
+        self._chunk_bytes = sample_rate * engine.chunk_ms // 1000 * 2
+        self._carry = b""
+        self._carry_start = 0.0
+        self._open_utt = False  # audio fed since the last final
+        self._fed_until = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"asr-{self.call_id}-{self.speaker}")
+
+    def feed(self, frame: AudioFrame) -> None:
+        """Queue audio (never blocks).  Called on the event loop."""
+        if self._closing:
+            return
+        if frame.sample_rate != self.rate:
+            raise ValueError(f"stream is {self.rate} Hz, frame is {frame.sample_rate} Hz")
+        self.stats.audio_seconds += frame.duration
+        self._queue.append((frame.start, frame.pcm, frame.received_at))
+        self._queued_bytes += len(frame.pcm)
+        if self._queued_bytes >= self._chunk_bytes:
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Decode what is queued, flush the last utterance, return the recogniser to the pool."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._rec, self._rec_samples = self.engine.pool.acquire(self.rate)
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._queue:
+                    batch, self._queue, self._queued_bytes = self._queue, [], 0
+                    newest = batch[-1][2]
+                    runs = self._gate_batch(batch)
+                    results = await loop.run_in_executor(self.engine.executor, self._decode, runs, False)
+                    done = time.monotonic()
+                    self.stats.lags.append((done, done - newest))
+                    self._emit(results)
+                if self._closing and not self._queue:
+                    break
+            results = await loop.run_in_executor(self.engine.executor, self._decode, [], True)
+            self._emit(results)
+        except Exception:
+            self._log.exception("recognition failed")
+        finally:
+            if self._rec is not None:
+                self.engine.pool.release(self.rate, self._rec, self._rec_samples)
+                self._rec = None
+            self.engine._stream_closed(self)
+
+    def _gate_batch(self, batch: list[tuple[float, bytes, float]]) -> list[Run]:
+        """Join contiguous audio into runs; with the energy gate, keep only speech (+padding)."""
+        runs: list[Run] = []
+        for start, pcm, _ in batch:
+            pieces = self._gate.push(pcm, start) if self._gate else [Run(start, pcm)]
+            for r in pieces:
+                if runs and not runs[-1].closes:
+                    last = runs[-1]
+                    if abs(last.start + len(last.pcm) / 2 / self.rate - r.start) < 1e-4:
+                        runs[-1] = Run(last.start, last.pcm + r.pcm, r.closes)
+                        continue
+                runs.append(r)
+        return runs
+
+    # ---- runs on the decode pool -------------------------------------------------------------
+
+    def _accept(self, pcm: bytes, start: float, out: list[dict[str, Any]]) -> None:
+        self._map.add(self._rec_samples, start)
+        if self._utt_start is None:
+            self._utt_start = start
+        is_final = self._rec.AcceptWaveform(pcm)
+        self._rec_samples += len(pcm) // 2
+        self._fed_until = start + len(pcm) / 2 / self.rate
+        if is_final:
+            out.append({"final": json.loads(self._rec.Result()), "utt_start": self._utt_start})
+            self._utt_start = None
+            self._open_utt = False
+        else:
+            self._open_utt = True
+
+    def _flush_carry(self, out: list[dict[str, Any]]) -> None:
+        if self._carry:
+            self._accept(self._carry, self._carry_start, out)
+            self._carry = b""
+
+    def _finish_utterance(self, out: list[dict[str, Any]]) -> None:
+        self._flush_carry(out)
+        if self._open_utt:
+            out.append({"final": json.loads(self._rec.FinalResult()), "utt_start": self._utt_start})
+            self._utt_start = None
+            self._open_utt = False
+
+    def _decode(self, runs: list[Run], final: bool) -> list[dict[str, Any]]:
+        """Feed vosk in pieces of exactly `chunk_ms` on the stream's own sample grid (the rest waits
+        in a carry buffer), so results do not depend on how audio happened to be batched: vosk
+        checks for an endpoint only at the end of each AcceptWaveform."""
+        t0 = time.thread_time()
+        out: list[dict[str, Any]] = []
+        fed_before = self._rec_samples
+        step = self._chunk_bytes
+        for run in runs:
+            samples = len(run.pcm) // 2
+            if samples:
+                a = np.frombuffer(run.pcm, dtype="<i2").astype(np.float32)
+                self._energy.append((run.start, run.start + samples / self.rate, float(np.mean(a * a))))
+            if self._carry and abs(self._carry_start + len(self._carry) / 2 / self.rate - run.start) > 1e-4:
+                self._flush_carry(out)  # a gap in the audio: finish the piece before it
+            if not self._carry:
+                self._carry_start = run.start
+            data = self._carry + run.pcm
+            whole = len(data) - len(data) % step
+            for off in range(0, whole, step):
+                self._accept(data[off:off + step], self._carry_start + off / 2 / self.rate, out)
+            self._carry = data[whole:]
+            self._carry_start += whole / 2 / self.rate
+            self.stats.decoded_seconds += samples / self.rate
+            if run.closes:
+                # the gate saw the speech end; if vosk's endpointer has not fired yet, finish it
+                self._finish_utterance(out)
+        if final:
+            self._finish_utterance(out)
+        elif self._open_utt and self._rec_samples != fed_before:
+            out.append({"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start,
+                        "at": self._fed_until})
+        self.stats.decode_cpu += time.thread_time() - t0
+        self.stats.decodes += 1
+        return out
+
+    # ---- back on the loop --------------------------------------------------------------------
+
+    def _emit(self, results: list[dict[str, Any]]) -> None:
+        for r in results:
+            if "final" in r:
+                seg = self._final_segment(r["final"], r["utt_start"])
+                self._last_partial = ""
+                if seg is not None:
+                    self.sink(seg)
+            else:
+                text = (r["partial"].get("partial") or "").strip()
+                if text and text != self._last_partial:
+                    self._last_partial = text
+                    start = r["utt_start"] if r["utt_start"] is not None else r["at"]
+                    self.sink(self._segment(final=False, start=start, end=r["at"], text=text, words=[]))
+
+    def _final_segment(self, res: dict[str, Any], utt_start: float | None) -> TranscriptSegment | None:
+        text = (res.get("text") or "").strip()
+        if not text:
+            return None
+        words = [
+            Word(
+                word=w["word"],
+                start=round(self._map.to_call_time(w["start"]), 3),
+                end=round(self._map.to_call_time(w["end"]), 3),
+                conf=float(w.get("conf", 1.0)),
+            )
+            for w in res.get("result", [])
+        ]
+        if words:
+            start, end = words[0].start, words[-1].end
+        else:
+            start = utt_start or 0.0
+            end = start
+        seg = self._segment(final=True, start=start, end=end, text=text, words=words)
+        self._index += 1
+        self._trim_energy(end)
+        return seg
+
+    def _segment(self, *, final: bool, start: float, end: float, text: str, words: list[Word]) -> TranscriptSegment:
+        return TranscriptSegment(
+            call_id=self.call_id,
+            segment_id=f"{self.call_id}:{self.speaker}:{self._index}",
+            index=self._index,
+            speaker=self.speaker,
+            final=final,
+            start=round(start, 3),
+            end=round(end, 3),
+            text=text,
+            words=words,
+            loudness_db=self._loudness(start, end),
+            language=self.language,
+        )
+
+    def _loudness(self, start: float, end: float) -> float | None:
+        num = den = 0.0
+        for s, e, ms in self._energy:
+            overlap = min(e, end) - max(s, start)
+            if overlap > 0:
+                num += ms * overlap
+                den += overlap
+        if den <= 0:
+            return None
+        return round(10.0 * float(np.log10(max(num / den, 1e-3) / (32768.0 * 32768.0))), 1)
+
+    def _trim_energy(self, upto: float) -> None:
+        self._energy = [x for x in self._energy if x[1] > upto - 1.0]
+
+    @property
+    def recent_lag(self) -> float:
+        return self.stats.recent_lag(time.monotonic())
+
+
+class AsrEngine:
+    """The process-wide recognition service: model, decode pool, recogniser pool, admission."""
+
+    def __init__(
+        self,
+        model_path: Path | None,
+        *,
+        workers: int,
+        chunk_ms: int = 100,
+        vad: str = "energy",
+        max_streams: int = 10,
+        max_lag: float = 1.5,
+    ) -> None:
+        self.holder = ModelHolder(model_path)
+        self.executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vosk")
+        self.chunk_ms = chunk_ms
+        self.vad = vad
+        self.max_streams = max_streams
+        self.max_lag = max_lag
+        self.pool: RecognizerPool = RecognizerPool(None, limit=max_streams)
+        self.streams: set[SpeakerStream] = set()
+        self.refused = 0
+        self.finished_lags: deque[float] = deque(maxlen=50000)
+
+    @property
+    def available(self) -> bool:
+        return self.holder.model is not None
+
+    async def start(self) -> None:
+        if self.holder.path is None:
+            log.warning("no speech model configured: calls are accepted but NOT transcribed",
+                        hint="run `assist model install zh` and set ASSIST_VOSK_MODEL")
+            return
+        loop = asyncio.get_running_loop()
+        model = await loop.run_in_executor(self.executor, self.holder.load)
+        self.pool = RecognizerPool(model, limit=self.max_streams)
+        log.info("speech model loaded", path=str(self.holder.path), seconds=round(self.holder.load_seconds, 2))
+
+    async def stop(self) -> None:
+        for s in list(self.streams):
+            await s.close()
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+    def current_lag(self) -> float:
+        now = time.monotonic()
+        return max((s.stats.recent_lag(now) for s in self.streams), default=0.0)
+
+    def admission(self, new_streams: int, active: int | None = None) -> str | None:
+        """None when `new_streams` more streams can be decoded in real time, else why not.
+
+        `active` is the number of streams already promised to admitted calls (defaults to the open ones)."""
+        if not self.available:
+            return None
+        busy = len(self.streams) if active is None else max(active, len(self.streams))
+        if busy + new_streams > self.max_streams:
+            return f"at capacity: {busy} of {self.max_streams} recognition streams busy"
+        lag = self.current_lag()
+        if lag > self.max_lag:
+            return f"recognition is lagging {lag:.2f}s behind (limit {self.max_lag:.2f}s)"
+        return None
+
+    def open_stream(
+        self, call_id: str, speaker: Speaker, sample_rate: int, language: str, sink: SegmentSink
+    ) -> SpeakerStream | None:
+        if not self.available:
+            return None
+        s = SpeakerStream(self, call_id, speaker, sample_rate, language, sink)
+        self.streams.add(s)
+        s.start()
+        return s
+
+    def _stream_closed(self, s: SpeakerStream) -> None:
+        self.streams.discard(s)
+        self.finished_lags.extend(lag for _, lag in s.stats.lags)
+
+    def lag_summary(self) -> dict[str, float]:
+        """Decode lag (audio received -> decoded) over recent and finished streams, in seconds."""
+        vals = sorted([*self.finished_lags, *(lag for s in self.streams for _, lag in s.stats.lags)])
+        if not vals:
+            return {"p50": 0.0, "p95": 0.0, "max": 0.0}
+        return {"p50": round(vals[len(vals) // 2], 3), "p95": round(vals[int(len(vals) * 0.95)], 3),
+                "max": round(vals[-1], 3)}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "model": str(self.holder.path) if self.holder.path else None,
+            "transcribing": self.available,
+            "streams": len(self.streams),
+            "max_streams": self.max_streams,
+            "lag": round(self.current_lag(), 3),
+            "lag_summary": self.lag_summary(),
+            "max_lag": self.max_lag,
+            "refused": self.refused,
+            "recognizers_created": self.pool.created,
+            "recognizers_reused": self.pool.reused,
+            "recognizers_idle": self.pool.idle_count(),
+            "vad": self.vad,
+        }

@@ -1,0 +1,132 @@
+"""Energy voice-activity gate in front of the recogniser.
+
+A two-party call is mostly silence on each channel, and a vosk recogniser costs about as much on
+silence as on speech.  The gate passes speech plus padding (a pre-roll before the first loud frame,
+a hangover after the last one, long enough for vosk's endpointer to close the utterance) and holds
+back the rest.  The level threshold adapts to the channel's noise floor.
+
+Sans-I/O and synchronous: `push(pcm, start)` returns the runs of audio to decode, each with the
+call-relative time of its first sample, so the caller can keep the recogniser's timeline mapped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME_MS = 20
+
+
+@dataclass(slots=True)
+class Run:
+    start: float  # call-relative seconds of pcm[0]
+    pcm: bytes
+    closes: bool = False  # the gate closed after this run: the utterance is over
+
+
+class EnergyGate:
+    def __init__(
+        self,
+        sample_rate: int,
+        *,
+        pre_roll: float = 0.3,
+        hangover: float = 1.2,
+        min_dbfs: float = -50.0,
+        above_floor_db: float = 9.0,
+    ) -> None:
+        self.rate = sample_rate
+        self.frame_bytes = sample_rate * FRAME_MS // 1000 * 2
+        self.pre_roll_frames = max(1, round(pre_roll * 1000 / FRAME_MS))
+        self.hangover_frames = max(1, round(hangover * 1000 / FRAME_MS))
+        self.min_dbfs = min_dbfs
+        self.above_floor_db = above_floor_db
+        self.noise_floor = -60.0
+        self._pending = b""  # bytes not yet making a whole frame
+        self._pending_start = 0.0
+        self._preroll: deque[tuple[float, bytes]] = deque(maxlen=self.pre_roll_frames)
+        self._open = False
+        self._quiet = 0  # consecutive quiet frames while open
+        self.frames_in = 0
+        self.frames_out = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def _is_speech(self, db: float) -> bool:
+        return db > self.min_dbfs and db > self.noise_floor + self.above_floor_db
+
+    def _track_floor(self, db: float) -> None:
+        # fast down, slow up: the floor follows the quiet parts of the channel
+        if db < self.noise_floor:
+            self.noise_floor = 0.7 * self.noise_floor + 0.3 * db
+        else:
+            self.noise_floor = 0.995 * self.noise_floor + 0.005 * db
+
+    def push(self, pcm: bytes, start: float) -> list[Run]:
+        if not self._pending:
+            self._pending_start = start
+        data = self._pending + pcm
+        whole = len(data) - len(data) % self.frame_bytes
+        self._pending = data[whole:]
+        t0 = self._pending_start
+        self._pending_start = t0 + whole / 2 / self.rate
+        if not whole:
+            return []
+        frames = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32).reshape(-1, self.frame_bytes // 2)
+        ms = np.mean(frames * frames, axis=1)
+        dbs = 10.0 * np.log10(np.maximum(ms, 1e-3) / (32768.0 * 32768.0))
+        frame_s = FRAME_MS / 1000
+        runs: list[Run] = []
+        run_start: float | None = None
+        run_parts: list[bytes] = []
+
+        def flush(closes: bool = False, at: float = 0.0) -> None:
+            nonlocal run_start, run_parts
+            if run_parts and run_start is not None:
+                runs.append(Run(run_start, b"".join(run_parts)))
+                runs[-1].closes = closes
+            elif closes:
+                runs.append(Run(at, b"", closes=True))  # the speech was passed on earlier: just mark the end
+            run_start, run_parts = None, []
+
+        for i, db in enumerate(dbs.tolist()):
+            self.frames_in += 1
+            t = t0 + i * frame_s
+            frame = data[i * self.frame_bytes:(i + 1) * self.frame_bytes]
+            speech = self._is_speech(db)
+            if not speech:
+                self._track_floor(db)
+            if self._open:
+                if speech:
+                    self._quiet = 0
+                else:
+                    self._quiet += 1
+                if self._quiet > self.hangover_frames:
+                    self._open = False
+                    flush(closes=True, at=t)
+                    self._preroll.append((t, frame))
+                    continue
+                if run_start is None:
+                    run_start = t
+                run_parts.append(frame)
+                self.frames_out += 1
+            elif speech:
+                self._open = True
+                self._quiet = 0
+                flush()
+                if self._preroll:
+                    run_start = self._preroll[0][0]
+                    run_parts = [f for _, f in self._preroll]
+                    self.frames_out += len(self._preroll)
+                    self._preroll.clear()
+                else:
+                    run_start = t
+                run_parts.append(frame)
+                self.frames_out += 1
+            else:
+                self._preroll.append((t, frame))
+        flush()
+        return runs

