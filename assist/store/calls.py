@@ -130,7 +130,7 @@ class CallStore:
         row = await self.db.fetchone("SELECT * FROM calls WHERE call_id=?", (call_id,))
         return _call_row(row) if row else None
 
-    async def list(self, *, status: str | None = None, agent_id: str | None = None,
+    async def list_calls(self, *, status: str | None = None, agent_id: str | None = None,
                    account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         where, params = [], []
         for col, val in (("status", status), ("agent_id", agent_id), ("account_id", account_id)):

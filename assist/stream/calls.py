@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assist import logs
-from assist.events import AudioFrame, CallEnded, CallRefused, CallStarted, CallUpdated, Speaker, TranscriptSegment
+from assist.events import (
+    SPEAKERS,
+    AudioFrame,
+    CallEnded,
+    CallRefused,
+    CallStarted,
+    CallUpdated,
+    Speaker,
+    TranscriptSegment,
+)
 from assist.stream.protocols.base import Audio, CallStart, Refusal
 from assist.stream.recognition import AsrEngine, SpeakerStream
 
@@ -131,10 +140,10 @@ class CallManager:
             if not reg.rtp:
                 if len(self._free_ports) < 2:
                     raise Refusal("no free RTP ports left in the configured range")
-                for speaker in ("customer", "agent"):
+                for speaker in SPEAKERS:
                     port = self._free_ports.pop(0)
-                    reg.rtp[speaker] = port  # type: ignore[index]
-                    self._rtp[port] = (call_id, speaker, rtp_payload_type)  # type: ignore[assignment]
+                    reg.rtp[speaker] = port
+                    self._rtp[port] = (call_id, speaker, rtp_payload_type)
             reg.rtp_payload_type = rtp_payload_type
         self.registrations[call_id] = reg
         return reg

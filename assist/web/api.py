@@ -126,7 +126,7 @@ async def list_calls(request: web.Request) -> web.Response:
         limit = min(1000, max(1, int(q.get("limit", "100"))))
     except ValueError:
         return json_error(400, f"limit must be a number, got {q.get('limit')!r}")
-    calls = await ctx.store.list(status=q.get("status"), agent_id=q.get("agent_id"),
+    calls = await ctx.store.list_calls(status=q.get("status"), agent_id=q.get("agent_id"),
                                  account_id=q.get("account_id"), limit=limit)
     return web.json_response({"calls": calls})
 
@@ -179,6 +179,7 @@ async def _feed(request: web.Request, call_id: str | None) -> web.StreamResponse
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=ctx.settings.max_message_bytes)
     await ws.prepare(request)
     sub = ctx.hub.subscribe(call_id)
+    ctx.websockets.add(ws)
     try:
         await ctx.hub.drain()
         await ws.send_str(json.dumps(await ctx.snapshot(call_id), default=str))
@@ -200,4 +201,5 @@ async def _feed(request: web.Request, call_id: str | None) -> web.StreamResponse
             pump_task.cancel()
     finally:
         ctx.hub.unsubscribe(sub)
+        ctx.websockets.discard(ws)
     return ws

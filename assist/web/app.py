@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from aiohttp import web
+from typing import Any
+
+from aiohttp import WSCloseCode, web
 
 from assist import logs
 from assist.settings import Settings
@@ -28,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(phone.routes)
     app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
 
@@ -80,6 +83,25 @@ async def _housekeeping(ctx: Context) -> None:
         ctx.calls.expire_registrations()
 
 
+async def _shutdown(app: web.Application) -> None:
+    """Stop taking audio, finish every live call (its last finals are decoded and stored), then
+    close the connections that are still open."""
+    ctx = app.get(CTX)
+    if ctx is None:
+        return
+    server = ctx.extras.get("audiosocket")
+    if server is not None:
+        server.close()
+    rtp = ctx.extras.get("rtp")
+    if rtp is not None:
+        rtp.close()
+    await ctx.calls.end_all("shutdown")
+    for ws in list(ctx.websockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+    for writer in list(ctx.tcp_writers):
+        writer.close()
+
+
 async def _cleanup(app: web.Application) -> None:
     ctx: Context | None = app.get(CTX)
     if ctx is None:
@@ -90,12 +112,6 @@ async def _cleanup(app: web.Application) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    server = ctx.extras.get("audiosocket")
-    if server is not None:
-        server.close()
-    rtp = ctx.extras.get("rtp")
-    if rtp is not None:
-        rtp.close()
     await ctx.calls.end_all("shutdown")
     await ctx.hub.stop()
     await ctx.engine.stop()
@@ -110,7 +126,8 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     ctx = app[CTX]
-    ctx.http_port = site._server.sockets[0].getsockname()[1] if site._server else settings.port  # type: ignore[union-attr]
+    server: Any = site._server
+    ctx.http_port = server.sockets[0].getsockname()[1] if server else settings.port
     log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
              transcribing=ctx.engine.available)
     try:

@@ -27,6 +27,9 @@ class Context:
     http_port: int | None = None
     audiosocket_port: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # open connections, closed at shutdown: WebSockets (phone, feed) and AudioSocket writers
+    websockets: set[web.WebSocketResponse] = field(default_factory=set)
+    tcp_writers: set[Any] = field(default_factory=set)
 
     async def record_registration(self, reg: Registration) -> None:
         """A call registered ahead of its audio is stored as 'registered'."""

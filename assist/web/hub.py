@@ -1,13 +1,15 @@
 """The event hub: where stream, coach, store and live listeners meet.
 
-Events arrive from the call manager (and later from the coach) through `publish`, on the event loop.
-The hub
-* runs the processors (the coach: segment in, prompts out) synchronously, in order;
-* queues every event for the store writer, one task, so writes keep their order and never block
-  the audio path; `drain()` waits for the queue (graceful shutdown loses nothing);
-* fans events out to live subscribers (the sidebar, the supervisor console, benchmarks), each with
-  a bounded queue: a subscriber that cannot keep up is dropped (it reconnects and gets a snapshot)
-  instead of slowing everybody else.
+Every event goes through one ordered pipeline (a queue and one task), so everybody sees the same
+order and nothing is shown before it is safe:
+1. the writers persist what must survive a restart (calls, final segments, prompts) — an event is
+   written *before* anyone sees it, so a crash never loses a segment a listener was shown;
+2. live subscribers (the sidebar, the supervisor console, benchmarks) get it, each through a bounded
+   queue: one that cannot keep up is dropped (it reconnects and gets a snapshot) instead of slowing
+   everybody else;
+3. the processors (the coach: segment in, prompts out) run, and what they return joins the pipeline.
+`publish` never blocks (it is called from the audio path); `drain()` waits until the pipeline is
+empty (graceful shutdown and snapshots lose nothing).
 """
 
 from __future__ import annotations
@@ -44,49 +46,29 @@ class Hub:
         self.processors: list[Processor] = []
         self.writers: list[Writer] = []
         self.subscribers: set[Subscriber] = set()
-        self._store_q: asyncio.Queue[Any] = asyncio.Queue()
-        self._writer_task: asyncio.Task[None] | None = None
+        self._q: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.write_errors = 0
 
     def start(self) -> None:
-        self._writer_task = asyncio.get_running_loop().create_task(self._write_loop(), name="store-writer")
+        self._task = asyncio.get_running_loop().create_task(self._pipeline(), name="event-pipeline")
 
     async def stop(self) -> None:
         await self.drain()
-        if self._writer_task:
-            self._writer_task.cancel()
+        if self._task:
+            self._task.cancel()
             try:
-                await self._writer_task
+                await self._task
             except asyncio.CancelledError:
                 pass
 
     async def drain(self) -> None:
-        await self._store_q.join()
+        await self._q.join()
 
     def publish(self, ev: Any) -> None:
         self.published += 1
-        self._store_q.put_nowait(ev)
-        for sub in list(self.subscribers):
-            if sub.wants(ev):
-                try:
-                    sub.queue.put_nowait(ev)
-                except asyncio.QueueFull:
-                    sub.dropped = True
-                    self.subscribers.discard(sub)
-                    while not sub.queue.empty():
-                        sub.queue.get_nowait()
-                    sub.queue.put_nowait(None)  # tells the listener's pump to close
-                    log.warning("live listener too slow, dropped", call_id=sub.call_id)
-        for proc in self.processors:
-            try:
-                follow = proc(ev)
-            except Exception:
-                log.exception("processor failed", call_id=getattr(ev, "call_id", None),
-                              event=type(ev).__name__)
-                continue
-            for out in follow:
-                self.publish(out)
+        self._q.put_nowait(ev)
 
     def subscribe(self, call_id: str | None = None, filter: Callable[[Any], bool] | None = None) -> Subscriber:
         sub = Subscriber(call_id=call_id, filter=filter)
@@ -96,17 +78,47 @@ class Hub:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
-    async def _write_loop(self) -> None:
+    async def _pipeline(self) -> None:
         while True:
-            ev = await self._store_q.get()
+            ev = await self._q.get()
             try:
-                for w in self.writers:
-                    await w(ev)
+                await self._write(ev)
+                self._fan_out(ev)
+                self._process(ev)
+            finally:
+                self._q.task_done()
+
+    async def _write(self, ev: Any) -> None:
+        for w in self.writers:
+            try:
+                await w(ev)
             except Exception:
                 self.write_errors += 1
                 log.exception("store write failed", call_id=getattr(ev, "call_id", None), event=type(ev).__name__)
-            finally:
-                self._store_q.task_done()
+
+    def _fan_out(self, ev: Any) -> None:
+        for sub in list(self.subscribers):
+            if not sub.wants(ev):
+                continue
+            try:
+                sub.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                sub.dropped = True
+                self.subscribers.discard(sub)
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+                sub.queue.put_nowait(None)  # tells the listener's pump to close
+                log.warning("live listener too slow, dropped", call_id=sub.call_id)
+
+    def _process(self, ev: Any) -> None:
+        for proc in self.processors:
+            try:
+                follow = proc(ev)
+            except Exception:
+                log.exception("processor failed", call_id=getattr(ev, "call_id", None), event=type(ev).__name__)
+                continue
+            for out in follow:
+                self.publish(out)
 
 
 def store_writer(store: Any) -> Writer:

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from assist import logs
 from assist.stream.calls import CallManager, LiveCall
 from assist.stream.protocols.audiofork import AudioForkServer, check_basic_auth
-from assist.stream.protocols.audiohook import AudioHookServer
+from assist.stream.protocols.audiohook import CLOSE_TIMEOUT, AudioHookServer
 from assist.stream.protocols.base import (
     Audio,
     CallStart,
@@ -37,7 +37,6 @@ from assist.web.context import CTX
 log = logs.get(__name__)
 routes = web.RouteTableDef()
 
-CLOSE_TIMEOUT = 5.0
 
 
 class ProtocolDriver:
@@ -143,6 +142,8 @@ class ProtocolDriver:
 
 
 async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver: ProtocolDriver) -> None:
+    conns = request.app[CTX].websockets
+    conns.add(ws)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -157,6 +158,7 @@ async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver
     finally:
         if ws.close_code not in (None, 1000, 1005) or ws.exception() is not None:
             driver.log.warning("connection closed abnormally", code=ws.close_code, error=str(ws.exception() or ""))
+        conns.discard(ws)
         await driver.connection_lost()
         if not ws.closed:
             await ws.close()

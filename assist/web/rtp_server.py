@@ -9,7 +9,9 @@ seconds, or when the app calls `POST /api/calls/{id}/end`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from typing import Any
 from dataclasses import dataclass, field
 
 from assist import logs
@@ -26,7 +28,7 @@ class _Leg:
     driver: ProtocolDriver
     call_id: str
     last: float = field(default_factory=time.monotonic)
-    queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[tuple[bytes, float]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
 
@@ -64,25 +66,25 @@ class RtpListener:
             leg.task = asyncio.get_running_loop().create_task(self._pump(port, leg))
             self.legs[port] = leg
         leg.last = time.monotonic()
-        leg.queue.put_nowait(data)
+        leg.queue.put_nowait((data, leg.last))
 
     async def _pump(self, port: int, leg: _Leg) -> None:
         """Datagrams of one leg, handled in order (the driver awaits call start and end)."""
         while True:
-            data = await leg.queue.get()
+            data, at = await leg.queue.get()
             if not data:
                 break
-            await leg.driver.handle(leg.driver.proto.receive_data(data))
+            await leg.driver.handle(leg.driver.proto.receive_data(data, at=at))
         await leg.driver.connection_lost()
         if self.legs.get(port) is leg:
             del self.legs[port]
 
     async def reap_idle(self) -> None:
         now = time.monotonic()
-        for port, leg in list(self.legs.items()):
+        for leg in list(self.legs.values()):
             ended = leg.call_id not in self.ctx.calls.live and leg.driver.call is not None
             if now - leg.last > self.idle_timeout or ended:
-                leg.queue.put_nowait(b"")
+                leg.queue.put_nowait((b"", now))
                 if leg.task is not None:
                     await leg.task
 
@@ -98,7 +100,7 @@ class _PortProtocol(asyncio.DatagramProtocol):
         self.listener = listener
         self.port = port
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         if data:
             self.listener.datagram(self.port, data, addr)
 
@@ -107,7 +109,7 @@ async def start(ctx: Context, host: str, ports: range) -> RtpListener:
     listener = RtpListener(ctx)
     loop = asyncio.get_running_loop()
     for port in ports:
-        transport, _ = await loop.create_datagram_endpoint(lambda p=port: _PortProtocol(listener, p),
+        transport, _ = await loop.create_datagram_endpoint(functools.partial(_PortProtocol, listener, port),
                                                            local_addr=(host, port))
         listener.transports.append(transport)
     listener.reaper = loop.create_task(_reaper(listener))

@@ -49,6 +49,7 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
 
     driver = ProtocolDriver(proto, "audiosocket", ctx.calls, send_bytes=send_bytes, close=close,
                             shared_clock=False, resolve_call=resolve, peer=str(peer))
+    ctx.tcp_writers.add(writer)
     try:
         while not driver.closed:
             try:
@@ -62,6 +63,7 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
     except ConnectionError as e:
         driver.log.info("audiosocket connection lost", error=str(e))
     finally:
+        ctx.tcp_writers.discard(writer)
         await driver.connection_lost()
         writer.close()
         try:
