@@ -47,4 +47,5 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
 
 
 def get(name: str, **bound: Any) -> Any:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: it follows `configure()` even when created at import time."""
+    return structlog.get_logger(name, **bound)

@@ -42,6 +42,7 @@ class Database:
     async def open(self) -> Database:
         # importing the store modules registers their migrations
         from assist.store import calls as _calls  # noqa: F401
+        from assist.store import outbox as _outbox  # noqa: F401  (summaries + outbox tables)
 
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)

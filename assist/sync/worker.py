@@ -1,0 +1,89 @@
+"""Run the outbox delivery worker: `python -m assist.sync.worker --db PATH` (configured by ASSIST_SYNC_*).
+
+`start_worker()` is the same thing for the service, in-process on its open Database.  SIGTERM/SIGINT stop it
+gracefully; after a SIGKILL the next start re-claims what this node's worker had in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from assist import logs
+from assist.store.db import Database
+from assist.store.outbox import ensure_schema
+from assist.sync.clock import Clock
+from assist.sync.crm import build_adapters
+from assist.sync.outbox import AlertCallback, OutboxAlert, OutboxWorker
+from assist.sync.settings import SyncSettings
+
+log = logs.get(__name__)
+
+
+async def start_worker(
+    db: Database,
+    settings: SyncSettings,
+    *,
+    on_alert: AlertCallback | None = None,
+    clock: Clock | None = None,
+    worker_id: str | None = None,
+) -> OutboxWorker:
+    """Build the configured adapters and start a worker on an open Database; `await w.close()` stops it."""
+    await ensure_schema(db)
+    adapters = {k: v for k, v in build_adapters(settings, clock).items() if k in settings.targets}
+    worker = OutboxWorker(db, adapters, settings, clock=clock, on_alert=on_alert, worker_id=worker_id)
+    await worker.start()
+    return worker
+
+
+def _log_alert(alert: OutboxAlert) -> None:
+    log.warning(
+        "supervisor alert", **alert.model_dump(mode="json", exclude={"type", "message"}), text=alert.message
+    )
+
+
+async def _serve(db_path: Path, worker_id: str | None) -> int:
+    try:
+        settings = SyncSettings()
+    except ValidationError as e:
+        log.error("bad ASSIST_SYNC_* configuration", problems=[err["msg"] for err in e.errors()])
+        return 2
+    if not settings.targets:
+        log.error("no CRM targets configured (ASSIST_SYNC_TARGETS); nothing to deliver to")
+        return 2
+    db = await Database(db_path).open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = await start_worker(db, settings, on_alert=_log_alert, worker_id=worker_id)
+    log.info("outbox worker running", db=str(db_path), targets=settings.targets, worker=worker.worker_id)
+    try:
+        await stop.wait()
+    finally:
+        await worker.close()
+        await db.close()
+    log.info("outbox worker stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m assist.sync.worker", description=__doc__)
+    p.add_argument("--db", required=True, type=Path, help="the SQLite database of assist")
+    p.add_argument(
+        "--worker-id", help="stable id of this node's worker (default: ASSIST_SYNC_WORKER_ID or host name)"
+    )
+    p.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
+    p.add_argument("--log-level", default="INFO")
+    ns = p.parse_args(argv)
+    logs.configure(ns.log_format, ns.log_level)
+    return asyncio.run(_serve(ns.db, ns.worker_id))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

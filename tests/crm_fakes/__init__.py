@@ -1,0 +1,1 @@
+"""Local aiohttp servers speaking the documented APIs of the CRMs assist.sync delivers to."""
