@@ -41,6 +41,7 @@ class Database:
 
     async def open(self) -> Database:
         # importing the store modules registers their migrations
+        from assist.store import accounts as _accounts  # noqa: F401  (accounts + contact_attempts)
         from assist.store import calls as _calls  # noqa: F401
         from assist.store import outbox as _outbox  # noqa: F401  (summaries + outbox tables)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,15 @@ from assist.sync.summary import (
 )
 
 RELEASED = ("submitted", "auto_submitted")
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """The call's final state, written in the same transaction as its summary."""
+
+    ended_at: str  # ISO-8601
+    reason: str
+    duration: float
 
 
 class SummaryState(BaseModel):
@@ -103,9 +113,10 @@ async def finalize_call(
     now: float | datetime,
     *,
     settings: SyncSettings | None = None,
+    end: CallEnd | None = None,
 ) -> SummaryState:
-    """In one transaction: end the call (status 'ended', summary state in calls.meta), store version 1 of the
-    summary and one outbox row per CRM target.  A summary that does not validate is stored as 'invalid'
+    """In one transaction: end the call (status 'ended', `end` fields, summary state in calls.meta),
+    store version 1 of the summary and one outbox row per CRM target.  A summary that does not validate is stored as 'invalid'
     and its rows dead-lettered with the reason (an edit that fixes it re-queues them).  Calling it again for
     the same call changes nothing and returns the stored state."""
     cfg = settings or SyncSettings()
@@ -129,13 +140,18 @@ async def finalize_call(
         if not calls:
             raise LookupError(f"no call {call_id}")
         if await get_summary_row(tx, call_id) is None:
-            ended = from_iso(calls[0]["ended_at"]) or t
+            ended = from_iso(end.ended_at if end else calls[0]["ended_at"]) or t
             due, release = ended + cfg.deadline_seconds, t + cfg.grace_seconds
             state = "draft" if valid else "invalid"
             await tx.execute(
                 "UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
                 (to_datetime(t).isoformat(), call_id),  # type: ignore[union-attr]
             )
+            if end is not None:
+                await tx.execute(
+                    "UPDATE calls SET ended_at=?, end_reason=?, duration=? WHERE call_id=?",
+                    (end.ended_at, end.reason, end.duration, call_id),
+                )
             await _mark_call(tx, call_id, summary_id, 1, state)
             await insert_summary(
                 tx,
@@ -181,6 +197,7 @@ async def finalize_from_findings(
     settings: SyncSettings | None = None,
     segments: list[dict[str, Any]] | None = None,
     recorded: bool = False,
+    end: CallEnd | None = None,
 ) -> SummaryState:
     """Build the summary from the stored call row and the coach's findings, then `finalize_call`."""
     cfg = settings or SyncSettings()
@@ -189,10 +206,12 @@ async def finalize_from_findings(
         raise LookupError(f"no call {call_id}")
     call = dict(rows[0])
     call["meta"] = json.loads(call.get("meta") or "{}")
+    if end is not None:
+        call.update(ended_at=end.ended_at, end_reason=end.reason, duration=end.duration)
     if not call.get("ended_at"):
         call["ended_at"] = to_datetime(_ts(now)).isoformat()  # type: ignore[union-attr]
     data = build_summary_data(call, findings, segments=segments, public_url=cfg.public_url, recorded=recorded)
-    return await finalize_call(db, call_id, data, targets, now, settings=cfg)
+    return await finalize_call(db, call_id, data, targets, now, settings=cfg, end=end)
 
 
 def _merge_raw(raw: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
