@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ def call16k(tmp_path_factory: pytest.TempPathFactory) -> CallAudio:
 
 def free_udp_range(n: int) -> range:
     """n consecutive free UDP ports on loopback."""
-    for base in range(41000, 60000, 37):
+    bases = list(range(41000, 60000, 37))
+    random.shuffle(bases)  # parallel test runs on one machine must not pick the same range
+    for base in bases:
         socks = []
         try:
             for port in range(base, base + n):

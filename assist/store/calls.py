@@ -159,14 +159,6 @@ class CallStore:
         rows = await self.db.fetchall("SELECT body FROM prompts WHERE call_id=? ORDER BY created_at", (call_id,))
         return [json.loads(r["body"]) for r in rows]
 
-    async def mark_interrupted(self) -> int:
-        """At start-up: calls left 'live' by a crash are ended as 'interrupted'."""
-        async with self.db.transaction() as tx:
-            return await tx.execute(
-                "UPDATE calls SET status='ended', end_reason='interrupted',"
-                " ended_at=COALESCE(ended_at, strftime('%Y-%m-%dT%H:%M:%fZ','now')) WHERE status='live'"
-            )
-
 
 def _call_row(row: Any) -> dict[str, Any]:
     d = dict(row)

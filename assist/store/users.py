@@ -120,7 +120,7 @@ class UserStore:
             "INSERT INTO users(name, role, team, display_name, password_hash) VALUES (?,?,?,?,?)",
             (name, role, team, display_name, _hasher.hash(password)),
         )
-        return User(name=name, role=role, team=team, display_name=display_name)  # type: ignore[arg-type]
+        return User(name=name, role=role, team=team, display_name=display_name)
 
     async def get(self, name: str) -> User | None:
         row = await self.db.fetchone("SELECT * FROM users WHERE name=?", (name,))

@@ -259,7 +259,7 @@ class CallManager:
                                          pcm=pcm, received_at=time.monotonic()))
 
     def _segment_sink(self, seg: TranscriptSegment) -> None:
-        self.sink(seg)
+        self.sink(seg)  # looked up at call time: the web layer may put the coach in front of the hub
 
     async def connection_closed(self, call: LiveCall, reason: str) -> None:
         """One connection of a call ended; the call ends with its last connection."""

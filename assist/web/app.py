@@ -16,10 +16,14 @@ from assist.store.db import Database
 from assist.stream import models
 from assist.stream.calls import CallManager
 from assist.stream.recognition import AsrEngine
-from assist.web import api, phone
+from assist.sync.settings import SyncSettings
+from assist.sync.worker import start_worker
+from assist.web import accounts_routes, api, phone, sync_routes, ui
+from assist.web.coaching import CoachRunner
 from assist.web.context import CTX, SETTINGS, Context
 from assist.web.hub import Hub, store_writer
 from assist.web.looplag import LoopLagMonitor
+from assist.web.wiring import CallServices, alert_publisher
 
 log = logs.get(__name__)
 
@@ -29,7 +33,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.add_routes(api.routes)
     app.add_routes(phone.routes)
+    app.add_routes(sync_routes.routes)
+    app.add_routes(accounts_routes.routes)
+    app.add_routes(ui.routes)
     app.on_startup.append(_startup)
+    app.on_startup.append(ui.startup)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app
@@ -39,9 +47,6 @@ async def _startup(app: web.Application) -> None:
     settings = app[SETTINGS]
     db = await Database(settings.database).open()
     store = CallStore(db)
-    interrupted = await store.mark_interrupted()
-    if interrupted:
-        log.warning("calls left live by an earlier crash were closed", count=interrupted)
     hub = Hub()
     hub.writers.append(store_writer(store))
     model_path = models.resolve(settings.vosk_model)
@@ -55,6 +60,16 @@ async def _startup(app: web.Application) -> None:
     ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls)
     app[CTX] = ctx
     hub.start()
+    # the coach and the CRM sync: calls -> coach (raw text) -> hub (masked) ; call end -> summary -> outbox
+    sync = SyncSettings()
+    services = CallServices(ctx, sync)
+    await services.recover()
+    ctx.extras["sync_settings"] = sync
+    ctx.extras["sync_worker"] = await start_worker(db, sync, on_alert=alert_publisher(ctx))
+    coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
+    coach.start()
+    ctx.extras["coach"] = coach
+    calls.sink = coach
     monitor = LoopLagMonitor()
     monitor.start()
     ctx.extras["looplag"] = monitor
@@ -107,6 +122,8 @@ async def _cleanup(app: web.Application) -> None:
     if ctx is None:
         return
     ctx.extras["looplag"].stop()
+    await ctx.extras["coach"].stop()
+    await ctx.extras["sync_worker"].close()
     task = ctx.extras.get("housekeeping")
     if task:
         task.cancel()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import time
 from typing import Any
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from assist.web.context import Context
 from assist.web.phone import ProtocolDriver
 
 log = logs.get(__name__)
+RCVBUF = 2 * 1024 * 1024
 
 
 @dataclass
@@ -76,6 +78,8 @@ class RtpListener:
                 break
             await leg.driver.handle(leg.driver.proto.receive_data(data, at=at))
         await leg.driver.connection_lost()
+        counts = getattr(leg.driver.proto, "counts", {})
+        log.info("RTP leg ended", call_id=leg.call_id, port=port, **{f"rtp_{k}": v for k, v in counts.items()})
         if self.legs.get(port) is leg:
             del self.legs[port]
 
@@ -111,6 +115,9 @@ async def start(ctx: Context, host: str, ports: range) -> RtpListener:
     for port in ports:
         transport, _ = await loop.create_datagram_endpoint(functools.partial(_PortProtocol, listener, port),
                                                            local_addr=(host, port))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for bursts while the loop is busy (capped by net.core.rmem_max)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         listener.transports.append(transport)
     listener.reaper = loop.create_task(_reaper(listener))
     return listener

@@ -1,0 +1,247 @@
+"""`assist serve --demo`: a built-in sample collection call (zh-CN) played in a loop, so whoever opens /agent and
+/supervisor first sees the product working.
+
+The call (demo_data/zh-CN-demo-call.jsonl, the replay format of tests/data/coach) is replayed as a transcript
+with realistic timing: CallStarted, growing partials and the final of each utterance, CallEnded.  When the
+service has its coach wired (`ctx.extras["coach"]`, the call manager's sink) the events go in where the
+recogniser's go, so the rest is the real pipeline: the coach (with the demo account put in the account store)
+makes the prompts, the hub stores and shows everything, and the CRM sync drafts the summary at call end.
+Without a wired coach the demo runs the coach itself, publishes into the hub, and drafts the summary through
+assist.sync.  (No audio is played: there is no zh-CN speech sample or model in the package.)
+
+Each loop uses a fresh demo account id, so the call-frequency rules never trip over the demo's own history.
+
+Demo users (created only in demo mode, in team "demo"):
+    agent       demo-agent       password demo-agent
+    supervisor  demo-supervisor  password demo-supervisor
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from assist import logs
+from assist.events import CallEnded, CallStarted, Prompt, TranscriptSegment, new_id, utcnow
+from assist.store.users import UserError, UserStore
+from assist.web.context import CTX, Context
+
+log = logs.get(__name__)
+
+DEMO_FILE = Path(__file__).with_name("demo_data") / "zh-CN-demo-call.jsonl"
+DEMO_TEAM = "demo"
+DEMO_USERS = (("demo-agent", "agent", "demo-agent"), ("demo-supervisor", "supervisor", "demo-supervisor"))
+PAUSE_SECONDS = 25.0  # between calls: time to look at the summary
+
+
+@dataclass
+class DemoLine:
+    start: float
+    end: float
+    speaker: str
+    text: str
+
+
+@dataclass
+class DemoCall:
+    call: dict[str, Any]
+    lines: list[DemoLine]
+
+    @property
+    def language(self) -> str:
+        return str(self.call.get("language") or "zh-CN")
+
+
+def load_demo_call(path: Path = DEMO_FILE) -> DemoCall:
+    from assist.coach.replay import read_replay
+
+    call, _expect, segs = read_replay(path)
+    return DemoCall(call, [DemoLine(s.start, s.end, s.speaker, s.text) for s in segs])
+
+
+def timeline(call_id: str, demo: DemoCall) -> list[tuple[float, TranscriptSegment]]:
+    """(call seconds, segment): two growing partials and then the final of every utterance, in time order."""
+    chinese = demo.language.startswith("zh")
+    out: list[tuple[float, int, TranscriptSegment]] = []
+    count = {"agent": 0, "customer": 0}
+    for n, line in enumerate(demo.lines):
+        index = count[line.speaker]
+        count[line.speaker] += 1
+        common: dict[str, Any] = {"call_id": call_id, "segment_id": f"{call_id}-{n}", "index": index,
+                                  "speaker": line.speaker, "start": line.start, "language": demo.language}
+        units: list[str] = list(line.text) if chinese else line.text.split()
+        for k, frac in enumerate((1 / 3, 2 / 3)):
+            cut = max(1, round(len(units) * frac))
+            text = ("" if chinese else " ").join(units[:cut]).strip()
+            at = line.start + (line.end - line.start) * frac
+            out.append((at, 2 * n + k, TranscriptSegment(final=False, end=round(at, 2), text=text, **common)))
+        out.append((line.end + 0.3, 2 * n + 2, TranscriptSegment(final=True, end=line.end, text=line.text, **common)))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return [(t, seg) for t, _, seg in out]
+
+
+async def ensure_demo_users(users: UserStore) -> None:
+    for name, role, password in DEMO_USERS:
+        if await users.get(name) is None:
+            with contextlib.suppress(UserError):  # another process just added it
+                await users.add(name, role, password, team=DEMO_TEAM, display_name=name)
+                log.info("demo user added", user=name, role=role)
+
+
+def demo_clock(demo: DemoCall) -> datetime:
+    """When the coach thinks the demo call happens: today, at the file's local time of day (10:30 in
+    Shanghai), so the call-time rules judge the sample call the same whenever the demo runs."""
+    raw = demo.call.get("started_at")
+    if not isinstance(raw, str):
+        return datetime.now(UTC)
+    fixed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    tz = fixed.tzinfo or UTC
+    return datetime.combine(datetime.now(tz).date(), fixed.timetz())
+
+
+class LocalCoach:
+    """The coach run by the demo itself when the service has none wired."""
+
+    def __init__(self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None) -> None:
+        from assist.coach.accounts import parse_account
+        from assist.coach.engine import CallCoach, CallContext, load_playbook
+
+        acc = account or demo.call.get("account")
+        parsed = parse_account(acc, "demo account") if isinstance(acc, dict) else None
+        pb = load_playbook(demo.language)
+        self.coach = CallCoach(CallContext(call_id=call_id, language=pb.language, started_at=demo_clock(demo),
+                                           account=parsed, agent_id=demo.call.get("agent_id"),
+                                           direction=demo.call.get("direction")), pb)
+
+    def start(self) -> list[Prompt]:
+        return self.coach.start()
+
+    def segment(self, t: float, seg: TranscriptSegment) -> list[Prompt]:
+        return self.coach.tick(t) + self.coach.on_segment(seg)
+
+    def end(self) -> list[Prompt]:
+        return self.coach.end()
+
+    def findings(self) -> Any:
+        return self.coach.findings()
+
+
+def _stamp(p: Prompt) -> Prompt:
+    now = utcnow()
+    return p.model_copy(update={"at": now, "created_at": now})
+
+
+async def _store_account(ctx: Context, account: dict[str, Any]) -> None:
+    """Put the demo account where the wired coach looks accounts up."""
+    try:
+        from assist.coach.accounts import parse_account
+        from assist.store.accounts import AccountStore
+
+        await AccountStore(ctx.db).upsert(parse_account(account, "demo account"))
+    except Exception:
+        log.exception("demo account not stored: the coach runs without the account card")
+
+
+async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id: str | None = None,
+                    agent_id: str = "demo-agent") -> str:
+    """Play one demo call in (scaled) real time; returns its call id."""
+    call_id = call_id or new_id("demo-")[:17]
+    account = dict(demo.call.get("account") or {})
+    if account.get("id"):
+        account["id"] = f"{account['id']}-{call_id[-6:].upper()}"
+    started = datetime.now(UTC)
+    runner = ctx.extras.get("coach")
+    send: Any = runner if callable(runner) else ctx.hub.publish
+    coach = None if callable(runner) else LocalCoach(call_id, demo, account)
+    if coach is None and account:
+        await _store_account(ctx, account)
+    send(CallStarted(call_id=call_id, protocol="demo", agent_id=agent_id, account_id=account.get("id"),
+                     language=demo.language, started_at=started, direction=demo.call.get("direction"),
+                     transcribed=False, meta={"demo": True}))
+    if coach is not None:
+        for p in coach.start():
+            send(_stamp(p))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    last = 0.0
+    try:
+        for t, seg in timeline(call_id, demo):
+            await asyncio.sleep(max(0.0, t0 + t / speed - loop.time()))
+            send(seg.model_copy(update={"at": utcnow()}))
+            last = max(last, seg.end)
+            if coach is not None:
+                for p in coach.segment(t, seg):
+                    send(_stamp(p))
+    except asyncio.CancelledError:
+        send(CallEnded(call_id=call_id, reason="demo stopped", duration=last))
+        raise
+    send(CallEnded(call_id=call_id, reason="hangup", duration=last))
+    if coach is not None:
+        for p in coach.end():
+            send(_stamp(p))
+        await ctx.hub.drain()
+        await _draft_summary(ctx, call_id, coach.findings())
+    return call_id
+
+
+async def _draft_summary(ctx: Context, call_id: str, findings: Any) -> None:
+    """Write the call's summary through assist.sync unless the sync wiring already did."""
+    from assist.store.summaries import get_summary_row
+    from assist.sync.finalize import finalize_from_findings
+    from assist.sync.settings import SyncSettings
+
+    await asyncio.sleep(0.5)
+    if await get_summary_row(ctx.db, call_id) is not None:
+        return
+    try:
+        cfg = SyncSettings()
+        await finalize_from_findings(ctx.db, call_id, findings, cfg.targets, datetime.now(UTC), settings=cfg)
+    except Exception:
+        log.exception("demo summary failed", call_id=call_id)
+        return
+    hub = ctx.extras.get("browser_hub")
+    if hub is not None:
+        await hub.summary_changed(call_id)
+
+
+async def run_demo(ctx: Context, *, speed: float = 1.0, loops: int | None = None,
+                   pause: float = PAUSE_SECONDS) -> None:
+    """Create the demo users and play the demo call `loops` times (forever by default)."""
+    await ensure_demo_users(UserStore(ctx.db))
+    hub = ctx.extras.get("browser_hub")
+    if hub is not None:
+        await hub.refresh_teams()
+    demo = load_demo_call()
+    n = 0
+    while loops is None or n < loops:
+        call_id = await play_call(ctx, demo, speed=speed)
+        log.info("demo call played", call_id=call_id, n=n + 1)
+        n += 1
+        if loops is None or n < loops:
+            await asyncio.sleep(pause / speed)
+
+
+def install_demo(app: web.Application, *, speed: float = 1.0) -> None:
+    """Run the demo in this app (call before the app starts; stops before the service shuts down)."""
+
+    async def start(app: web.Application) -> None:
+        ctx = app[CTX]
+        ctx.extras["demo"] = asyncio.get_running_loop().create_task(run_demo(ctx, speed=speed), name="demo")
+        log.info("demo mode: sign in as demo-agent / demo-agent or demo-supervisor / demo-supervisor")
+
+    async def stop(app: web.Application) -> None:
+        task = app[CTX].extras.get("demo")
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await app[CTX].hub.drain()
+
+    app.on_startup.append(start)
+    app.on_shutdown.insert(0, stop)

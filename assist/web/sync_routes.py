@@ -1,0 +1,116 @@
+"""HTTP API of the CRM sync: each call's summary (read, edit, submit) and the outbox (state, attempts,
+deadline, retry, metrics).  The handlers only translate HTTP to `assist.sync` calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from assist.sync import api as outbox_api
+from assist.sync.finalize import SummaryError, edit_summary, get_summary, submit_summary
+from assist.web.auth import require_api_token
+from assist.web.context import CTX
+
+routes = web.RouteTableDef()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {e}"}),
+                                 content_type="application/json") from e
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
+    return body
+
+
+@routes.get("/api/calls/{call_id}/summary")
+async def summary_get(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    state = await get_summary(ctx.db, request.match_info["call_id"])
+    if state is None:
+        return _error(404, f"no summary for call {request.match_info['call_id']} (it has not ended yet?)")
+    return web.json_response(state.model_dump(mode="json"))
+
+
+@routes.patch("/api/calls/{call_id}/summary")
+async def summary_edit(request: web.Request) -> web.Response:
+    return await _edit(request, submit=False)
+
+
+@routes.post("/api/calls/{call_id}/summary/submit")
+async def summary_submit(request: web.Request) -> web.Response:
+    return await _edit(request, submit=True)
+
+
+async def _edit(request: web.Request, *, submit: bool) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    call_id = request.match_info["call_id"]
+    body = await _json_body(request) if request.can_read_body else {}
+    edits = body.get("edits", {})
+    by = body.get("by")
+    try:
+        if submit:
+            state = await submit_summary(ctx.db, call_id, time.time(), edits=edits or None, by=by,
+                                         settings=ctx.extras["sync_settings"])
+        else:
+            state = await edit_summary(ctx.db, call_id, edits, time.time(), by=by,
+                                       settings=ctx.extras["sync_settings"])
+    except SummaryError as e:
+        return _error(400 if "no summary" not in str(e) else 404, str(e))
+    worker = ctx.extras.get("sync_worker")
+    if worker is not None:
+        worker.wake()
+    return web.json_response(state.model_dump(mode="json"))
+
+
+@routes.get("/api/outbox")
+async def outbox_list(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    q = request.query
+    try:
+        limit = min(1000, max(1, int(q.get("limit", "100"))))
+    except ValueError:
+        return _error(400, f"limit must be a number, got {q.get('limit')!r}")
+    items = await outbox_api.list_outbox(ctx.db, status=q.get("status"), call_id=q.get("call_id"),
+                                         target=q.get("target"), limit=limit)
+    return web.json_response({"items": items}, dumps=lambda o: json.dumps(o, default=str))
+
+
+@routes.get("/api/outbox/metrics")
+async def outbox_metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    return web.json_response(await outbox_api.outbox_metrics(ctx.db), dumps=lambda o: json.dumps(o, default=str))
+
+
+@routes.get("/api/outbox/{item_id:\\d+}")
+async def outbox_show(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    item = await outbox_api.show_outbox_item(ctx.db, int(request.match_info["item_id"]))
+    if item is None:
+        return _error(404, f"no outbox item {request.match_info['item_id']}")
+    return web.json_response(item, dumps=lambda o: json.dumps(o, default=str))
+
+
+@routes.post("/api/outbox/{item_id:\\d+}/retry")
+async def outbox_retry(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    require_api_token(request, ctx.settings.api_token)
+    done = await outbox_api.retry_outbox_items(ctx.db, [int(request.match_info["item_id"])])
+    worker = ctx.extras.get("sync_worker")
+    if worker is not None:
+        worker.wake()
+    return web.json_response({"retried": done}, dumps=lambda o: json.dumps(o, default=str))
