@@ -103,6 +103,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return run_replay(Path(args.file), args.json)
 
 
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from assist.sync.cli import run_outbox_cli
+
+    return run_outbox_cli(args.rest, Settings())
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from assist.coach.accounts import AccountError
+    from assist.store.accounts import AccountStore
+    from assist.store.db import Database
+
+    async def run() -> int:
+        db = await Database(Settings().database).open()
+        try:
+            n = await AccountStore(db).import_file(Path(args.file))
+        finally:
+            await db.close()
+        print(f"imported {n} accounts from {args.file}")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except (AccountError, OSError, ValueError) as e:
+        print(f"assist accounts import: {e}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="assist", description="Realtime agent assist for collection calls.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -137,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("spec", nargs="?")
     s.set_defaults(func=cmd_model)
 
+    s = sub.add_parser("outbox", help="CRM delivery queue: list | show ID | retry ID… | metrics",
+                       add_help=False)
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_outbox)
+
+    s = sub.add_parser("accounts", help="accounts for the account card and the dial check")
+    asub = s.add_subparsers(dest="accounts_cmd", required=True)
+    a = asub.add_parser("import", help="import accounts from a CSV or JSON file")
+    a.add_argument("file")
+    s.set_defaults(func=cmd_accounts)
+
     s = sub.add_parser("replay", help="run a timed transcript (JSONL) through the coach")
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
@@ -145,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["outbox"]:  # its own parser takes every option after the word
+        from assist.sync.cli import run_outbox_cli
+
+        return run_outbox_cli(argv[1:], Settings())
     args = build_parser().parse_args(argv)
     rc: int = args.func(args)
     return rc

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     chunk_ms: int = 100
     max_streams: int = Field(10, description="recognition streams (2 per call) this process admits")
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
-    vad: Literal["off", "energy"] = "energy"
+    vad: Literal["off", "energy"] = "off"
     endpoint_rules: tuple[float, float, float] | None = Field(
         (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
     prewarm_seconds: float = Field(0.0, description="audio fed to each pooled recogniser at start-up")

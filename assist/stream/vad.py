@@ -32,7 +32,7 @@ class EnergyGate:
         sample_rate: int,
         *,
         pre_roll: float = 0.3,
-        hangover: float = 1.2,
+        hangover: float = 0.5,
         min_dbfs: float = -50.0,
         above_floor_db: float = 9.0,
     ) -> None:
