@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     chunk_ms: int = 100
     max_streams: int = Field(10, description="recognition streams (2 per call) this process admits")
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
-    vad: Literal["off", "energy"] = "off"
+    vad: Literal["off", "endpoint", "energy"] = Field(
+        "endpoint", description="off: vosk alone decides where utterances end; endpoint: all audio is decoded and "
+        "an energy gate also ends utterances where speech stops; energy: silence is not decoded at all")
     endpoint_rules: tuple[float, float, float] | None = Field(
         (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
     prewarm_seconds: float = Field(0.0, description="audio fed to each pooled recogniser at start-up")

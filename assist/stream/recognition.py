@@ -169,7 +169,7 @@ class SpeakerStream:
         self._rec: Any = None
         self._rec_samples = 0
         self._map = TimeMap(sample_rate)
-        self._gate = EnergyGate(sample_rate) if engine.vad == "energy" else None
+        self._gate = EnergyGate(sample_rate) if engine.vad in ("energy", "endpoint") else None
         self._queue: list[tuple[float, bytes, float]] = []  # (call time, pcm, received_at)
         self._queued_bytes = 0
         self._wake = asyncio.Event()
@@ -234,11 +234,33 @@ class SpeakerStream:
                 self._rec = None
             self.engine._stream_closed(self)
 
+    def _endpoint_split(self, pcm: bytes, start: float) -> list[Run]:
+        """All the audio, cut where the gate saw speech stop (the utterance is finished there)."""
+        out: list[Run] = []
+        pos = 0
+        assert self._gate is not None
+        for r in self._gate.push(pcm, start):
+            if not r.closes:
+                continue
+            cut = round((r.start + len(r.pcm) / 2 / self.rate - start) * self.rate) * 2
+            cut = min(max(cut, pos), len(pcm))
+            out.append(Run(start + pos / 2 / self.rate, pcm[pos:cut], closes=True))
+            pos = cut
+        if pos < len(pcm):
+            out.append(Run(start + pos / 2 / self.rate, pcm[pos:]))
+        return out
+
     def _gate_batch(self, batch: list[tuple[float, bytes, float]]) -> list[Run]:
-        """Join contiguous audio into runs; with the energy gate, keep only speech (+padding)."""
+        """Join contiguous audio into runs.  `energy`: keep only speech (+padding) and finish each
+        utterance where speech stops; `endpoint`: keep all audio, finish utterances the same way."""
         runs: list[Run] = []
         for start, pcm, _ in batch:
-            pieces = self._gate.push(pcm, start) if self._gate else [Run(start, pcm)]
+            if self._gate is None:
+                pieces = [Run(start, pcm)]
+            elif self.engine.vad == "endpoint":
+                pieces = self._endpoint_split(pcm, start)
+            else:
+                pieces = self._gate.push(pcm, start)
             for r in pieces:
                 if runs and not runs[-1].closes:
                     last = runs[-1]
