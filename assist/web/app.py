@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -136,9 +137,13 @@ async def _cleanup(app: web.Application) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until cancelled (Ctrl-C / SIGTERM)."""
+    """Run until SIGTERM or Ctrl-C, then shut down gracefully (live calls are finished and stored)."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=True, access_log=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -148,6 +153,7 @@ async def serve(settings: Settings) -> None:
     log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
              transcribing=ctx.engine.available)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("shutting down: finishing live calls")
     finally:
         await runner.cleanup()
