@@ -1,4 +1,4 @@
-"""The `assist` command: serve, simulate, model, replay, outbox, user."""
+"""The `assist` command: serve, simulate, model, replay, outbox, accounts, user."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from assist import logs
 from assist.settings import Settings
+from assist.web.users import add_arguments as add_user_arguments
+from assist.web.users import run_user_cli
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -27,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, demo=args.demo))
     except ModelError as e:
         print(f"assist: {e}", file=sys.stderr)
         return 2
@@ -138,7 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--data-dir", type=Path)
+    s.add_argument("--demo", action="store_true",
+                   help="also play a built-in sample collection call in a loop, with demo users "
+                        "demo-agent/demo-agent and demo-supervisor/demo-supervisor")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("user", help="people who sign in to the sidebar and the supervisor console")
+    add_user_arguments(s)
+    s.set_defaults(func=run_user_cli)
 
     s = sub.add_parser("simulate", help="stream a WAV file to the service as a phone system would")
     s.add_argument("file", help="mono or stereo WAV (left = customer, right = agent)")

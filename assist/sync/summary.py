@@ -153,6 +153,13 @@ class Compliance(_Part):
     passed: bool = True
 
 
+def _summary_language(call_language: Any, playbook_language: Any) -> str:
+    for lang in (call_language, playbook_language):
+        if isinstance(lang, str) and lang.lower()[:2] in ("zh", "en"):
+            return "zh-CN" if lang.lower().startswith("zh") else "en-US"
+    return "zh-CN"
+
+
 class Summary(BaseModel):
     """One call's summary, as delivered to every CRM target (version 1 at call end, +1 per edit)."""
 
@@ -350,7 +357,9 @@ def build_summary_data(
         "summary_id": summary_id_for(call_id),
         "call_id": call_id,
         "version": 1,
-        "language": call.get("language") or "zh-CN",
+        # the narrative is written in the call's language when there are templates for it, else in the
+        # language of the playbook that judged the call (the coach falls back the same way)
+        "language": _summary_language(call.get("language"), f.get("language")),
         "account_id": call.get("account_id"),
         "agent_id": call.get("agent_id"),
         "direction": call.get("direction"),

@@ -136,9 +136,14 @@ async def _cleanup(app: web.Application) -> None:
     await ctx.db.close()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or Ctrl-C, then shut down gracefully (live calls are finished and stored)."""
+async def serve(settings: Settings, *, demo: bool = False) -> None:
+    """Run until SIGTERM or Ctrl-C, then shut down gracefully (live calls are finished and stored).
+    With `demo`, a built-in sample collection call also plays in a loop."""
     app = create_app(settings)
+    if demo:
+        from assist.web.demo import install_demo
+
+        install_demo(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -48,7 +48,33 @@ def client_dir() -> Path:
 
 
 CLIENT = client_dir()
-routes.static("/static", CLIENT, append_version=False)
+if CLIENT.is_dir():
+    routes.static("/static", CLIENT, append_version=False)
+
+
+class _Throttle:
+    """Failed sign-ins per name: after FAILED_LOGINS_MAX in the window, refuse for the rest of it."""
+
+    def __init__(self) -> None:
+        self.failures: dict[str, list[float]] = {}
+
+    def blocked(self, name: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self.failures.get(name, []) if now - t < FAILED_LOGINS_WINDOW]
+        self.failures[name] = recent
+        return len(recent) >= FAILED_LOGINS_MAX
+
+    def failed(self, name: str) -> None:
+        now = time.monotonic()
+        if len(self.failures) > 10_000:  # names are the caller's choice: keep only what still counts
+            self.failures = {k: v for k, v in self.failures.items() if v and now - v[-1] < FAILED_LOGINS_WINDOW}
+        self.failures.setdefault(name, []).append(now)
+
+    def ok(self, name: str) -> None:
+        self.failures.pop(name, None)
+
+
+THROTTLE: web.AppKey[_Throttle] = web.AppKey("login_throttle", _Throttle)
 
 
 async def startup(app: web.Application) -> None:
@@ -58,6 +84,7 @@ async def startup(app: web.Application) -> None:
     hub = BrowserHub(ctx, users, await users.secret("session"))
     await hub.start()
     app[UI] = hub
+    app[THROTTLE] = _Throttle()
     ctx.extras["browser_hub"] = hub
 
 
@@ -79,13 +106,22 @@ def home_of(role: str) -> str:
     return "/agent" if role == "agent" else "/supervisor"
 
 
+def _file(name: str) -> web.StreamResponse:
+    path = CLIENT / name
+    if not path.is_file():
+        log.error("browser client not found", path=str(path))
+        return web.json_response({"error": f"the browser client is not installed ({path} is missing): set "
+                                           "ASSIST_CLIENT_DIR to the client/ directory"}, status=503)
+    return web.FileResponse(path, headers=PAGE_HEADERS)
+
+
 async def _page(request: web.Request, role: str, file: str) -> web.StreamResponse:
     hub = _hub(request)
     session, _ = await sessions.authenticate(request, hub.users, hub.secret)
     if session is None and _wants_html(request):
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
     await sessions.require(request, hub.users, hub.secret, roles=(role,))
-    return web.FileResponse(CLIENT / file, headers=PAGE_HEADERS)
+    return _file(file)
 
 
 @routes.get("/")
@@ -107,34 +143,15 @@ async def supervisor_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(CLIENT / "login.html", headers=PAGE_HEADERS)
+    return _file("login.html")
 
 
-class _Throttle:
-    """Failed sign-ins per name: after FAILED_LOGINS_MAX in the window, refuse for the rest of it."""
-
-    def __init__(self) -> None:
-        self.failures: dict[str, list[float]] = {}
-
-    def blocked(self, name: str) -> bool:
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(name, []) if now - t < FAILED_LOGINS_WINDOW]
-        self.failures[name] = recent
-        return len(recent) >= FAILED_LOGINS_MAX
-
-    def failed(self, name: str) -> None:
-        self.failures.setdefault(name, []).append(time.monotonic())
-
-    def ok(self, name: str) -> None:
-        self.failures.pop(name, None)
-
-
-_throttle = _Throttle()
 
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
+    throttle = request.app[THROTTLE]
     as_json = request.content_type == "application/json"
     data: dict[str, Any]
     try:
@@ -153,14 +170,14 @@ async def login(request: web.Request) -> web.StreamResponse:
 
     if not name or not password:
         return refuse(400, "missing", "name and password are both required")
-    if _throttle.blocked(name):
+    if throttle.blocked(name):
         return refuse(429, "throttled", f"too many failed sign-ins for {name}; wait a few minutes")
     user = await hub.users.verify(name, password)
     if user is None:
-        _throttle.failed(name)
+        throttle.failed(name)
         log.info("sign-in refused", user=name)
         return refuse(401, "bad_credentials", "wrong name or password")
-    _throttle.ok(name)
+    throttle.ok(name)
     token, expires = await hub.users.create_session(user)
     await hub.refresh_teams()
     log.info("signed in", user=user.name, role=user.role)
