@@ -201,7 +201,11 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
         return results
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def main() -> None:

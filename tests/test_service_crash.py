@@ -27,7 +27,7 @@ def _spawn(data: Path, port: int, crm_url: str) -> subprocess.Popen[bytes]:
            "ASSIST_SYNC_WEBHOOK_URL": crm_url + "/hook", "ASSIST_SYNC_WEBHOOK_SECRET": SECRET,
            "ASSIST_SYNC_GRACE_MINUTES": "0", "ASSIST_SYNC_POLL_SECONDS": "0.2", "ASSIST_SYNC_BACKOFF_BASE": "0.5",
            "ASSIST_SYNC_WORKER_ID": "crash-test-node"}
-    log = (data / f"server-{port}.log").open("ab")  # noqa: SIM115
+    log = (data / f"server-{port}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=log)
 

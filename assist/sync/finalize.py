@@ -116,9 +116,9 @@ async def finalize_call(
     end: CallEnd | None = None,
 ) -> SummaryState:
     """In one transaction: end the call (status 'ended', `end` fields, summary state in calls.meta),
-    store version 1 of the summary and one outbox row per CRM target.  A summary that does not validate is stored as 'invalid'
-    and its rows dead-lettered with the reason (an edit that fixes it re-queues them).  Calling it again for
-    the same call changes nothing and returns the stored state."""
+    store version 1 of the summary and one outbox row per CRM target.  A summary that does not validate
+    is stored as 'invalid' and its rows dead-lettered with the reason (an edit that fixes it re-queues
+    them).  Calling it again for the same call changes nothing and returns the stored state."""
     cfg = settings or SyncSettings()
     t = _ts(now)
     error: str | None = None

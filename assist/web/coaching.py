@@ -76,9 +76,9 @@ class CoachRunner:
     def __call__(self, ev: Any) -> None:
         if isinstance(ev, CallStarted):
             self.publish(ev)
-            live = _Live(ev, load_playbook(ev.language))
-            self.calls[ev.call_id] = live
-            self._spawn(self._build(live))
+            new = _Live(ev, load_playbook(ev.language))
+            self.calls[ev.call_id] = new
+            self._spawn(self._build(new))
             return
         live = self.calls.get(getattr(ev, "call_id", ""))
         if live is None:

@@ -12,8 +12,8 @@ import asyncio
 import functools
 import socket
 import time
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from assist import logs
 from assist.stream.protocols.base import CallStart
