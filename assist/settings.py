@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     model_cache: Path = Path.home() / ".cache" / "assist" / "models"
     decode_workers: int = Field(default_factory=_default_workers)
     chunk_ms: int = 100
-    max_streams: int = Field(10, description="recognition streams (2 per call) this process admits")
+    max_streams: int = Field(12, description="recognition streams (2 per call) this process admits; "
+                             "bench/asr.py measures it (12 on 2 cores with the small model)")
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
     vad: Literal["off", "endpoint", "energy"] = Field(
         "endpoint", description="off: vosk alone decides where utterances end; endpoint: all audio is decoded and "

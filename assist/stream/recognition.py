@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -107,16 +108,18 @@ class RecognizerPool:
         self.model = model
         self.limit = limit
         self._idle: dict[int, list[Any]] = {}
+        self._lock = threading.Lock()
         self.created = 0
         self.reused = 0
 
     def acquire(self, rate: int) -> tuple[Any, int]:
-        """Returns (recogniser, its lifetime sample count)."""
-        idle = self._idle.get(rate)
-        if idle:
-            self.reused += 1
-            rec, samples = idle.pop()
-            return rec, samples
+        """Returns (recogniser, its lifetime sample count).  Called on the decode pool."""
+        with self._lock:
+            idle = self._idle.get(rate)
+            if idle:
+                self.reused += 1
+                rec, samples = idle.pop()
+                return rec, samples
         import vosk
 
         rec = vosk.KaldiRecognizer(self.model, rate)
@@ -125,9 +128,10 @@ class RecognizerPool:
         return rec, 0
 
     def release(self, rate: int, rec: Any, samples: int) -> None:
-        idle = self._idle.setdefault(rate, [])
-        if len(idle) < self.limit:
-            idle.append((rec, samples))
+        with self._lock:
+            idle = self._idle.setdefault(rate, [])
+            if len(idle) < self.limit:
+                idle.append((rec, samples))
 
     def idle_count(self) -> int:
         return sum(len(v) for v in self._idle.values())
@@ -210,7 +214,9 @@ class SpeakerStream:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            self._rec, self._rec_samples = self.engine.pool.acquire(self.rate)
+            # building a recogniser (its lookahead graph) takes ~0.1 s: never on the event loop
+            self._rec, self._rec_samples = await loop.run_in_executor(self.engine.executor, self.engine.pool.acquire,
+                                                                      self.rate)
             while True:
                 await self._wake.wait()
                 self._wake.clear()
