@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from assist.sync.summary import SummaryError, apply_edits, build_summary
+from assist.sync.summary import SummaryError, apply_edits, build_summary, validate_summary
 from tests.crm_fakes.harness import FINDINGS, SEGMENTS
 
 CALL: dict[str, Any] = {
@@ -103,9 +103,15 @@ def test_bad_findings_are_rejected_with_the_field_named(change: dict[str, Any], 
     assert err.value.problems
 
 
-def test_unsupported_language_is_rejected() -> None:
+def test_unsupported_language_falls_back_to_the_judging_playbook() -> None:
+    # a call in a language without narrative templates is summarised in the language of the playbook
+    # that judged it (never left as an invalid summary nobody can fix) ...
+    s = build_summary({**CALL, "language": "fr-FR"}, {**FINDINGS, "language": "en-US"})
+    assert s.language == "en-US" and s.narrative
+    assert build_summary({**CALL, "language": "ko-KR"}, {**FINDINGS, "language": None}).language == "zh-CN"
+    # ... but a summary that claims an unsupported language is still rejected
     with pytest.raises(SummaryError, match="language"):
-        build_summary({**CALL, "language": "fr-FR"}, FINDINGS)
+        validate_summary({**s.model_dump(mode="json"), "language": "fr-FR"})
 
 
 def test_edits_make_a_new_version_and_renarrate() -> None:
