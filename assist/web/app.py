@@ -24,7 +24,7 @@ from assist.web.coaching import CoachRunner
 from assist.web.context import CTX, SETTINGS, Context
 from assist.web.hub import Hub, store_writer
 from assist.web.looplag import LoopLagMonitor
-from assist.web.wiring import CallServices, alert_publisher
+from assist.web.wiring import CallServices, alert_publisher, warm_up_coach
 
 log = logs.get(__name__)
 
@@ -56,6 +56,7 @@ async def _startup(app: web.Application) -> None:
     engine = AsrEngine(model_path, workers=settings.decode_workers, chunk_ms=settings.chunk_ms, vad=settings.vad,
                        max_streams=settings.max_streams, max_lag=settings.max_lag)
     await engine.start()
+    await asyncio.get_running_loop().run_in_executor(None, warm_up_coach)
     calls = CallManager(engine, hub.publish, default_language=settings.default_language,
                         rtp_ports=settings.rtp_port_range())
     ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls)

@@ -108,6 +108,22 @@ class CallServices:
         return len(rows)
 
 
+def warm_up_coach() -> None:
+    """Load and compile both playbooks and run a coach once per language, so the first call does not pay
+    for YAML parsing, pattern compilation and pypinyin's dictionaries on the event loop."""
+    now = datetime.now(UTC)
+    for language, text in (("zh-CN", "您好 我是 客服 本次 通话 会 录音 欠款 五千元 下周五 还"),
+                           ("en-US", "hi this is a debt collector calling about five hundred dollars")):
+        playbook = load_playbook(language)
+        coach = CallCoach(CallContext(call_id="warm-up", language=language, started_at=now), playbook)
+        coach.start()
+        for speaker in ("agent", "customer"):
+            coach.on_segment(TranscriptSegment(call_id="warm-up", segment_id=f"w:{speaker}", index=0,
+                                               speaker=speaker, final=True, start=0, end=2, text=text,
+                                               language=language))
+        coach.end()
+
+
 def alert_publisher(ctx: Context) -> Any:
     def on_alert(alert: Any) -> None:
         ctx.hub.publish(alert)
