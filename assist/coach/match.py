@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -91,29 +92,34 @@ def _build(text: str, toks: list[str], spans: list[tuple[int, int]]) -> Tokens:
     return Tokens(text=text, keys=keys, toks=toks, offsets=offsets, spans=spans)
 
 
-class Normalizer:
+class Normalizer(ABC):
     """Turns text into tokens; one per language family."""
 
     language: str = ""
 
+    @abstractmethod
     def tokens(self, text: str) -> Tokens:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def pattern_tokens(self, text: str) -> list[str]:
         """Exact key tokens of a phrase (for negators and fillers, compared literally)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def alternative_regex(self, text: str) -> str | None:
         """Regex (over key strings) for one pattern alternative; None if it has no words."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def words(self, text: str) -> list[str]:
         """The plain words of a pattern alternative (the English vocabulary is built from them)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def head(self, text: str) -> str | None:
         """The key the first token of an alternative has in any text it matches; None if unknown."""
-        raise NotImplementedError
+        ...
 
 
 class ChineseNormalizer(Normalizer):
