@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from assist.events import TranscriptSegment
@@ -143,5 +144,26 @@ async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -
         compliance = summary["summary"]["compliance"]
         assert "recording_notice" in compliance["disclosures_made"]  # re-judged from the stored transcript
         assert "amount_breakdown" in compliance["disclosures_missing"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_summary_api_errors(tmp_path: Path) -> None:
+    runner, server = await start_server(tmp_path, vosk_model=None)
+    try:
+        status, body = await server.get("/api/calls/nope/summary")
+        assert status == 404 and "nope" in body["error"]
+        async with aiohttp.ClientSession() as s:
+            async with s.patch(server.url + "/api/calls/nope/summary", json={"edits": {"outcome": "refused"}}) as r:
+                assert r.status == 404 and "nope" in (await r.json())["error"]
+            async with s.patch(server.url + "/api/calls/nope/summary", data=b"[1,2",
+                               headers={"Content-Type": "application/json"}) as r:
+                assert r.status == 400 and "not JSON" in (await r.json())["error"]
+        status, body = await server.get("/api/outbox/999")
+        assert status == 404 and "999" in body["error"]
+        status, body = await server.get("/api/accounts/none/dial-check")
+        assert status == 404 and "none" in body["error"]
+        status, body = await server.post("/api/accounts", {"id": "x", "principal": "lots"})
+        assert status == 400 and "principal" in body["error"]
     finally:
         await runner.cleanup()

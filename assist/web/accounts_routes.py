@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,21 +14,10 @@ from assist.coach.playbook import load_playbook
 from assist.store.accounts import AccountStore
 from assist.web.auth import require_api_token
 from assist.web.context import CTX
+from assist.web.http import bad_request, json_error, read_json
 
 routes = web.RouteTableDef()
 HISTORY_DAYS = 8  # the longest rule window (Regulation F: 7 days) plus a day of time-zone slack
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {e}"}),
-                                 content_type="application/json") from e
 
 
 def _parse_time(text: str | None) -> datetime:
@@ -39,11 +26,9 @@ def _parse_time(text: str | None) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError as e:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"at={text!r} is not an ISO-8601 time"}),
-                                 content_type="application/json") from e
+        raise bad_request(f"at={text!r} is not an ISO-8601 time") from e
     if at.tzinfo is None:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"at={text!r} needs a UTC offset (e.g. +08:00)"}),
-                                 content_type="application/json")
+        raise bad_request(f"at={text!r} needs a UTC offset (e.g. +08:00)")
     return at
 
 
@@ -52,13 +37,13 @@ async def import_accounts(request: web.Request) -> web.Response:
     """Body: one account object or a list of them (fields as in docs/coach.md)."""
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
-    body = await _body(request)
+    body = await read_json(request)
     items = body if isinstance(body, list) else [body]
     try:
         accounts = [parse_account(a, where=f"account[{i}]") if isinstance(a, dict)
                     else parse_account({}, where=f"account[{i}] is not an object") for i, a in enumerate(items)]
     except AccountError as e:
-        return _error(400, str(e))
+        return json_error(400, str(e))
     n = await AccountStore(ctx.db).upsert_many(accounts)
     return web.json_response({"imported": n}, status=201)
 
@@ -69,7 +54,7 @@ async def get_account(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     acc = await AccountStore(ctx.db).get(request.match_info["account_id"])
     if acc is None:
-        return _error(404, f"no account {request.match_info['account_id']}")
+        return json_error(404, f"no account {request.match_info['account_id']}")
     return web.json_response(acc.model_dump(mode="json"))
 
 
@@ -87,13 +72,13 @@ async def record_attempt(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
     try:
-        att = Attempt.model_validate(await _body(request))
+        att = Attempt.model_validate(await read_json(request))
     except ValidationError as e:
-        return _error(400, "invalid attempt: " + "; ".join(
+        return json_error(400, "invalid attempt: " + "; ".join(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
     at = att.at or datetime.now(UTC)
     if at.tzinfo is None:
-        return _error(400, "attempt 'at' needs a UTC offset")
+        return json_error(400, "attempt 'at' needs a UTC offset")
     await AccountStore(ctx.db).record_attempt(request.match_info["account_id"], at, connected=att.connected,
                                               channel=att.channel, call_id=att.call_id)  # type: ignore[arg-type]
     return web.json_response({"recorded": True}, status=201)
@@ -108,7 +93,7 @@ async def dial_check_route(request: web.Request) -> web.Response:
     store = AccountStore(ctx.db)
     account = await store.get(account_id)
     if account is None:
-        return _error(404, f"no account {account_id}: import it first (POST /api/accounts)")
+        return json_error(404, f"no account {account_id}: import it first (POST /api/accounts)")
     at = _parse_time(request.query.get("at"))
     language = request.query.get("language") or ctx.settings.default_language
     history = await store.history(account_id, since=at - timedelta(days=HISTORY_DAYS))

@@ -14,6 +14,7 @@ from assist.events import Speaker
 from assist.stream.protocols.base import Refusal
 from assist.web.auth import require_api_token
 from assist.web.context import CTX, Context
+from assist.web.http import bad_request, json_error, read_json
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -21,10 +22,6 @@ routes = web.RouteTableDef()
 
 def ctx_of(request: web.Request) -> Context:
     return request.app[CTX]
-
-
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 class RtpRequest(BaseModel):
@@ -49,17 +46,12 @@ class CallRegistration(BaseModel):
 
 
 async def _body(request: web.Request) -> CallRegistration:
-    try:
-        raw = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {e}"}),
-                                 content_type="application/json") from e
+    raw = await read_json(request)
     try:
         return CallRegistration.model_validate(raw)
     except ValidationError as e:
         msg = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors())
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"invalid call registration: {msg}"}),
-                                 content_type="application/json") from e
+        raise bad_request(f"invalid call registration: {msg}") from e
 
 
 def _registration_reply(ctx: Context, call_id: str) -> dict[str, Any]:

@@ -13,22 +13,15 @@ from assist.sync import api as outbox_api
 from assist.sync.finalize import SummaryError, edit_summary, get_summary, submit_summary
 from assist.web.auth import require_api_token
 from assist.web.context import CTX
+from assist.web.http import bad_request, json_error, read_json
 
 routes = web.RouteTableDef()
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise web.HTTPBadRequest(text=json.dumps({"error": f"body is not JSON: {e}"}),
-                                 content_type="application/json") from e
+    body = await read_json(request)
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
+        raise bad_request("body must be a JSON object")
     return body
 
 
@@ -38,7 +31,7 @@ async def summary_get(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     state = await get_summary(ctx.db, request.match_info["call_id"])
     if state is None:
-        return _error(404, f"no summary for call {request.match_info['call_id']} (it has not ended yet?)")
+        return json_error(404, f"no summary for call {request.match_info['call_id']} (it has not ended yet?)")
     return web.json_response(state.model_dump(mode="json"))
 
 
@@ -66,8 +59,10 @@ async def _edit(request: web.Request, *, submit: bool) -> web.Response:
         else:
             state = await edit_summary(ctx.db, call_id, edits, time.time(), by=by,
                                        settings=ctx.extras["sync_settings"])
+    except LookupError as e:
+        return json_error(404, str(e).strip("'\""))
     except SummaryError as e:
-        return _error(400 if "no summary" not in str(e) else 404, str(e))
+        return json_error(400, str(e))
     worker = ctx.extras.get("sync_worker")
     if worker is not None:
         worker.wake()
@@ -82,7 +77,7 @@ async def outbox_list(request: web.Request) -> web.Response:
     try:
         limit = min(1000, max(1, int(q.get("limit", "100"))))
     except ValueError:
-        return _error(400, f"limit must be a number, got {q.get('limit')!r}")
+        return json_error(400, f"limit must be a number, got {q.get('limit')!r}")
     items = await outbox_api.list_outbox(ctx.db, status=q.get("status"), call_id=q.get("call_id"),
                                          target=q.get("target"), limit=limit)
     return web.json_response({"items": items}, dumps=lambda o: json.dumps(o, default=str))
@@ -101,7 +96,7 @@ async def outbox_show(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     item = await outbox_api.show_outbox_item(ctx.db, int(request.match_info["item_id"]))
     if item is None:
-        return _error(404, f"no outbox item {request.match_info['item_id']}")
+        return json_error(404, f"no outbox item {request.match_info['item_id']}")
     return web.json_response(item, dumps=lambda o: json.dumps(o, default=str))
 
 
