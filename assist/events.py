@@ -21,7 +21,6 @@ Speaker = Literal["customer", "agent"]
 SPEAKERS: tuple[Speaker, Speaker] = ("customer", "agent")
 
 Severity = Literal["critical", "high", "medium", "info"]
-SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "info": 3}
 
 Audience = Literal["agent", "supervisor", "both"]
 

@@ -27,7 +27,6 @@ from assist.events import (
     CallStarted,
     CallUpdated,
     Speaker,
-    TranscriptSegment,
 )
 from assist.stream.protocols.base import Audio, CallStart, Refusal
 from assist.stream.recognition import AsrEngine, SpeakerStream
@@ -236,8 +235,9 @@ class CallManager:
         if track is None:
             offset = 0.0 if shared_clock else max(0.0, time.monotonic() - call.start_mono - a.position / a.sample_rate)
             track = Track(a.speaker, a.sample_rate, offset, next_pos=a.position)
+            # `self.sink` is looked up per segment: the web layer may put the coach in front of the hub
             track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate, call.started.language,
-                                                   self._segment_sink)
+                                                   lambda seg: self.sink(seg))
             call.tracks[a.speaker] = track
         if a.sample_rate != track.rate:
             log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,
@@ -257,9 +257,6 @@ class CallManager:
             track.stream.feed(AudioFrame(call_id=call.call_id, speaker=a.speaker,
                                          start=track.offset + pos / track.rate, sample_rate=track.rate,
                                          pcm=pcm, received_at=time.monotonic()))
-
-    def _segment_sink(self, seg: TranscriptSegment) -> None:
-        self.sink(seg)  # looked up at call time: the web layer may put the coach in front of the hub
 
     async def connection_closed(self, call: LiveCall, reason: str) -> None:
         """One connection of a call ended; the call ends with its last connection."""

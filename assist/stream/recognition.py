@@ -408,9 +408,6 @@ class SpeakerStream:
     def _trim_energy(self, upto: float) -> None:
         self._energy = [x for x in self._energy if x[1] > upto - 1.0]
 
-    @property
-    def recent_lag(self) -> float:
-        return self.stats.recent_lag(time.monotonic())
 
 
 class AsrEngine:

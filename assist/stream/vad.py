@@ -51,10 +51,6 @@ class EnergyGate:
         self.frames_in = 0
         self.frames_out = 0
 
-    @property
-    def is_open(self) -> bool:
-        return self._open
-
     def _is_speech(self, db: float) -> bool:
         return db > self.min_dbfs and db > self.noise_floor + self.above_floor_db
 

@@ -15,9 +15,9 @@ from assist.store.accounts import AccountStore
 from assist.web.auth import require_api_token
 from assist.web.context import CTX
 from assist.web.http import bad_request, json_error, read_json
+from assist.web.wiring import HISTORY_DAYS
 
 routes = web.RouteTableDef()
-HISTORY_DAYS = 8  # the longest rule window (Regulation F: 7 days) plus a day of time-zone slack
 
 
 def _parse_time(text: str | None) -> datetime:

@@ -29,7 +29,7 @@ from assist.sync.settings import SyncSettings
 from assist.web.context import Context
 
 log = logs.get(__name__)
-HISTORY_DAYS = 8
+HISTORY_DAYS = 8  # the longest contact-rule window (Regulation F: 7 days) plus a day of time-zone slack
 
 
 class CallServices:
