@@ -2,8 +2,10 @@
 
 A two-party call is mostly silence on each channel, and a vosk recogniser costs about as much on
 silence as on speech.  The gate passes speech plus padding (a pre-roll before the first loud frame,
-a hangover after the last one, long enough for vosk's endpointer to close the utterance) and holds
-back the rest.  The level threshold adapts to the channel's noise floor.
+a hangover after the last one) and holds back the rest.  A frame is speech when it is louder than
+`min_dbfs` and `above_floor_db` above the channel's noise floor; the floor is the quietest 20 ms
+frame of the last `floor_window` seconds (minimum statistics), so it learns a noisy line within
+that window, and speech, which always has quiet gaps between words, does not drag it up.
 
 Sans-I/O and synchronous: `push(pcm, start)` returns the runs of audio to decode, each with the
 call-relative time of its first sample, so the caller can keep the recogniser's timeline mapped.
@@ -35,6 +37,7 @@ class EnergyGate:
         hangover: float = 0.5,
         min_dbfs: float = -50.0,
         above_floor_db: float = 9.0,
+        floor_window: float = 5.0,
     ) -> None:
         self.rate = sample_rate
         self.frame_bytes = sample_rate * FRAME_MS // 1000 * 2
@@ -42,7 +45,11 @@ class EnergyGate:
         self.hangover_frames = max(1, round(hangover * 1000 / FRAME_MS))
         self.min_dbfs = min_dbfs
         self.above_floor_db = above_floor_db
-        self.noise_floor = -60.0
+        self.noise_floor = -60.0  # until the first frame
+        self._block_frames = 1000 // FRAME_MS  # floor minima are kept per second
+        self._blocks: deque[float] = deque(maxlen=max(1, round(floor_window)))
+        self._block_min = float("inf")
+        self._block_n = 0
         self._pending = b""  # bytes not yet making a whole frame
         self._pending_start = 0.0
         self._preroll: deque[tuple[float, bytes]] = deque(maxlen=self.pre_roll_frames)
@@ -55,11 +62,13 @@ class EnergyGate:
         return db > self.min_dbfs and db > self.noise_floor + self.above_floor_db
 
     def _track_floor(self, db: float) -> None:
-        # fast down, slow up: the floor follows the quiet parts of the channel
-        if db < self.noise_floor:
-            self.noise_floor = 0.7 * self.noise_floor + 0.3 * db
-        else:
-            self.noise_floor = 0.995 * self.noise_floor + 0.005 * db
+        """Minimum statistics: the quietest frame of the last `floor_window` seconds."""
+        self._block_min = min(self._block_min, db)
+        self._block_n += 1
+        if self._block_n == self._block_frames:
+            self._blocks.append(self._block_min)
+            self._block_min, self._block_n = float("inf"), 0
+        self.noise_floor = min(min(self._blocks, default=self._block_min), self._block_min)
 
     def push(self, pcm: bytes, start: float) -> list[Run]:
         if not self._pending:
@@ -92,9 +101,8 @@ class EnergyGate:
             self.frames_in += 1
             t = t0 + i * frame_s
             frame = data[i * self.frame_bytes:(i + 1) * self.frame_bytes]
+            self._track_floor(db)
             speech = self._is_speech(db)
-            if not speech:
-                self._track_floor(db)
             if self._open:
                 if speech:
                     self._quiet = 0

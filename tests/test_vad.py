@@ -1,0 +1,139 @@
+"""The energy gate (sans-I/O) and the three recognition modes on real speech with real vosk."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from assist.events import AudioFrame, TranscriptSegment
+from assist.stream.models import endpoint_overlay, resolve
+from assist.stream.recognition import AsrEngine
+from assist.stream.vad import EnergyGate, Run
+from tests.conftest import MODEL_SPEC, CallAudio
+
+RATE = 8000
+
+
+def tone(seconds: float, dbfs: float, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    amp = 32768 * 10 ** (dbfs / 20) * np.sqrt(2)
+    return (amp * np.sin(2 * np.pi * 440 * t)).astype("<i2")
+
+
+def hiss(seconds: float, sigma: float, seed: int = 1, rate: int = RATE) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, sigma, int(seconds * rate)).astype("<i2")
+
+
+def push_all(gate: EnergyGate, pcm: np.ndarray, piece: int) -> list[Run]:
+    data = pcm.tobytes()
+    runs: list[Run] = []
+    for off in range(0, len(data), piece * 2):
+        runs += gate.push(data[off:off + piece * 2], off / 2 / gate.rate)
+    return runs
+
+
+def merged(runs: list[Run], rate: int = RATE) -> list[tuple[float, float, bool]]:
+    """(start, end, closes) of contiguous speech, however the runs were cut."""
+    out: list[list[Any]] = []
+    for r in runs:
+        end = r.start + len(r.pcm) / 2 / rate
+        if out and not out[-1][2] and abs(out[-1][1] - r.start) < 1e-6:
+            out[-1][1] = end
+            out[-1][2] = r.closes
+        elif r.pcm:
+            out.append([r.start, end, r.closes])
+        elif r.closes and out:
+            out[-1][2] = True
+    return [(round(a, 3), round(b, 3), c) for a, b, c in out]
+
+
+def test_silence_passes_nothing() -> None:
+    gate = EnergyGate(RATE)
+    assert push_all(gate, hiss(5.0, 6), 160) == []
+    assert gate.frames_out == 0 and gate.frames_in == 250
+
+
+def test_speech_with_pre_roll_and_hangover() -> None:
+    gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5)
+    pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20) + hiss(1.0, 6, 2), hiss(3.0, 6, 3)])
+    (start, end, closes), = merged(push_all(gate, pcm, 160))
+    assert start == pytest.approx(1.7, abs=0.021)  # 0.3 s of pre-roll before the speech at 2.0 s
+    assert end == pytest.approx(3.52, abs=0.041)  # 0.5 s hangover after it stops at 3.0 s
+    assert closes, "the gate says where the utterance ended"
+    assert gate.frames_out / gate.frames_in < 0.4
+
+
+@pytest.mark.parametrize("piece", [7, 160, 800, 2400])
+def test_runs_do_not_depend_on_how_audio_is_cut(piece: int) -> None:
+    pcm = np.concatenate([hiss(1.0, 6), tone(0.7, -25), hiss(1.5, 6, 4), tone(1.2, -30), hiss(2.0, 6, 5)])
+    ref = merged(push_all(EnergyGate(RATE), pcm, 160))
+    assert len(ref) == 2 and all(c for *_, c in ref)
+    assert merged(push_all(EnergyGate(RATE), pcm, piece)) == ref
+
+
+def test_floor_follows_a_noisy_line() -> None:
+    """Loud steady hiss (-45 dBFS) is not speech once the floor has learnt it; speech above it is."""
+    gate = EnergyGate(RATE)
+    noisy = hiss(3.0, 200)
+    pcm = np.concatenate([noisy, (tone(1.0, -20).astype(np.int32) + hiss(1.0, 200, 7)).astype("<i2"),
+                          hiss(3.0, 200, 8)])
+    runs = merged(push_all(gate, pcm, 160))
+    assert gate.noise_floor == pytest.approx(-45, abs=2)  # the hiss (sigma 200 = -44 dBFS), learnt
+    # the floor is learnt within the first second; after that only the speech (+ padding) passes
+    late = [r for r in runs if r[1] > 1.0]
+    assert len(late) == 1, runs
+    start, end, closes = late[0]
+    assert 2.6 <= start <= 3.0 and 4.0 <= end <= 4.6 and closes, runs
+
+
+# ---- the three modes on real speech, through the recognition engine -----------------------------
+
+
+async def _decode(engine: AsrEngine, path: Path) -> tuple[list[TranscriptSegment], dict[str, float]]:
+    with wave.open(str(path)) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
+    segs: list[TranscriptSegment] = []
+    streams = [engine.open_stream("c", sp, RATE, "ko-KR", segs.append) for sp in ("customer", "agent")]
+    n = RATE // 50
+    for i in range(0, len(audio), n):
+        for ch, s in enumerate(streams):
+            assert s is not None
+            s.feed(AudioFrame(call_id="c", speaker=s.speaker, start=i / RATE, sample_rate=RATE,
+                              pcm=audio[i:i + n, ch].copy().tobytes(), received_at=time.monotonic()))
+        if i % (n * 25) == 0:
+            await asyncio.sleep(0)
+    for s in streams:
+        assert s is not None
+        await s.close()
+    decoded = sum(s.stats.decoded_seconds for s in streams if s is not None)
+    return segs, {"decoded": decoded, "audio": 2 * len(audio) / RATE}
+
+
+@pytest.mark.parametrize("vad", ["off", "endpoint", "energy"])
+async def test_mode_keeps_words_on_the_call_timeline(tmp_path: Path, call8k: CallAudio, vad: str) -> None:
+    model = endpoint_overlay(resolve(MODEL_SPEC), (0.3, 0.6, 1.0), tmp_path / "models")
+    engine = AsrEngine(model, workers=1, vad=vad, max_streams=2)
+    await engine.start()
+    try:
+        segs, seconds = await _decode(engine, call8k.path)
+    finally:
+        await engine.stop()
+    finals = [s for s in segs if s.final]
+    for speaker in ("customer", "agent"):
+        turns = [t for t in call8k.timeline if t[0] == speaker]
+        mine = [s for s in finals if s.speaker == speaker]
+        assert len(mine) >= len(turns) - 1, f"{vad}: {len(mine)} finals for {len(turns)} {speaker} turns"
+        for s in mine:  # skipped silence must not shift word times: every word lies on a turn
+            for w in s.words:
+                assert any(t[1] - 0.35 <= w.start and w.end <= t[2] + 0.35 for t in turns), (vad, w, turns)
+    share = seconds["decoded"] / seconds["audio"]
+    if vad == "energy":
+        assert share < 0.75, f"the gate should hold back the silence; decoded {share:.0%} of the audio"
+    else:
+        assert share == pytest.approx(1.0, abs=0.01)
