@@ -9,8 +9,9 @@ Design (numbers in ../shared/docs/vosk-performance.md):
 * Recognisers are recycled: at the end of a call `FinalResult()` and back to a pool per sample rate.
   vosk's word times count every sample the recogniser object has ever been fed, across
   `FinalResult()`, so each stream keeps a map from the recogniser's sample count to call time.
-* An optional energy gate (`vad.EnergyGate`) holds back silence; the same time map keeps word times
-  on the call's timeline.
+* An energy gate (`vad.EnergyGate`) ends each utterance where speech stops and, in the default
+  `energy` mode, holds silence back from the recogniser (half the decoding CPU of a two-party
+  call); the same time map keeps word times on the call's timeline.
 * Each stream measures its lag (audio received -> decoded); the engine refuses new streams above a
   configured capacity or lag (admission control).
 """
@@ -173,7 +174,7 @@ class SpeakerStream:
         self._rec: Any = None
         self._rec_samples = 0
         self._map = TimeMap(sample_rate)
-        self._gate = EnergyGate(sample_rate) if engine.vad in ("energy", "endpoint") else None
+        self._gate = EnergyGate(sample_rate, **engine.gate_options) if engine.vad in ("energy", "endpoint") else None
         self._queue: list[tuple[float, bytes, float]] = []  # (call time, pcm, received_at)
         self._queued_bytes = 0
         self._wake = asyncio.Event()
@@ -422,8 +423,10 @@ class AsrEngine:
         vad: str = "energy",
         max_streams: int = 10,
         max_lag: float = 1.5,
+        gate_options: dict[str, float] | None = None,
     ) -> None:
         self.holder = ModelHolder(model_path)
+        self.gate_options = dict(gate_options or {})
         self.executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vosk")
         self.chunk_ms = chunk_ms
         self.vad = vad
@@ -433,6 +436,7 @@ class AsrEngine:
         self.streams: set[SpeakerStream] = set()
         self.refused = 0
         self.finished_lags: deque[float] = deque(maxlen=50000)
+        self.finished_decode_cpu = 0.0  # decode-thread CPU seconds of closed streams
 
     @property
     def available(self) -> bool:
@@ -484,6 +488,7 @@ class AsrEngine:
     def _stream_closed(self, s: SpeakerStream) -> None:
         self.streams.discard(s)
         self.finished_lags.extend(lag for _, lag in s.stats.lags)
+        self.finished_decode_cpu += s.stats.decode_cpu
 
     def lag_summary(self) -> dict[str, float]:
         """Decode lag (audio received -> decoded) over recent and finished streams, in seconds."""
@@ -501,6 +506,7 @@ class AsrEngine:
             "max_streams": self.max_streams,
             "lag": round(self.current_lag(), 3),
             "lag_summary": self.lag_summary(),
+            "decode_cpu_seconds": round(self.finished_decode_cpu + sum(s.stats.decode_cpu for s in self.streams), 3),
             "max_lag": self.max_lag,
             "refused": self.refused,
             "recognizers_created": self.pool.created,
