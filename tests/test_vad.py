@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from assist.events import AudioFrame, TranscriptSegment
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.recognition import AsrEngine
 from assist.stream.vad import EnergyGate, Run
 from tests.conftest import MODEL_SPEC, CallAudio
+from tests.support.engine import decode_call
 
 RATE = 8000
 
@@ -95,36 +92,16 @@ def test_floor_follows_a_noisy_line() -> None:
 # ---- the three modes on real speech, through the recognition engine -----------------------------
 
 
-async def _decode(engine: AsrEngine, path: Path) -> tuple[list[TranscriptSegment], dict[str, float]]:
-    with wave.open(str(path)) as w:
-        audio = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, 2)
-    segs: list[TranscriptSegment] = []
-    streams = [engine.open_stream("c", sp, RATE, "ko-KR", segs.append) for sp in ("customer", "agent")]
-    n = RATE // 50
-    for i in range(0, len(audio), n):
-        for ch, s in enumerate(streams):
-            assert s is not None
-            s.feed(AudioFrame(call_id="c", speaker=s.speaker, start=i / RATE, sample_rate=RATE,
-                              pcm=audio[i:i + n, ch].copy().tobytes(), received_at=time.monotonic()))
-        if i % (n * 25) == 0:
-            await asyncio.sleep(0)
-    for s in streams:
-        assert s is not None
-        await s.close()
-    decoded = sum(s.stats.decoded_seconds for s in streams if s is not None)
-    return segs, {"decoded": decoded, "audio": 2 * len(audio) / RATE}
-
-
 @pytest.mark.parametrize("vad", ["off", "endpoint", "energy"])
 async def test_mode_keeps_words_on_the_call_timeline(tmp_path: Path, call8k: CallAudio, vad: str) -> None:
     model = endpoint_overlay(resolve(MODEL_SPEC), (0.3, 0.6, 1.0), tmp_path / "models")
     engine = AsrEngine(model, workers=1, vad=vad, max_streams=2)
     await engine.start()
     try:
-        segs, seconds = await _decode(engine, call8k.path)
+        out = await decode_call(engine, "c", call8k.path)
     finally:
         await engine.stop()
-    finals = [s for s in segs if s.final]
+    finals = [s for s in out.segments if s.final]
     for speaker in ("customer", "agent"):
         turns = [t for t in call8k.timeline if t[0] == speaker]
         mine = [s for s in finals if s.speaker == speaker]
@@ -132,7 +109,7 @@ async def test_mode_keeps_words_on_the_call_timeline(tmp_path: Path, call8k: Cal
         for s in mine:  # skipped silence must not shift word times: every word lies on a turn
             for w in s.words:
                 assert any(t[1] - 0.35 <= w.start and w.end <= t[2] + 0.35 for t in turns), (vad, w, turns)
-    share = seconds["decoded"] / seconds["audio"]
+    share = out.decoded_seconds / (2 * out.seconds)
     if vad == "energy":
         assert share < 0.75, f"the gate should hold back the silence; decoded {share:.0%} of the audio"
     else:
