@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     vad_hangover: float = Field(0.5, ge=0.1, le=3.0, description="seconds of quiet after which speech has stopped")
     endpoint_rules: tuple[float, float, float] | None = Field(
         (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
-    prewarm_seconds: float = Field(0.0, description="audio fed to each pooled recogniser at start-up")
 
     # phone-system credentials (separate from people's)
     api_token: str | None = Field(None, description="bearer token for the dialler/CTI API; unset = open on loopback")
