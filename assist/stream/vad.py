@@ -48,6 +48,7 @@ class EnergyGate:
         self.noise_floor = -60.0  # until the first frame
         self._block_frames = 1000 // FRAME_MS  # floor minima are kept per second
         self._blocks: deque[float] = deque(maxlen=max(1, round(floor_window)))
+        self._blocks_min = float("inf")  # min(self._blocks)
         self._block_min = float("inf")
         self._block_n = 0
         self._pending = b""  # bytes not yet making a whole frame
@@ -67,8 +68,9 @@ class EnergyGate:
         self._block_n += 1
         if self._block_n == self._block_frames:
             self._blocks.append(self._block_min)
+            self._blocks_min = min(self._blocks)  # once a second, not per frame
             self._block_min, self._block_n = float("inf"), 0
-        self.noise_floor = min(min(self._blocks, default=self._block_min), self._block_min)
+        self.noise_floor = min(self._blocks_min, self._block_min)
 
     def push(self, pcm: bytes, start: float) -> list[Run]:
         if not self._pending:

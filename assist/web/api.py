@@ -14,7 +14,7 @@ from assist.events import Speaker
 from assist.stream.protocols.base import Refusal
 from assist.web.auth import require_api_token
 from assist.web.context import CTX, Context
-from assist.web.http import bad_request, json_error, read_json
+from assist.web.http import bad_request, json_error, query_limit, read_json
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -114,10 +114,7 @@ async def list_calls(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     require_api_token(request, ctx.settings.api_token)
     q = request.query
-    try:
-        limit = min(1000, max(1, int(q.get("limit", "100"))))
-    except ValueError:
-        return json_error(400, f"limit must be a number, got {q.get('limit')!r}")
+    limit = query_limit(request)
     calls = await ctx.store.list_calls(status=q.get("status"), agent_id=q.get("agent_id"),
                                  account_id=q.get("account_id"), limit=limit)
     return web.json_response({"calls": calls})

@@ -23,3 +23,12 @@ async def read_json(request: web.Request) -> Any:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise bad_request(f"body is not JSON: {e}") from e
+
+
+def query_limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
+    """The `limit` query parameter, clamped to 1..most, or a 400 that says why it is not a number."""
+    raw = request.query.get("limit", str(default))
+    try:
+        return min(most, max(1, int(raw)))
+    except ValueError as e:
+        raise bad_request(f"limit must be a number, got {raw!r}") from e

@@ -13,7 +13,7 @@ from assist.sync import api as outbox_api
 from assist.sync.finalize import SummaryError, edit_summary, get_summary, submit_summary
 from assist.web.auth import require_api_token
 from assist.web.context import CTX
-from assist.web.http import bad_request, json_error, read_json
+from assist.web.http import bad_request, json_error, query_limit, read_json
 
 routes = web.RouteTableDef()
 
@@ -74,10 +74,7 @@ async def outbox_list(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
     q = request.query
-    try:
-        limit = min(1000, max(1, int(q.get("limit", "100"))))
-    except ValueError:
-        return json_error(400, f"limit must be a number, got {q.get('limit')!r}")
+    limit = query_limit(request)
     items = await outbox_api.list_outbox(ctx.db, status=q.get("status"), call_id=q.get("call_id"),
                                          target=q.get("target"), limit=limit)
     return web.json_response({"items": items}, dumps=lambda o: json.dumps(o, default=str))
