@@ -228,3 +228,15 @@ async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) 
     assert upd and upd[0].agent_id == "a-9"
     status, call = await server.get(f"/api/calls/{leg}")
     assert call["agent_id"] == "a-9" and call["account_id"] == "x-1" and call["status"] == "ended"
+
+
+async def test_media_sockets_decline_compression(server: Server) -> None:
+    """A client offering permessage-deflate (the websockets library does by default) gets plain frames."""
+    for path, kwargs in (("/twilio", {}), ("/audiofork", {"subprotocols": ["audio.drachtio.org"]}),
+                         ("/audiohook", {"additional_headers": AudioHookClient().headers("k")})):
+        async with websockets.connect(_ws(server, path), **kwargs) as ws:  # type: ignore[arg-type]
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers, path
+    async with websockets.connect(_ws(server, "/api/feed")) as ws:  # the event feed still compresses
+        assert ws.response is not None
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")

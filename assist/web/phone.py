@@ -141,6 +141,13 @@ class ProtocolDriver:
         await self._end("disconnected")
 
 
+def media_socket(max_msg_size: int, protocols: tuple[str, ...] = ()) -> web.WebSocketResponse:
+    """The server side of a phone system's media WebSocket.  Compression is declined: audio (base64
+    mu-law or binary PCM) hardly deflates, and inflating 100 frames a second per call cost the event loop
+    ≈7 % of its time in a profile of six calls."""
+    return web.WebSocketResponse(protocols=protocols, max_msg_size=max_msg_size, autoping=True, compress=False)
+
+
 async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver: ProtocolDriver) -> None:
     conns = request.app[CTX].websockets
     conns.add(ws)
@@ -192,7 +199,7 @@ async def twilio(request: web.Request) -> web.StreamResponse:
     if problem:
         log.warning("twilio upgrade refused", reason=problem, peer=request.remote)
         raise web.HTTPForbidden(text=problem)
-    ws = web.WebSocketResponse(max_msg_size=s.max_message_bytes, autoping=True)
+    ws = media_socket(s.max_message_bytes)
     await ws.prepare(request)
     proto = TwilioServer(inbound_speaker=s.twilio_inbound_speaker, max_message_bytes=s.max_message_bytes)
     await _run_websocket(request, ws, _ws_driver(request, ws, proto, "twilio"))
@@ -203,7 +210,7 @@ async def twilio(request: web.Request) -> web.StreamResponse:
 async def audiohook(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     s = ctx.settings
-    ws = web.WebSocketResponse(max_msg_size=s.max_message_bytes, autoping=True)
+    ws = media_socket(s.max_message_bytes)
     await ws.prepare(request)
     forwarded = request.headers.get("X-Forwarded-Proto", request.scheme)
     proto = AudioHookServer(
@@ -225,7 +232,7 @@ async def audiofork(request: web.Request) -> web.StreamResponse:
     if problem:
         log.warning("audiofork upgrade refused", reason=problem, peer=request.remote)
         raise web.HTTPUnauthorized(text=problem, headers={"WWW-Authenticate": 'Basic realm="assist"'})
-    ws = web.WebSocketResponse(protocols=("audio.drachtio.org",), max_msg_size=s.max_message_bytes, autoping=True)
+    ws = media_socket(s.max_message_bytes, protocols=("audio.drachtio.org",))
     await ws.prepare(request)
     proto = AudioForkServer(max_message_bytes=s.max_message_bytes)
     await _run_websocket(request, ws, _ws_driver(request, ws, proto, "audiofork"))
