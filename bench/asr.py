@@ -102,6 +102,15 @@ def bare_loop(model_dir: Path, path: Path) -> dict[str, Any]:
     return out
 
 
+def bare_realtime(model_dir: Path, path: Path, calls: int, rounds: int, ramp: float) -> list[dict[str, Any]]:
+    """The same N calls decoded by plain vosk at real-time pace (bench/bare_realtime.py), in a process of
+    its own so its CPU is counted alone; one result per round (0 = fresh recognisers, then recycled)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bare_realtime.py"), "--wav", str(path), "--model",
+                          str(model_dir), "--calls", str(calls), "--rounds", str(rounds), "--ramp", str(ramp)],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def wer(ref: list[str], hyp: list[str]) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
@@ -236,14 +245,17 @@ def main() -> None:
     bares = []
     for vad in args.vad.split(","):
         for n in [int(x) for x in args.calls.split(",")]:
-            # the bare loop runs right before each server, so both see the host at the same speed
+            # both bare loops run right before each server, so all three see the host at the same speed
             bare = bare_loop(model_dir, wav)
+            bare["realtime"] = bare_realtime(model_dir, wav, n, args.rounds, args.ramp)
             bares.append(bare)
             for r in asyncio.run(run_server_round(wav, n, vad, args.rounds, args.ramp)):
                 r["bare"] = {k: v for k, v in bare.items() if k != "texts"}
                 rows.append(r)
+                rt = bare["realtime"][r["round"]]
                 print(f"# done vad={vad} calls={n} round={r['round']}: cpu/call {r['cpu_per_call_s']:.3f} "
-                      f"(bare {bare['fresh' if r['round'] == 0 else 'recycled']['cpu_per_call_s']:.3f}) "
+                      f"(bare real time {rt['cpu_per_call_s']:.3f}, lag p95 {rt['steady_lag']['p95']:.2f}s; "
+                      f"bare batch {bare['fresh' if r['round'] == 0 else 'recycled']['cpu_per_call_s']:.3f}) "
                       f"final p95 {r['final_p95']:.2f}s", file=sys.stderr)
 
     # character error rate (spaces removed): the standard for Korean/Chinese, where word splits vary
@@ -265,23 +277,28 @@ def main() -> None:
         share.append(g.frames_out / max(1, g.frames_in))
     print(f"\naudio ({args.audio}): {timeline[-1][2]:.0f} s stereo call, 8 kHz, twilio protocol; the gate passes "
           f"{share[0]:.0%} of the customer channel and {share[1]:.0%} of the agent's; machine: {os.cpu_count()} cores\n")
-    print("Bare vosk loop, measured right before each server configuration:\n")
-    print("| before | recognisers | CPU-s per call-second | calls per core | RTF (2 channels in parallel) |")
-    print("|---|---|---|---|---|")
+    print("Bare vosk loops, measured right before each server configuration: *real time* = the same N calls paced "
+          "as the server gets them (bench/bare_realtime.py); *batch* = one call decoded as fast as it goes:\n")
+    print("| before | recognisers | real time: CPU-s per call-second | real time: cores busy "
+          "| real time: lag p50/p95/p99 s (steady) | batch: CPU-s per call-second | batch: RTF |")
+    print("|---|---|---|---|---|---|---|")
     configs = [(v, int(n)) for v in args.vad.split(",") for n in args.calls.split(",")]
     for (vad, n), bare in zip(configs, bares, strict=True):
-        for label in ("fresh", "recycled"):
-            b = bare[label]
-            print(f"| {vad} x{n} | {label} | {b['cpu_per_call_s']:.3f} | {1 / b['cpu_per_call_s']:.1f} | "
-                  f"{b['rtf']:.3f} |")
+        for rnd, label in enumerate(("fresh", "recycled")[:args.rounds]):
+            b, rt = bare[label], bare["realtime"][rnd]
+            lag = rt["steady_lag"]
+            print(f"| {vad} x{n} | {label} | {rt['cpu_per_call_s']:.3f} | {rt['cores_busy']:.2f} | "
+                  f"{lag['p50']:.2f}/{lag['p95']:.2f}/{lag['p99']:.2f} | {b['cpu_per_call_s']:.3f} | {b['rtf']:.3f} |")
     print(f"\nbare loop CER vs script: {bare_cer:.3f}\n")
-    print("| vad | calls | round | CPU-s/call-s | of which decoding | calls/core | **calls/core vs bare** | cores busy "
-          "| RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s | loop stall p99/max ms "
+    print("| vad | calls | round | CPU-s/call-s | of which decoding | calls/core | **calls/core vs bare real time** "
+          "| vs bare batch | cores busy "
+          "| RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s | loop stall p99/max ms (GC max) "
           "| CER vs script | CER vs no gate |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     nogate = {(r["calls"], r["round"]): r for r in rows if r["vad"] == "off"}
     for r in rows:
         base = r["bare"]["fresh" if r["round"] == 0 else "recycled"]["cpu_per_call_s"]
+        base_rt = r["bare"]["realtime"][r["round"]]["cpu_per_call_s"]
         ref = nogate.get((r["calls"], r["round"]))
         vs_nogate = ""
         if ref is not None and r["vad"] != "off":
@@ -290,10 +307,11 @@ def main() -> None:
         mpc = f"{r['rss_per_call_mb']:.0f}" if r["rss_per_call_mb"] is not None else "-"
         print(f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "
               f"{r['decode_cpu_per_call_s']:.3f} | {1 / r['cpu_per_call_s']:.1f} | "
-              f"**{base / r['cpu_per_call_s']:.2f}x** | {r['cores_busy']:.2f} | "
+              f"**{base_rt / r['cpu_per_call_s']:.2f}x** | {base / r['cpu_per_call_s']:.2f}x | {r['cores_busy']:.2f} | "
               f"{r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
               f"{r['final_p50']:.2f}/{r['final_p95']:.2f} | {r['lag']['p95']:.2f} | "
-              f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} | {call_cer(r['texts'], script):.3f} | "
+              f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} ({r['loop_lag'].get('gc_max_ms', 0):.0f}) | "
+              f"{call_cer(r['texts'], script):.3f} | "
               f"{vs_nogate} |")
     if args.json:
         args.json.write_text(json.dumps({"bare": [{k: v for k, v in b.items() if k != "texts"} for b in bares],
