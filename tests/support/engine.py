@@ -43,6 +43,12 @@ def read_stereo(path: Path) -> tuple[int, np.ndarray]:
         return w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
 
 
+def read_channels(path: Path) -> tuple[int, list[bytes]]:
+    """The WAV's rate and each channel as PCM16 LE bytes (left = customer, right = agent)."""
+    rate, a = read_stereo(path)
+    return rate, [a[:, c].copy().tobytes() for c in range(a.shape[1])]
+
+
 async def decode_call(engine: AsrEngine, call_id: str, path: Path, language: str = "ko-KR") -> Decoded:
     """Feed both channels in 20 ms frames, close the streams, return what came out."""
     rate, audio = read_stereo(path)
