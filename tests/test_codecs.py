@@ -45,6 +45,16 @@ def test_ulaw_decode_follows_segment_formula() -> None:
         assert samples(codecs.ulaw_decode(bytes([code])))[0] == expected, hex(code)
 
 
+@pytest.mark.parametrize("name", ["ulaw", "alaw"])
+def test_decode_of_a_buffer_matches_the_table_code_by_code(name: str) -> None:
+    decode = getattr(codecs, f"{name}_decode")
+    table = getattr(codecs, f"{name.upper()}_DECODE")
+    data = bytes(np.random.default_rng(7).integers(0, 256, 4000, dtype=np.uint8)) + bytes(range(256))
+    assert samples(decode(data)).tolist() == [int(table[b]) for b in data]
+    assert decode(memoryview(data)[:10]) == decode(data[:10])  # RTP hands over slices
+    assert decode(b"") == b""
+
+
 def test_ulaw_known_encodes() -> None:
     assert codecs.ulaw_encode(pcm([0, -1, 32767, -32768, 8, -8])) == bytes(
         [0xFF, 0x7F, 0x80, 0x00, 0xFE, 0x7E]

@@ -23,6 +23,26 @@ async def test_blocked_loop_is_a_stall() -> None:
         m.stop()
 
 
+async def test_looks_less_often_while_idle() -> None:
+    busy = False
+    m = LoopLagMonitor(interval=0.005, idle_interval=0.05, busy=lambda: busy)
+    m.start()
+    try:
+        await asyncio.sleep(0.3)
+        idle = m.wakeups
+        assert 3 <= idle <= 7
+        busy = True
+        await asyncio.sleep(0.06)  # the idle sleep under way ends first
+        n = m.wakeups
+        await asyncio.sleep(0.3)
+        assert m.wakeups - n >= 25, "10x as often once calls are live"
+        time.sleep(0.04)  # noqa: ASYNC251 - a stall while busy is still measured
+        await asyncio.sleep(0.02)
+        assert m.summary()["max_ms"] >= 30
+    finally:
+        m.stop()
+
+
 async def test_collections_are_timed() -> None:
     m = LoopLagMonitor()
     m.start()

@@ -74,6 +74,24 @@ def test_runs_do_not_depend_on_how_audio_is_cut(piece: int) -> None:
     assert merged(push_all(EnergyGate(RATE), pcm, piece)) == ref
 
 
+@pytest.mark.parametrize("piece", [160, 800, 2400])
+def test_runs_carry_their_power(piece: int) -> None:
+    """The gate measures each frame anyway; a run carries the mean square of its samples so recognition
+    need not measure loudness again, and joining runs weights their powers by length."""
+    pcm = np.concatenate([hiss(1.0, 6), tone(0.8, -20), hiss(0.4, 30, 6), tone(0.5, -32), hiss(2.0, 6, 7)])
+    runs = [r for r in push_all(EnergyGate(RATE), pcm, piece) if r.pcm]
+    assert runs
+    for r in runs:
+        a = np.frombuffer(r.pcm, dtype="<i2").astype(np.float64)
+        assert r.power == pytest.approx(float(np.mean(a * a)), rel=1e-4)
+    whole = runs[0]
+    for r in runs[1:]:
+        whole = whole.joined(r)
+    a = np.frombuffer(whole.pcm, dtype="<i2").astype(np.float64)
+    assert whole.power == pytest.approx(float(np.mean(a * a)), rel=1e-4)
+    assert Run(0.0, b"\x01\x00").joined(Run(0.0, b"\x02\x00", power=4.0)).power is None  # one unknown: unknown
+
+
 def test_floor_follows_a_noisy_line() -> None:
     """Loud steady hiss (-45 dBFS) is not speech once the floor has learnt it; speech above it is."""
     gate = EnergyGate(RATE)

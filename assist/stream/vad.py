@@ -13,12 +13,14 @@ call-relative time of its first sample, so the caller can keep the recogniser's 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 FRAME_MS = 20
+FULL_SCALE_MS = 32768.0 * 32768.0  # mean square of a full-scale square wave: 0 dBFS
 
 
 @dataclass(slots=True)
@@ -26,6 +28,15 @@ class Run:
     start: float  # call-relative seconds of pcm[0]
     pcm: bytes
     closes: bool = False  # the gate closed after this run: the utterance is over
+    power: float | None = None  # mean square of the samples, when already known (the gate measures it)
+
+    def joined(self, later: Run) -> Run:
+        """This run followed directly by `later` (their powers weighted by length)."""
+        power = None
+        if self.power is not None and later.power is not None:
+            total = len(self.pcm) + len(later.pcm)
+            power = (self.power * len(self.pcm) + later.power * len(later.pcm)) / total if total else 0.0
+        return Run(self.start, self.pcm + later.pcm, later.closes, power)
 
 
 class EnergyGate:
@@ -53,7 +64,7 @@ class EnergyGate:
         self._block_n = 0
         self._pending = b""  # bytes not yet making a whole frame
         self._pending_start = 0.0
-        self._preroll: deque[tuple[float, bytes]] = deque(maxlen=self.pre_roll_frames)
+        self._preroll: deque[tuple[float, bytes, float]] = deque(maxlen=self.pre_roll_frames)  # (t, frame, ms)
         self._open = False
         self._quiet = 0  # consecutive quiet frames while open
         self.frames_in = 0
@@ -82,27 +93,28 @@ class EnergyGate:
         self._pending_start = t0 + whole / 2 / self.rate
         if not whole:
             return []
-        frames = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32).reshape(-1, self.frame_bytes // 2)
-        ms = np.mean(frames * frames, axis=1)
-        dbs = 10.0 * np.log10(np.maximum(ms, 1e-3) / (32768.0 * 32768.0))
+        n = self.frame_bytes // 2
+        frames = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32).reshape(-1, n)
+        mss = (np.einsum("ij,ij->i", frames, frames) / n).tolist()  # mean square per frame
         frame_s = FRAME_MS / 1000
         runs: list[Run] = []
         run_start: float | None = None
         run_parts: list[bytes] = []
+        run_power = 0.0  # sum of the frames' mean squares
 
         def flush(closes: bool = False, at: float = 0.0) -> None:
-            nonlocal run_start, run_parts
+            nonlocal run_start, run_parts, run_power
             if run_parts and run_start is not None:
-                runs.append(Run(run_start, b"".join(run_parts)))
-                runs[-1].closes = closes
+                runs.append(Run(run_start, b"".join(run_parts), closes, run_power / len(run_parts)))
             elif closes:
                 runs.append(Run(at, b"", closes=True))  # the speech was passed on earlier: just mark the end
-            run_start, run_parts = None, []
+            run_start, run_parts, run_power = None, [], 0.0
 
-        for i, db in enumerate(dbs.tolist()):
+        for i, ms in enumerate(mss):
             self.frames_in += 1
             t = t0 + i * frame_s
             frame = data[i * self.frame_bytes:(i + 1) * self.frame_bytes]
+            db = 10.0 * math.log10(max(ms, 1e-3) / FULL_SCALE_MS)
             self._track_floor(db)
             speech = self._is_speech(db)
             if self._open:
@@ -113,11 +125,12 @@ class EnergyGate:
                 if self._quiet > self.hangover_frames:
                     self._open = False
                     flush(closes=True, at=t)
-                    self._preroll.append((t, frame))
+                    self._preroll.append((t, frame, ms))
                     continue
                 if run_start is None:
                     run_start = t
                 run_parts.append(frame)
+                run_power += ms
                 self.frames_out += 1
             elif speech:
                 self._open = True
@@ -125,14 +138,16 @@ class EnergyGate:
                 flush()
                 if self._preroll:
                     run_start = self._preroll[0][0]
-                    run_parts = [f for _, f in self._preroll]
+                    run_parts = [f for _, f, _ in self._preroll]
+                    run_power = sum(m for _, _, m in self._preroll)
                     self.frames_out += len(self._preroll)
                     self._preroll.clear()
                 else:
                     run_start = t
                 run_parts.append(frame)
+                run_power += ms
                 self.frames_out += 1
             else:
-                self._preroll.append((t, frame))
+                self._preroll.append((t, frame, ms))
         flush()
         return runs

@@ -74,7 +74,7 @@ async def _startup(app: web.Application) -> None:
     coach.start()
     ctx.extras["coach"] = coach
     calls.sink = coach
-    monitor = LoopLagMonitor()
+    monitor = LoopLagMonitor(busy=lambda: bool(calls.live))
     monitor.start()
     ctx.extras["looplag"] = monitor
     await _start_listeners(ctx)

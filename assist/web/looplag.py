@@ -1,7 +1,11 @@
 """Event-loop stall monitor: how late a short periodic sleep wakes up is how long the loop was blocked.
 
 It also times the interpreter's garbage collections (they stop every thread that holds the GIL, the
-loop's included), so a stall can be told apart from a collection."""
+loop's included), so a stall can be told apart from a collection.
+
+It looks every `interval` (10 ms) while `busy()` says calls are live and every `idle_interval` (100 ms)
+otherwise: each wake-up of an idle process costs ≈0.14 ms of CPU on this machine kind, and 100 of them a
+second were 1.4 % of a core, most of what an idle server spent."""
 
 from __future__ import annotations
 
@@ -9,12 +13,17 @@ import asyncio
 import gc
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 
 class LoopLagMonitor:
-    def __init__(self, interval: float = 0.01, keep: int = 6000) -> None:
+    def __init__(self, interval: float = 0.01, keep: int = 6000, *, idle_interval: float = 0.1,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.interval = interval
+        self.idle_interval = idle_interval
+        self.busy = busy
+        self.wakeups = 0
         self.samples: deque[float] = deque(maxlen=keep)
         self.max_lag = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -50,9 +59,11 @@ class LoopLagMonitor:
 
     async def _run(self) -> None:
         while True:
+            interval = self.interval if self.busy is None or self.busy() else self.idle_interval
             t0 = time.perf_counter()
-            await asyncio.sleep(self.interval)
-            lag = max(0.0, time.perf_counter() - t0 - self.interval)
+            await asyncio.sleep(interval)
+            self.wakeups += 1
+            lag = max(0.0, time.perf_counter() - t0 - interval)
             self.samples.append(lag)
             self.max_lag = max(self.max_lag, lag)
 
