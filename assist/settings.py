@@ -40,11 +40,13 @@ class Settings(BaseSettings):
                              "bench/asr.py measures it (12 on 2 cores with the small model)")
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
     vad: Literal["off", "endpoint", "energy"] = Field(
-        "energy", description="energy: only speech (with pre-roll and hangover) is decoded and the gate ends "
+        "energy", description="energy: only speech (with pre-roll and tail) is decoded and the gate ends "
         "utterances where speech stops; endpoint: all audio is decoded, the gate still ends utterances; "
         "off: vosk alone decides where utterances end (bench/RESULTS.md compares them)")
     vad_pre_roll: float = Field(0.3, ge=0.02, le=2.0, description="seconds of audio kept before speech starts")
     vad_hangover: float = Field(0.5, ge=0.1, le=3.0, description="seconds of quiet after which speech has stopped")
+    vad_tail: float = Field(0.2, ge=0.02, le=3.0, description="seconds of that quiet the decoder gets (at most the "
+                            "hangover); the rest of a pause is held back like silence")
     endpoint_rules: tuple[float, float, float] | None = Field(
         (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
 

@@ -56,14 +56,36 @@ def test_silence_passes_nothing() -> None:
     assert gate.frames_out == 0 and gate.frames_in == 250
 
 
-def test_speech_with_pre_roll_and_hangover() -> None:
-    gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5)
+@pytest.mark.parametrize(("tail", "passed_until"), [(0.2, 3.2), (None, 3.52)])
+def test_speech_with_pre_roll_tail_and_hangover(tail: float | None, passed_until: float) -> None:
+    gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5, tail=tail)
     pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20) + hiss(1.0, 6, 2), hiss(3.0, 6, 3)])
-    (start, end, closes), = merged(push_all(gate, pcm, 160))
+    runs = push_all(gate, pcm, 160)
+    (start, end, closes), = merged(runs)
     assert start == pytest.approx(1.7, abs=0.021)  # 0.3 s of pre-roll before the speech at 2.0 s
-    assert end == pytest.approx(3.52, abs=0.041)  # 0.5 s hangover after it stops at 3.0 s
+    # the decoder gets `tail` seconds after the speech stops at 3.0 s (all of the hangover when None)
+    assert end == pytest.approx(passed_until, abs=0.041)
     assert closes, "the gate says where the utterance ended"
+    close = next(r for r in runs if r.closes)  # either way, speech has stopped once the hangover is over
+    assert close.start + len(close.pcm) / 2 / RATE == pytest.approx(3.52, abs=0.041)
     assert gate.frames_out / gate.frames_in < 0.4
+
+
+def test_pause_shorter_than_the_hangover_keeps_the_utterance_open() -> None:
+    """A 0.45 s pause (hangover 0.5) does not end the utterance; the decoder gets its first 0.2 s (tail) and
+    its last 0.1 s (pre-roll before the speech resumes), not the 0.15 s between."""
+    gate = EnergyGate(RATE, pre_roll=0.1, hangover=0.5, tail=0.2)
+    pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20), hiss(0.45, 6, 3), tone(0.6, -20), hiss(2.0, 6, 4)])
+    spans = merged(push_all(gate, pcm, 160))
+    assert [c for *_, c in spans] == [False, True], "one utterance, closed once"
+    (s1, e1, _), (s2, e2, _) = spans
+    assert s1 == pytest.approx(1.9, abs=0.021) and e1 == pytest.approx(3.2, abs=0.021)
+    assert s2 == pytest.approx(3.35, abs=0.021) and e2 == pytest.approx(4.25, abs=0.041)
+    # a pause no longer than tail + pre-roll reaches the decoder whole
+    gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5, tail=0.2)
+    pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20), hiss(0.44, 6, 3), tone(0.6, -20), hiss(2.0, 6, 4)])
+    (s, e, closes), = merged(push_all(gate, pcm, 160))
+    assert s == pytest.approx(1.7, abs=0.021) and e == pytest.approx(4.24, abs=0.041) and closes
 
 
 @pytest.mark.parametrize("piece", [7, 160, 800, 2400])

@@ -174,7 +174,12 @@ class SpeakerStream:
         self._rec: Any = None
         self._rec_samples = 0
         self._map = TimeMap(sample_rate)
-        self._gate = EnergyGate(sample_rate, **engine.gate_options) if engine.vad in ("energy", "endpoint") else None
+        self._gate: EnergyGate | None = None
+        if engine.vad == "energy":
+            self._gate = EnergyGate(sample_rate, **engine.gate_options)
+        elif engine.vad == "endpoint":  # everything is decoded: the gate only says where utterances end
+            opts = {k: v for k, v in engine.gate_options.items() if k != "tail"}
+            self._gate = EnergyGate(sample_rate, **opts, tail=None)
         self._queue: list[tuple[float, bytes, float]] = []  # (call time, pcm, received_at)
         self._queued_bytes = 0
         self._wake = asyncio.Event()

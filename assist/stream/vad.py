@@ -2,7 +2,12 @@
 
 A two-party call is mostly silence on each channel, and a vosk recogniser costs about as much on
 silence as on speech.  The gate passes speech plus padding (a pre-roll before the first loud frame,
-a hangover after the last one) and holds back the rest.  A frame is speech when it is louder than
+a tail after the last one) and holds back the rest.  Speech has stopped after `hangover` seconds of
+quiet: the run that closes then says so, and the caller finishes the utterance.  The decoder needs
+only the first `tail` seconds of that quiet (the word's end and some silence after it); the rest of
+a pause is held like silence, and if speech resumes before the hangover ends, the last `pre_roll`
+seconds of it go to the decoder first, as at any onset (a pause up to tail + pre-roll long reaches
+the decoder whole).  A frame is speech when it is louder than
 `min_dbfs` and `above_floor_db` above the channel's noise floor; the floor is the quietest 20 ms
 frame of the last `floor_window` seconds (minimum statistics), so it learns a noisy line within
 that window, and speech, which always has quiet gaps between words, does not drag it up.
@@ -46,6 +51,7 @@ class EnergyGate:
         *,
         pre_roll: float = 0.3,
         hangover: float = 0.5,
+        tail: float | None = 0.2,
         min_dbfs: float = -50.0,
         above_floor_db: float = 9.0,
         floor_window: float = 5.0,
@@ -54,6 +60,9 @@ class EnergyGate:
         self.frame_bytes = sample_rate * FRAME_MS // 1000 * 2
         self.pre_roll_frames = max(1, round(pre_roll * 1000 / FRAME_MS))
         self.hangover_frames = max(1, round(hangover * 1000 / FRAME_MS))
+        # None: the decoder gets the whole hangover (the `endpoint` mode, which decodes everything anyway)
+        tail_frames = self.hangover_frames if tail is None else max(1, round(tail * 1000 / FRAME_MS))
+        self.tail_frames = min(self.hangover_frames, tail_frames)
         self.min_dbfs = min_dbfs
         self.above_floor_db = above_floor_db
         self.noise_floor = -60.0  # until the first frame
@@ -117,14 +126,14 @@ class EnergyGate:
             db = 10.0 * math.log10(max(ms, 1e-3) / FULL_SCALE_MS)
             self._track_floor(db)
             speech = self._is_speech(db)
-            if self._open:
-                if speech:
-                    self._quiet = 0
-                else:
-                    self._quiet += 1
+            if self._open and not (speech and self._quiet > self.tail_frames):
+                self._quiet = 0 if speech else self._quiet + 1
                 if self._quiet > self.hangover_frames:
                     self._open = False
                     flush(closes=True, at=t)
+                    self._preroll.append((t, frame, ms))
+                    continue
+                if self._quiet > self.tail_frames:  # a pause past the tail: held like silence
                     self._preroll.append((t, frame, ms))
                     continue
                 if run_start is None:
@@ -132,7 +141,7 @@ class EnergyGate:
                 run_parts.append(frame)
                 run_power += ms
                 self.frames_out += 1
-            elif speech:
+            elif speech:  # an onset, or speech resuming after a pause longer than the tail
                 self._open = True
                 self._quiet = 0
                 flush()

@@ -56,7 +56,8 @@ async def _startup(app: web.Application) -> None:
         model_path = models.endpoint_overlay(model_path, settings.endpoint_rules, settings.model_cache)
     engine = AsrEngine(model_path, workers=settings.decode_workers, chunk_ms=settings.chunk_ms, vad=settings.vad,
                        max_streams=settings.max_streams, max_lag=settings.max_lag,
-                       gate_options={"pre_roll": settings.vad_pre_roll, "hangover": settings.vad_hangover})
+                       gate_options={"pre_roll": settings.vad_pre_roll, "hangover": settings.vad_hangover,
+                                     "tail": settings.vad_tail})
     await engine.start()
     await asyncio.get_running_loop().run_in_executor(None, warm_up_coach)
     calls = CallManager(engine, hub.publish, default_language=settings.default_language,
