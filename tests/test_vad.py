@@ -88,12 +88,17 @@ def test_pause_shorter_than_the_hangover_keeps_the_utterance_open() -> None:
     assert s == pytest.approx(1.7, abs=0.021) and e == pytest.approx(4.24, abs=0.041) and closes
 
 
-@pytest.mark.parametrize("piece", [7, 160, 800, 2400])
+@pytest.mark.parametrize("piece", [7, 160, 800, 2400, 16000])
 def test_runs_do_not_depend_on_how_audio_is_cut(piece: int) -> None:
     pcm = np.concatenate([hiss(1.0, 6), tone(0.7, -25), hiss(1.5, 6, 4), tone(1.2, -30), hiss(2.0, 6, 5)])
     ref = merged(push_all(EnergyGate(RATE), pcm, 160))
     assert len(ref) == 2 and all(c for *_, c in ref)
     assert merged(push_all(EnergyGate(RATE), pcm, piece)) == ref
+
+    def closes_at(runs: list[Run]) -> list[float]:  # where the `endpoint` mode cuts the audio
+        return [round(r.start + len(r.pcm) / 2 / RATE, 3) for r in runs if r.closes]
+
+    assert closes_at(push_all(EnergyGate(RATE), pcm, piece)) == closes_at(push_all(EnergyGate(RATE), pcm, 160))
 
 
 @pytest.mark.parametrize("piece", [160, 800, 2400])
@@ -112,6 +117,8 @@ def test_runs_carry_their_power(piece: int) -> None:
     a = np.frombuffer(whole.pcm, dtype="<i2").astype(np.float64)
     assert whole.power == pytest.approx(float(np.mean(a * a)), rel=1e-4)
     assert Run(0.0, b"\x01\x00").joined(Run(0.0, b"\x02\x00", power=4.0)).power is None  # one unknown: unknown
+    end = whole.joined(Run(whole.start + len(whole.pcm) / 2 / RATE, b"", closes=True))  # the gate's end marker
+    assert end.closes and end.power == whole.power
 
 
 def test_floor_follows_a_noisy_line() -> None:

@@ -174,12 +174,7 @@ class SpeakerStream:
         self._rec: Any = None
         self._rec_samples = 0
         self._map = TimeMap(sample_rate)
-        self._gate: EnergyGate | None = None
-        if engine.vad == "energy":
-            self._gate = EnergyGate(sample_rate, **engine.gate_options)
-        elif engine.vad == "endpoint":  # everything is decoded: the gate only says where utterances end
-            opts = {k: v for k, v in engine.gate_options.items() if k != "tail"}
-            self._gate = EnergyGate(sample_rate, **opts, tail=None)
+        self._gate = EnergyGate(sample_rate, **engine.gate_options) if engine.vad in ("energy", "endpoint") else None
         self._queue: list[tuple[float, bytes, float]] = []  # (call time, pcm, received_at)
         self._queued_bytes = 0
         self._wake = asyncio.Event()
@@ -264,39 +259,31 @@ class SpeakerStream:
             out.append(Run(start + pos / 2 / self.rate, pcm[pos:]))
         return out
 
-    def _blocks(self, batch: list[tuple[float, bytes, float]]) -> list[tuple[float, bytes]]:
-        """The queued frames joined into contiguous blocks (one per gap in the audio)."""
-        blocks: list[tuple[float, list[bytes], int]] = []  # (start, parts, samples)
-        for start, pcm, _ in batch:
-            if blocks:
-                b_start, parts, n = blocks[-1]
-                if abs(b_start + n / self.rate - start) < 1e-4:
-                    parts.append(pcm)
-                    blocks[-1] = (b_start, parts, n + len(pcm) // 2)
+    def _contiguous(self, runs: list[Run]) -> list[Run]:
+        """Runs joined where one starts as the one before it ends (never across an utterance's end)."""
+        out: list[Run] = []
+        for r in runs:
+            if out and not out[-1].closes:
+                last = out[-1]
+                if abs(last.start + len(last.pcm) / 2 / self.rate - r.start) < 1e-4:
+                    out[-1] = last.joined(r)
                     continue
-            blocks.append((start, [pcm], len(pcm) // 2))
-        return [(start, b"".join(parts)) for start, parts, _ in blocks]
+            out.append(r)
+        return out
 
     def _gate_batch(self, batch: list[tuple[float, bytes, float]]) -> list[Run]:
         """Join contiguous audio into runs.  `energy`: keep only speech (+padding) and finish each
         utterance where speech stops; `endpoint`: keep all audio, finish utterances the same way.
-        The gate sees a block at a time (one numpy pass per 100 ms rather than per 20 ms frame)."""
-        runs: list[Run] = []
-        for start, pcm in self._blocks(batch):
+        The gate sees a contiguous block at a time (one numpy pass per 100 ms, not per 20 ms frame)."""
+        pieces: list[Run] = []
+        for block in self._contiguous([Run(start, pcm) for start, pcm, _ in batch]):
             if self._gate is None:
-                pieces = [Run(start, pcm)]
+                pieces.append(block)
             elif self.engine.vad == "endpoint":
-                pieces = self._endpoint_split(pcm, start)
+                pieces += self._endpoint_split(block.pcm, block.start)
             else:
-                pieces = self._gate.push(pcm, start)
-            for r in pieces:
-                if runs and not runs[-1].closes:
-                    last = runs[-1]
-                    if abs(last.start + len(last.pcm) / 2 / self.rate - r.start) < 1e-4:
-                        runs[-1] = last.joined(r)
-                        continue
-                runs.append(r)
-        return runs
+                pieces += self._gate.push(block.pcm, block.start)
+        return self._contiguous(pieces)
 
     # ---- runs on the decode pool -------------------------------------------------------------
 

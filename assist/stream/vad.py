@@ -2,15 +2,19 @@
 
 A two-party call is mostly silence on each channel, and a vosk recogniser costs about as much on
 silence as on speech.  The gate passes speech plus padding (a pre-roll before the first loud frame,
-a tail after the last one) and holds back the rest.  Speech has stopped after `hangover` seconds of
-quiet: the run that closes then says so, and the caller finishes the utterance.  The decoder needs
+a tail after the last one) and holds back the rest.
+
+Speech has stopped after `hangover` seconds of quiet: a closing run ends exactly there (an empty
+marker when its audio went out earlier), and the caller finishes the utterance.  The decoder needs
 only the first `tail` seconds of that quiet (the word's end and some silence after it); the rest of
 a pause is held like silence, and if speech resumes before the hangover ends, the last `pre_roll`
 seconds of it go to the decoder first, as at any onset (a pause up to tail + pre-roll long reaches
-the decoder whole).  A frame is speech when it is louder than
-`min_dbfs` and `above_floor_db` above the channel's noise floor; the floor is the quietest 20 ms
-frame of the last `floor_window` seconds (minimum statistics), so it learns a noisy line within
-that window, and speech, which always has quiet gaps between words, does not drag it up.
+the decoder whole).
+
+A frame is speech when it is louder than `min_dbfs` and `above_floor_db` above the channel's noise
+floor; the floor is the quietest 20 ms frame of the last `floor_window` seconds (minimum
+statistics), so it learns a noisy line within that window, and speech, which always has quiet gaps
+between words, does not drag it up.
 
 Sans-I/O and synchronous: `push(pcm, start)` returns the runs of audio to decode, each with the
 call-relative time of its first sample, so the caller can keep the recogniser's timeline mapped.
@@ -36,11 +40,15 @@ class Run:
     power: float | None = None  # mean square of the samples, when already known (the gate measures it)
 
     def joined(self, later: Run) -> Run:
-        """This run followed directly by `later` (their powers weighted by length)."""
-        power = None
-        if self.power is not None and later.power is not None:
-            total = len(self.pcm) + len(later.pcm)
-            power = (self.power * len(self.pcm) + later.power * len(later.pcm)) / total if total else 0.0
+        """This run followed directly by `later` (their powers weighted by length; an empty run has none)."""
+        if not later.pcm:
+            power = self.power
+        elif not self.pcm:
+            power = later.power
+        elif self.power is None or later.power is None:
+            power = None
+        else:
+            power = (self.power * len(self.pcm) + later.power * len(later.pcm)) / (len(self.pcm) + len(later.pcm))
         return Run(self.start, self.pcm + later.pcm, later.closes, power)
 
 
@@ -60,7 +68,7 @@ class EnergyGate:
         self.frame_bytes = sample_rate * FRAME_MS // 1000 * 2
         self.pre_roll_frames = max(1, round(pre_roll * 1000 / FRAME_MS))
         self.hangover_frames = max(1, round(hangover * 1000 / FRAME_MS))
-        # None: the decoder gets the whole hangover (the `endpoint` mode, which decodes everything anyway)
+        # None: the decoder gets the whole hangover
         tail_frames = self.hangover_frames if tail is None else max(1, round(tail * 1000 / FRAME_MS))
         self.tail_frames = min(self.hangover_frames, tail_frames)
         self.min_dbfs = min_dbfs
@@ -112,9 +120,14 @@ class EnergyGate:
         run_power = 0.0  # sum of the frames' mean squares
 
         def flush(closes: bool = False, at: float = 0.0) -> None:
+            """Emit the run being built; `closes`: speech stopped at `at`, whatever the tail passed."""
             nonlocal run_start, run_parts, run_power
             if run_parts and run_start is not None:
-                runs.append(Run(run_start, b"".join(run_parts), closes, run_power / len(run_parts)))
+                ends_at_close = abs(run_start + len(run_parts) * frame_s - at) < 1e-6
+                runs.append(Run(run_start, b"".join(run_parts), closes and ends_at_close,
+                                run_power / len(run_parts)))
+                if closes and not ends_at_close:
+                    runs.append(Run(at, b"", closes=True))
             elif closes:
                 runs.append(Run(at, b"", closes=True))  # the speech was passed on earlier: just mark the end
             run_start, run_parts, run_power = None, [], 0.0
