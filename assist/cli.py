@@ -26,10 +26,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format, settings.log_level)
     from assist.stream.models import ModelError
     from assist.web.app import serve
+    from assist.web.eventloop import loop_factory
 
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings, demo=args.demo))
+        with contextlib.suppress(KeyboardInterrupt), \
+                asyncio.Runner(loop_factory=loop_factory(settings.poll_interval_ms / 1000)) as runner:
+            runner.run(serve(settings, demo=args.demo))
     except ModelError as e:
         print(f"assist: {e}", file=sys.stderr)
         return 2

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     audiosocket_port: int | None = Field(9092, description="TCP port for Asterisk AudioSocket; unset = off")
     rtp_ports: str | None = Field("40000-40019", description="UDP port range for RTP external media; unset = off")
     public_url: str | None = Field(None, description="the URL phone systems reach us at (Twilio signatures)")
+    poll_interval_ms: float = Field(10.0, ge=0.0, le=50.0, description="while busy, the event loop polls for "
+                                    "network I/O at most this often and takes what arrived in one wake-up; 0 = "
+                                    "wake for every message (assist/web/eventloop.py)")
 
     # storage
     data_dir: Path = Path("data")

@@ -138,13 +138,23 @@ async def wait_healthy(url: str, timeout: float = 60) -> dict[str, Any]:
     raise RuntimeError("server did not start")
 
 
+def server_env(config: str) -> dict[str, str]:
+    """`energy` or `energy:poll_interval_ms=0:vad_tail=0.5`: the VAD mode, then any settings (ASSIST_*) to change."""
+    mode, *opts = config.split(":")
+    env = {"ASSIST_VAD": mode}
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        env[f"ASSIST_{key.upper()}"] = value
+    return env
+
+
 async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: float) -> list[dict[str, Any]]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="assist-bench-")
     env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": tmp,
-           "ASSIST_VOSK_MODEL": MODEL, "ASSIST_VAD": vad, "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000",
+           "ASSIST_VOSK_MODEL": MODEL, "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000",
            "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "", "ASSIST_LOG_LEVEL": "WARNING",
-           "ASSIST_MODEL_CACHE": str(Path(tmp) / "models")}
+           "ASSIST_MODEL_CACHE": str(Path(tmp) / "models"), **server_env(vad)}
     proc = subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -219,7 +229,8 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", default="1,4,8")
-    ap.add_argument("--vad", default="off,energy")
+    ap.add_argument("--vad", default="off,energy", help="server configurations: a VAD mode, optionally followed by "
+                    "settings to change, e.g. energy:poll_interval_ms=0")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--rounds", type=int, default=2, help="rounds per server; the last (recycled recognisers) counts")
     ap.add_argument("--ramp", type=float, default=5.0)

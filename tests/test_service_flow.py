@@ -148,6 +148,34 @@ async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -
         await runner.cleanup()
 
 
+async def test_crash_between_call_end_and_summary_still_summarises(tmp_path: Path, sync_env: None) -> None:
+    """The call's end is stored, then the process dies before the summary is written: the restart writes it,
+    with the call's own end (not 'interrupted')."""
+    runner, server = await start_server(tmp_path)
+    calls = server.ctx.calls
+    calls.start_call("twilio", CallStart(external_id="CAgap", sample_rate=8000, language="zh-CN"))
+    calls.sink(TranscriptSegment(call_id="CAgap", segment_id="CAgap:agent:0", index=0, speaker="agent",
+                                 final=True, start=0, end=2, text="您好 本次 通话 会 录音", language="zh-CN"))
+    await server.ctx.hub.drain()
+    server.ctx.extras["coach"].calls.clear()  # the summary step never runs: as if killed right after the end
+    await calls.end_call("CAgap", "hangup")
+    await server.ctx.hub.drain()
+    status, call = await server.get("/api/calls/CAgap")
+    assert call["status"] == "ended"
+    status, _ = await server.get("/api/calls/CAgap/summary")
+    assert status == 404, "no summary yet: this is the gap a crash falls into"
+    await runner.cleanup()
+    runner, server = await start_server(tmp_path)
+    try:
+        status, call = await server.get("/api/calls/CAgap")
+        assert call["status"] == "ended" and call["end_reason"] == "hangup"
+        status, summary = await server.get("/api/calls/CAgap/summary")
+        assert status == 200
+        assert "recording_notice" in summary["summary"]["compliance"]["disclosures_made"]
+    finally:
+        await runner.cleanup()
+
+
 async def test_summary_api_errors(tmp_path: Path) -> None:
     runner, server = await start_server(tmp_path, vosk_model=None)
     try:

@@ -74,8 +74,13 @@ class CallServices:
             worker.wake()
 
     async def recover(self) -> int:
-        """Calls a crash left 'live': end them as interrupted and summarise what was said."""
-        rows = await self.ctx.db.fetchall("SELECT * FROM calls WHERE status='live'")
+        """Calls a crash left without a summary: a call left 'live' is ended as interrupted; a call that had
+        ended (its end stored) but whose summary was not yet written keeps its own end.  Both are summarised
+        from the stored transcript.  (Ending a call and writing its summary are two steps: a kill between
+        them used to lose the summary for good, since only 'live' calls were looked at.)"""
+        rows = await self.ctx.db.fetchall(
+            "SELECT * FROM calls WHERE status='live' OR (status='ended' AND NOT EXISTS "
+            "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))")
         for row in rows:
             call_id = row["call_id"]
             transcript = await self.ctx.store.transcript(call_id)
@@ -95,16 +100,20 @@ class CallServices:
                     words=[Word(**w) for w in seg["words"]], loudness_db=seg["loudness_db"],
                     language=seg["language"] or row["language"]))
             coach.end()
-            duration = max((s["end"] for s in transcript), default=0.0)
+            if row["status"] == "ended" and row["ended_at"]:
+                end = CallEnd(row["ended_at"], row["end_reason"] or "hangup", float(row["duration"] or 0.0))
+            else:
+                end = CallEnd(datetime.now(UTC).isoformat(), "interrupted",
+                              max((s["end"] for s in transcript), default=0.0))
             try:
-                await self._finalize(call_id, coach.findings(),
-                                     CallEnd(datetime.now(UTC).isoformat(), "interrupted", duration))
+                await self._finalize(call_id, coach.findings(), end)
             except Exception:
                 log.exception("could not summarise an interrupted call", call_id=call_id)
                 await self.ctx.db.execute(
                     "UPDATE calls SET status='ended', end_reason='interrupted' WHERE call_id=?", (call_id,))
         if rows:
-            log.warning("calls left live by an earlier crash were ended and summarised", count=len(rows))
+            log.warning("calls an earlier crash left without a summary were summarised", count=len(rows),
+                        interrupted=sum(1 for r in rows if r["status"] == "live"))
         return len(rows)
 
 
