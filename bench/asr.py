@@ -148,6 +148,12 @@ def server_env(config: str) -> dict[str, str]:
     return env
 
 
+def loop_switches(pid: int) -> int:
+    """Voluntary context switches of the process's main thread (the event loop): each is a wake-up after a wait."""
+    status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    return int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+
+
 async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: float) -> list[dict[str, Any]]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="assist-bench-")
@@ -179,6 +185,7 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                 async with session.get(url + "/healthz") as hr:
                     dec0 = (await hr.json())["asr"]["decode_cpu_seconds"]
                 rss0 = ps.memory_info().rss
+                wake0 = loop_switches(proc.pid)
                 wall0 = time.monotonic()
 
                 async def one(i: int) -> None:
@@ -191,6 +198,7 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                 await asyncio.sleep(2.0)
                 wall = time.monotonic() - wall0
                 cpu = sum(ps.cpu_times()[:2]) - cpu0
+                wakeups = (loop_switches(proc.pid) - wake0) / wall
                 rss = ps.memory_info().rss
                 fin, par = [], []
                 texts: dict[str, dict[str, list[str]]] = {}
@@ -208,6 +216,7 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                 results.append({
                     "calls": calls, "vad": vad, "round": rnd, "call_seconds": duration,
                     "cpu_per_call_s": cpu / (calls * duration), "cores_busy": cpu / wall,
+                    "loop_wakeups_per_s": wakeups,
                     "decode_cpu_per_call_s": (health["asr"]["decode_cpu_seconds"] - dec0) / (calls * duration),
                     "rss_mb": rss / 2**20, "rss_per_call_mb": (rss - rss0) / 2**20 / calls if rnd == 0 else None,
                     "final_p50": pct(fin, 0.5), "final_p95": pct(fin, 0.95),
@@ -293,9 +302,10 @@ def main() -> None:
     print(f"\nbare loop CER vs script: {bare_cer:.3f}\n")
     print("| vad | calls | round | CPU-s/call-s | of which decoding | calls/core | **calls/core vs bare real time** "
           "| vs bare batch | cores busy "
-          "| RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s | loop stall p99/max ms (GC max) "
+          "| loop wake-ups/s | RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s "
+          "| loop stall p99/max ms (GC max) "
           "| CER vs script | CER vs no gate |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     nogate = {(r["calls"], r["round"]): r for r in rows if r["vad"] == "off"}
     for r in rows:
         base = r["bare"]["fresh" if r["round"] == 0 else "recycled"]["cpu_per_call_s"]
@@ -309,7 +319,7 @@ def main() -> None:
         print(f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "
               f"{r['decode_cpu_per_call_s']:.3f} | {1 / r['cpu_per_call_s']:.1f} | "
               f"**{base_rt / r['cpu_per_call_s']:.2f}x** | {base / r['cpu_per_call_s']:.2f}x | {r['cores_busy']:.2f} | "
-              f"{r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
+              f"{r.get('loop_wakeups_per_s', 0):.0f} | {r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
               f"{r['final_p50']:.2f}/{r['final_p95']:.2f} | {r['lag']['p95']:.2f} | "
               f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} ({r['loop_lag'].get('gc_max_ms', 0):.0f}) | "
               f"{call_cer(r['texts'], script):.3f} | "
