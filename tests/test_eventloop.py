@@ -3,80 +3,66 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import selectors
 import socket
 import time
+from collections.abc import Iterator
 
 from assist.web.eventloop import CoalescingSelector, loop_factory
 
 
-def _pair(sel: CoalescingSelector) -> tuple[socket.socket, socket.socket]:
+@contextlib.contextmanager
+def _watching(interval: float) -> Iterator[tuple[CoalescingSelector, socket.socket, socket.socket]]:
+    """A coalescing selector watching one end of a socket pair (read `a`, write `b`)."""
+    sel = CoalescingSelector(interval)
     a, b = socket.socketpair()
     a.setblocking(False)
     sel.register(a, selectors.EVENT_READ)
-    return a, b
+    try:
+        yield sel, a, b
+    finally:
+        sel.close()
+        a.close()
+        b.close()
 
 
 def test_a_poll_right_after_another_waits_out_the_interval() -> None:
-    sel = CoalescingSelector(0.2)
-    a, b = _pair(sel)
-    try:
+    with _watching(0.2) as (sel, a, b):
         b.send(b"x")
         assert len(sel.select(1.0)) == 1  # the first poll: nothing before it, no wait
         t0 = time.monotonic()
         assert len(sel.select(1.0)) == 1  # data still unread: ready, but only after the interval
         assert time.monotonic() - t0 >= 0.15
         assert sel.waits == 1 and sel.polls == 2
-    finally:
-        sel.close()
-        a.close()
-        b.close()
 
 
 def test_what_arrives_during_the_wait_is_taken_in_one_wake_up() -> None:
-    sel = CoalescingSelector(0.2)
-    a, b = _pair(sel)
-    try:
+    with _watching(0.2) as (sel, a, b):
         sel.select(0)
         for _ in range(5):
             b.send(b"frame")  # five messages while the loop "works"
         assert len(sel.select(1.0)) == 1
         assert a.recv(100) == b"frame" * 5
-    finally:
-        sel.close()
-        a.close()
-        b.close()
 
 
 def test_ready_callbacks_and_timers_are_never_delayed() -> None:
-    sel = CoalescingSelector(5.0)
-    a, b = _pair(sel)
-    try:
+    with _watching(5.0) as (sel, a, b):
         sel.select(0)
         t0 = time.monotonic()
         assert sel.select(0) == []  # timeout 0 (callbacks ready): no wait
         assert sel.select(0.05) == []  # a timer due in 50 ms: the wait is cut to it
         assert time.monotonic() - t0 < 2.0
-    finally:
-        sel.close()
-        a.close()
-        b.close()
 
 
 def test_an_idle_loop_polls_at_once() -> None:
-    sel = CoalescingSelector(0.05)
-    a, b = _pair(sel)
-    try:
+    with _watching(0.05) as (sel, a, b):
         sel.select(0)
         time.sleep(0.06)  # idle for longer than the interval
         b.send(b"x")
         waits = sel.waits
         assert len(sel.select(1.0)) == 1
         assert sel.waits == waits
-    finally:
-        sel.close()
-        a.close()
-        b.close()
 
 
 def test_loop_factory_runs_a_server_round_trip() -> None:

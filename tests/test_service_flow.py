@@ -123,14 +123,19 @@ async def test_zh_transcript_through_the_live_path(tmp_path: Path, sync_env: Non
         await runner.cleanup()
 
 
+async def _call_with_recording_notice(server: Any, call_id: str) -> None:
+    """A live zh-CN call whose agent has said the recording notice, stored."""
+    server.ctx.calls.start_call("twilio", CallStart(external_id=call_id, sample_rate=8000, language="zh-CN"))
+    server.ctx.calls.sink(TranscriptSegment(call_id=call_id, segment_id=f"{call_id}:agent:0", index=0,
+                                            speaker="agent", final=True, start=0, end=2,
+                                            text="您好 本次 通话 会 录音", language="zh-CN"))
+    await server.ctx.hub.drain()
+
+
 async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -> None:
     """A call left 'live' by a crash is ended as interrupted and summarised from its stored transcript."""
     runner, server = await start_server(tmp_path)
-    calls = server.ctx.calls
-    calls.start_call("twilio", CallStart(external_id="CAcrash", sample_rate=8000, language="zh-CN"))
-    calls.sink(TranscriptSegment(call_id="CAcrash", segment_id="CAcrash:agent:0", index=0, speaker="agent",
-                                 final=True, start=0, end=2, text="您好 本次 通话 会 录音", language="zh-CN"))
-    await server.ctx.hub.drain()
+    await _call_with_recording_notice(server, "CAcrash")
     # simulate the crash: the process dies without ending the call (no CallEnded reaches the store)
     server.ctx.calls.live.clear()
     server.ctx.extras["coach"].calls.clear()
@@ -152,13 +157,9 @@ async def test_crash_between_call_end_and_summary_still_summarises(tmp_path: Pat
     """The call's end is stored, then the process dies before the summary is written: the restart writes it,
     with the call's own end (not 'interrupted')."""
     runner, server = await start_server(tmp_path)
-    calls = server.ctx.calls
-    calls.start_call("twilio", CallStart(external_id="CAgap", sample_rate=8000, language="zh-CN"))
-    calls.sink(TranscriptSegment(call_id="CAgap", segment_id="CAgap:agent:0", index=0, speaker="agent",
-                                 final=True, start=0, end=2, text="您好 本次 通话 会 录音", language="zh-CN"))
-    await server.ctx.hub.drain()
+    await _call_with_recording_notice(server, "CAgap")
     server.ctx.extras["coach"].calls.clear()  # the summary step never runs: as if killed right after the end
-    await calls.end_call("CAgap", "hangup")
+    await server.ctx.calls.end_call("CAgap", "hangup")
     await server.ctx.hub.drain()
     status, call = await server.get("/api/calls/CAgap")
     assert call["status"] == "ended"
