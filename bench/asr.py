@@ -319,7 +319,7 @@ def main() -> None:
         print(f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "
               f"{r['decode_cpu_per_call_s']:.3f} | {1 / r['cpu_per_call_s']:.1f} | "
               f"**{base_rt / r['cpu_per_call_s']:.2f}x** | {base / r['cpu_per_call_s']:.2f}x | {r['cores_busy']:.2f} | "
-              f"{r.get('loop_wakeups_per_s', 0):.0f} | {r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
+              f"{r['loop_wakeups_per_s']:.0f} | {r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
               f"{r['final_p50']:.2f}/{r['final_p95']:.2f} | {r['lag']['p95']:.2f} | "
               f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} ({r['loop_lag'].get('gc_max_ms', 0):.0f}) | "
               f"{call_cer(r['texts'], script):.3f} | "

@@ -132,6 +132,17 @@ async def _call_with_recording_notice(server: Any, call_id: str) -> None:
     await server.ctx.hub.drain()
 
 
+async def _after_restart(tmp_path: Path, call_id: str) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """Start the service again on the same data: the call, and the status and body of its summary."""
+    runner, server = await start_server(tmp_path)
+    try:
+        _, call = await server.get(f"/api/calls/{call_id}")
+        status, summary = await server.get(f"/api/calls/{call_id}/summary")
+    finally:
+        await runner.cleanup()
+    return call, status, summary
+
+
 async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -> None:
     """A call left 'live' by a crash is ended as interrupted and summarised from its stored transcript."""
     runner, server = await start_server(tmp_path)
@@ -140,17 +151,12 @@ async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -
     server.ctx.calls.live.clear()
     server.ctx.extras["coach"].calls.clear()
     await runner.cleanup()
-    runner, server = await start_server(tmp_path)
-    try:
-        status, call = await server.get("/api/calls/CAcrash")
-        assert call["status"] == "ended" and call["end_reason"] == "interrupted"
-        status, summary = await server.get("/api/calls/CAcrash/summary")
-        assert status == 200
-        compliance = summary["summary"]["compliance"]
-        assert "recording_notice" in compliance["disclosures_made"]  # re-judged from the stored transcript
-        assert "amount_breakdown" in compliance["disclosures_missing"]
-    finally:
-        await runner.cleanup()
+    call, status, summary = await _after_restart(tmp_path, "CAcrash")
+    assert call["status"] == "ended" and call["end_reason"] == "interrupted"
+    assert status == 200
+    compliance = summary["summary"]["compliance"]
+    assert "recording_notice" in compliance["disclosures_made"]  # re-judged from the stored transcript
+    assert "amount_breakdown" in compliance["disclosures_missing"]
 
 
 async def test_crash_between_call_end_and_summary_still_summarises(tmp_path: Path, sync_env: None) -> None:
@@ -166,15 +172,10 @@ async def test_crash_between_call_end_and_summary_still_summarises(tmp_path: Pat
     status, _ = await server.get("/api/calls/CAgap/summary")
     assert status == 404, "no summary yet: this is the gap a crash falls into"
     await runner.cleanup()
-    runner, server = await start_server(tmp_path)
-    try:
-        status, call = await server.get("/api/calls/CAgap")
-        assert call["status"] == "ended" and call["end_reason"] == "hangup"
-        status, summary = await server.get("/api/calls/CAgap/summary")
-        assert status == 200
-        assert "recording_notice" in summary["summary"]["compliance"]["disclosures_made"]
-    finally:
-        await runner.cleanup()
+    call, status, summary = await _after_restart(tmp_path, "CAgap")
+    assert call["status"] == "ended" and call["end_reason"] == "hangup"
+    assert status == 200
+    assert "recording_notice" in summary["summary"]["compliance"]["disclosures_made"]
 
 
 async def test_summary_api_errors(tmp_path: Path) -> None:

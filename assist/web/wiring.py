@@ -108,9 +108,10 @@ class CallServices:
             try:
                 await self._finalize(call_id, coach.findings(), end)
             except Exception:
-                log.exception("could not summarise an interrupted call", call_id=call_id)
-                await self.ctx.db.execute(
-                    "UPDATE calls SET status='ended', end_reason='interrupted' WHERE call_id=?", (call_id,))
+                log.exception("could not summarise a call after a crash", call_id=call_id)
+                # end it all the same (an ended call keeps its own reason); the next start-up tries the summary again
+                await self.ctx.db.execute("UPDATE calls SET status='ended', end_reason=? WHERE call_id=?",
+                                          (end.reason, call_id))
         if rows:
             log.warning("calls an earlier crash left without a summary were summarised", count=len(rows),
                         interrupted=sum(1 for r in rows if r["status"] == "live"))
