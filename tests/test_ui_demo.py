@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright, expect
 
+from assist.service.demo import DEMO_USERS, load_demo_call, run_demo, timeline
 from assist.store.users import UserStore
-from assist.web.demo import DEMO_USERS, load_demo_call, run_demo, timeline
 from tests.conftest import Server, start_server
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS
 
@@ -103,10 +103,10 @@ async def test_install_demo_runs_with_the_service(tmp_path: Path) -> None:
     cleanly with it: the call cut short by the shutdown is ended, not left live."""
     from aiohttp import web
 
+    from assist.service.app import create_app
+    from assist.service.context import CTX
+    from assist.service.demo import install_demo
     from assist.settings import Settings
-    from assist.web.app import create_app
-    from assist.web.context import CTX
-    from assist.web.demo import install_demo
 
     app = create_app(Settings(host="127.0.0.1", port=0, audiosocket_port=None, rtp_ports=None, data_dir=tmp_path,
                               vosk_model=None, log_format="console"))

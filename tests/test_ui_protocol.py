@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from assist.events import CallEnded, CallStarted, Evidence, Prompt, TranscriptSegment
 from assist.sync.finalize import finalize_from_findings
-from assist.web.browser_protocol import parse_server_message
+from assist.web.browser.protocol import parse_server_message
 from tests.conftest import Server, start_server, wait_for
 from tests.support.ui import WsClient, add_users, signed_in
 

@@ -11,8 +11,8 @@ import pytest_asyncio
 
 from assist.store.db import Database
 from assist.store.users import UserError, UserStore, token_hash
-from assist.web import sessions
-from assist.web.users import run_user_cli
+from assist.users_cli import run_user_cli
+from assist.web.browser import sessions
 
 
 @pytest_asyncio.fixture

@@ -1,7 +1,7 @@
 """People who sign in to the sidebar and the console: users (agent or supervisor, a team, an argon2 password
 hash) and their server-side sessions (only a hash of each session token is stored).
 
-Phone systems and the dialler API have their own credentials (assist.web.auth); nothing here touches them.
+Phone systems and the dialler API have their own credentials (assist.web.api.auth); nothing here touches them.
 """
 
 from __future__ import annotations

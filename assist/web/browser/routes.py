@@ -2,7 +2,7 @@
 sign-out, the static client (/static/…), the one WebSocket (/ws), the protocol's JSON Schema, and two small
 JSON reads for the pages (/ui/me, /ui/calls/{call_id}).
 
-Pages and the socket need a signed-in person (assist.web.sessions): without one a browser is sent to
+Pages and the socket need a signed-in person (assist.web.browser.sessions): without one a browser is sent to
 /login and anything else gets 401; the wrong role gets 403 — both with a JSON error saying why.
 `startup` (an on_startup hook after the service's own) builds the `BrowserHub` and hooks it to the event hub.
 """
@@ -18,10 +18,11 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from assist import logs
+from assist.service.context import CTX
 from assist.store.users import Session, UserStore
-from assist.web import browser_protocol, sessions
-from assist.web.browser_hub import UI, BrowserHub
-from assist.web.context import CTX
+from assist.web.browser import protocol as browser_protocol
+from assist.web.browser import sessions
+from assist.web.browser.hub import UI, BrowserHub
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
@@ -254,7 +255,7 @@ def _same_origin(request: web.Request) -> bool:
 
 @routes.get("/ws")
 async def ws(request: web.Request) -> web.StreamResponse:
-    """The browser's one WebSocket (protocol: assist.web.browser_protocol, docs/browser-protocol.md)."""
+    """The browser's one WebSocket (protocol: assist.web.browser.protocol, docs/browser-protocol.md)."""
     hub = _hub(request)
     if not _same_origin(request):
         raise sessions.json_error(403, f"cross-site WebSocket from {request.headers.get('Origin')} refused")

@@ -12,6 +12,11 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from assist import logs
+from assist.service.call_services import CallServices, alert_publisher, warm_up_coach
+from assist.service.coach_runner import CoachRunner
+from assist.service.context import CTX, SETTINGS, Context
+from assist.service.hub import Hub, store_writer
+from assist.service.looplag import LoopLagMonitor
 from assist.settings import Settings
 from assist.store.calls import CallStore
 from assist.store.db import Database
@@ -20,12 +25,11 @@ from assist.stream.calls import CallManager
 from assist.stream.recognition import AsrEngine
 from assist.sync.settings import SyncSettings
 from assist.sync.worker import start_worker
-from assist.web import accounts_routes, api, phone, sync_routes, ui
-from assist.web.coaching import CoachRunner
-from assist.web.context import CTX, SETTINGS, Context
-from assist.web.hub import Hub, store_writer
-from assist.web.looplag import LoopLagMonitor
-from assist.web.wiring import CallServices, alert_publisher, warm_up_coach
+from assist.web.api import accounts as accounts_routes
+from assist.web.api import calls as api
+from assist.web.api import outbox as sync_routes
+from assist.web.browser import routes as ui
+from assist.web.phone import websocket as phone
 
 log = logs.get(__name__)
 
@@ -89,7 +93,7 @@ async def _startup(app: web.Application) -> None:
 
 
 async def _start_listeners(ctx: Context) -> None:
-    from assist.web import rtp_server, tcp_server
+    from assist.web.phone import rtp_server, tcp_server
 
     s = ctx.settings
     if s.audiosocket_port is not None:
@@ -152,7 +156,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
     With `demo`, a built-in sample collection call also plays in a loop."""
     app = create_app(settings)
     if demo:
-        from assist.web.demo import install_demo
+        from assist.service.demo import install_demo
 
         install_demo(app)
     stop = asyncio.Event()

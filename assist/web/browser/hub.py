@@ -23,13 +23,13 @@ from pydantic import BaseModel
 
 from assist import logs
 from assist.events import Prompt
+from assist.service.context import Context
+from assist.service.hub import Subscriber
+from assist.service.summary_service import SummaryRejected, SummaryService, SyncSummaryService
 from assist.store.messages import MessageStore
 from assist.store.users import User, UserStore
-from assist.web import browser_protocol as bp
-from assist.web.context import Context
-from assist.web.directory import CallEntry, Directory, entry_from_row, is_alert
-from assist.web.hub import Subscriber
-from assist.web.summary_service import SummaryRejected, SummaryService, SyncSummaryService
+from assist.web.browser import protocol as bp
+from assist.web.browser.directory import CallEntry, Directory, entry_from_row, is_alert
 
 log = logs.get(__name__)
 

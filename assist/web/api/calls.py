@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assist import logs
 from assist.events import Speaker
+from assist.service.context import CTX, Context
 from assist.stream.protocols.base import Refusal
-from assist.web.auth import require_api_token
-from assist.web.context import CTX, Context
-from assist.web.http import bad_request, json_error, query_limit, read_json
+from assist.web.api.auth import require_api_token
+from assist.web.api.http import bad_request, json_error, query_limit, read_json
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()

@@ -12,10 +12,10 @@ import asyncio
 from typing import Any
 
 from assist import logs
+from assist.service.context import Context
 from assist.stream.protocols.audiosocket import AudioSocketServer
 from assist.stream.protocols.base import CallStart
-from assist.web.context import Context
-from assist.web.phone import ProtocolDriver
+from assist.web.phone.driver import ProtocolDriver
 
 log = logs.get(__name__)
 READ_SIZE = 64 * 1024

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from assist.store import outbox as _outbox  # noqa: F401  (registers the summary and outbox tables)
-from assist.web.browser_protocol import Delivery, DeliveryState, SummaryDraft
+from assist.web.browser.protocol import Delivery, DeliveryState, SummaryDraft
 
 
 class SummaryRejected(ValueError):

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist import logs
+from assist.service.context import Context
 from assist.stream.protocols.base import CallStart
 from assist.stream.protocols.rtp import RtpReceiver
-from assist.web.context import Context
-from assist.web.phone import ProtocolDriver
+from assist.web.phone.driver import ProtocolDriver
 
 log = logs.get(__name__)
 RCVBUF = 2 * 1024 * 1024

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assist.coach.accounts import AccountError, parse_account
 from assist.coach.dialing import dial_check
 from assist.coach.playbook import load_playbook
+from assist.service.call_services import HISTORY_DAYS
+from assist.service.context import CTX
 from assist.store.accounts import AccountStore
-from assist.web.auth import require_api_token
-from assist.web.context import CTX
-from assist.web.http import bad_request, json_error, read_json
-from assist.web.wiring import HISTORY_DAYS
+from assist.web.api.auth import require_api_token
+from assist.web.api.http import bad_request, json_error, read_json
 
 routes = web.RouteTableDef()
 

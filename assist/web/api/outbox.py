@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from assist.service.context import CTX
 from assist.sync import api as outbox_api
 from assist.sync.finalize import SummaryError, edit_summary, get_summary, submit_summary
-from assist.web.auth import require_api_token
-from assist.web.context import CTX
-from assist.web.http import bad_request, json_error, query_limit, read_json
+from assist.web.api.auth import require_api_token
+from assist.web.api.http import bad_request, json_error, query_limit, read_json
 
 routes = web.RouteTableDef()
 

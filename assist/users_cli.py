@@ -120,5 +120,5 @@ def run_user_cli(args: argparse.Namespace | Sequence[str]) -> int:
         return 2
 
 
-if __name__ == "__main__":  # python -m assist.web.users add NAME --role agent
+if __name__ == "__main__":  # python -m assist.users_cli add NAME --role agent
     sys.exit(run_user_cli(sys.argv[1:]))

@@ -8,12 +8,12 @@ from typing import Any
 from aiohttp import web
 
 from assist.events import CallStarted
+from assist.service.hub import Hub
 from assist.settings import Settings
 from assist.store.calls import CallStore
 from assist.store.db import Database
 from assist.stream.calls import CallManager, Registration
 from assist.stream.recognition import AsrEngine
-from assist.web.hub import Hub
 
 
 @dataclass

@@ -29,8 +29,8 @@ from aiohttp import web
 
 from assist import logs
 from assist.events import CallEnded, CallStarted, Prompt, TranscriptSegment, new_id, utcnow
+from assist.service.context import CTX, Context
 from assist.store.users import UserError, UserStore
-from assist.web.context import CTX, Context
 
 log = logs.get(__name__)
 

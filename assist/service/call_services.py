@@ -21,12 +21,12 @@ from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import load_playbook
 from assist.events import CallEnded, CallStarted, TranscriptSegment, Word
+from assist.service.context import Context
 from assist.store.accounts import AccountStore
 from assist.sync.accounts import AccountLookup
 from assist.sync.crm import build_adapter
 from assist.sync.finalize import CallEnd, finalize_from_findings
 from assist.sync.settings import SyncSettings
-from assist.web.context import Context
 
 log = logs.get(__name__)
 HISTORY_DAYS = 8  # the longest contact-rule window (Regulation F: 7 days) plus a day of time-zone slack
