@@ -7,6 +7,8 @@ Design (numbers in ../shared/docs/vosk-performance.md):
   recogniser: each stream has a single consumer task; audio that queues while a decode runs is
   coalesced into the next `AcceptWaveform` call.
 * Recognisers are recycled: at the end of a call `FinalResult()` and back to a pool per sample rate.
+  A recogniser goes back only once vosk has dropped the call's feature pipeline (see `_settle_for_reuse`),
+  so a recycled one decodes the same audio exactly as a new one would.
   vosk's word times count every sample the recogniser object has ever been fed, across
   `FinalResult()`, so each stream keeps a map from the recogniser's sample count to call time.
 * An energy gate (`vad.EnergyGate`) ends each utterance where speech stops and, in the default
@@ -188,6 +190,7 @@ class SpeakerStream:
         self._carry = b""
         self._carry_start = 0.0
         self._open_utt = False  # audio fed since the last final
+        self._endpointed = False  # vosk's own endpointer closed the last utterance (state ENDPOINT)
         self._fed_until = 0.0
 
     def start(self) -> None:
@@ -235,12 +238,12 @@ class SpeakerStream:
                     break
             results = await loop.run_in_executor(self.engine.executor, self._decode, [], True)
             self._emit(results)
-        except Exception:
-            self._log.exception("recognition failed")
-        finally:
-            if self._rec is not None:
+            if self._rec is not None:  # settled by the final decode: fit for the next call
                 self.engine.pool.release(self.rate, self._rec, self._rec_samples)
-                self._rec = None
+        except Exception:
+            self._log.exception("recognition failed")  # a recogniser in an unknown state is not reused
+        finally:
+            self._rec = None
             self.engine._stream_closed(self)
 
     def _endpoint_split(self, pcm: bytes, start: float) -> list[Run]:
@@ -298,8 +301,10 @@ class SpeakerStream:
             out.append({"final": json.loads(self._rec.Result()), "utt_start": self._utt_start})
             self._utt_start = None
             self._open_utt = False
+            self._endpointed = True
         else:
             self._open_utt = True
+            self._endpointed = False
 
     def _flush_carry(self, out: list[dict[str, Any]]) -> None:
         if self._carry:
@@ -312,6 +317,20 @@ class SpeakerStream:
             out.append({"final": json.loads(self._rec.FinalResult()), "utt_start": self._utt_start})
             self._utt_start = None
             self._open_utt = False
+
+    def _settle_for_reuse(self) -> None:
+        """Leave the recogniser as a fresh one for the next call.  vosk rebuilds its feature pipeline
+        (online CMVN and i-vector adaptation) only after `FinalResult()` on a running recogniser; one
+        whose last utterance was closed by its own endpointer (`Result()`) would carry this call's
+        adaptation into the next call and decode the same audio differently.  A moment of silence
+        makes it running again, so `FinalResult()` takes effect; its result is discarded."""
+        if not self._endpointed:
+            return
+        silence = bytes(self._chunk_bytes)
+        self._rec.AcceptWaveform(silence)
+        self._rec_samples += len(silence) // 2
+        self._rec.FinalResult()
+        self._endpointed = False
 
     def _decode(self, runs: list[Run], final: bool) -> list[dict[str, Any]]:
         """Feed vosk in pieces of exactly `chunk_ms` on the stream's own sample grid (the rest waits
@@ -345,6 +364,7 @@ class SpeakerStream:
                 self._finish_utterance(out)
         if final:
             self._finish_utterance(out)
+            self._settle_for_reuse()
         elif self._open_utt and self._rec_samples != fed_before:
             out.append({"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start,
                         "at": self._fed_until})
