@@ -165,14 +165,16 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    ctx = app[CTX]
-    server: Any = site._server
-    ctx.http_port = server.sockets[0].getsockname()[1] if server else settings.port
-    log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
-             transcribing=ctx.engine.available)
     try:
+        # start-up is done (database, decode threads, listeners): a port already in use must undo it all, or
+        # the process would report the error and then never exit
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        ctx = app[CTX]
+        server: Any = site._server
+        ctx.http_port = server.sockets[0].getsockname()[1] if server else settings.port
+        log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
+                 transcribing=ctx.engine.available)
         await stop.wait()
         log.info("shutting down: finishing live calls")
     finally:
