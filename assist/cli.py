@@ -24,6 +24,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
+    problem = settings.open_api_problem()
+    if problem is not None:
+        print(f"assist: refusing to serve: {problem}", file=sys.stderr)
+        return 2
+    if settings.api_token is None:
+        logs.get(__name__).warning("the dialler API and live feed are open without a token",
+                                   host=settings.host, reachable="this machine only" if not settings.insecure
+                                   else "the network (ASSIST_INSECURE=1)")
     from assist.service.app import serve
     from assist.service.eventloop import loop_factory
     from assist.stream.models import ModelError

@@ -5,12 +5,22 @@ Environment variables win over the file, the file over the defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
 
 
 def _default_workers() -> int:
@@ -54,7 +64,10 @@ class Settings(BaseSettings):
         (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
 
     # phone-system credentials (separate from people's)
-    api_token: str | None = Field(None, description="bearer token for the dialler/CTI API; unset = open on loopback")
+    api_token: str | None = Field(None, description="bearer token for the dialler/CTI API and the live feed; "
+                                  "required when the service listens beyond loopback")
+    insecure: bool = Field(False, description="serve the API and live feed without a token on a non-loopback "
+                           "address (a lab behind its own firewall; never production)")
     twilio_auth_token: str | None = None
     twilio_inbound_speaker: Literal["customer", "agent"] = "customer"
     audiohook_api_key: str | None = None
@@ -75,6 +88,14 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v
+
+    def open_api_problem(self) -> str | None:
+        """Why serving would expose the dialler API and the live feed (every call's transcript) to the
+        network without a credential; None when it would not."""
+        if self.api_token is not None or self.insecure or _is_loopback(self.host):
+            return None
+        return (f"ASSIST_HOST={self.host} serves the dialler API and the live feed of every call beyond this "
+                "machine, but ASSIST_API_TOKEN is not set: set a token (or ASSIST_INSECURE=1 to serve them open)")
 
     @property
     def database(self) -> Path:
