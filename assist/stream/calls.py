@@ -79,6 +79,8 @@ class LiveCall:
     connections: int = 0
     ended: bool = False
     end_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # the connections' ways to hang up on the phone system with its protocol's own refusal (why)
+    hangups: list[Callable[[str], None]] = field(default_factory=list)
 
 
 class CallManager:
@@ -98,7 +100,25 @@ class CallManager:
         self._legs: dict[str, tuple[str, Speaker]] = {}  # AudioSocket UUID -> (call_id, speaker)
         self._rtp: dict[int, tuple[str, Speaker, int]] = {}  # port -> (call_id, speaker, payload type)
         self._free_ports: list[int] = list(rtp_ports) if rtp_ports else []
-        self.counters: dict[str, int] = {"calls_started": 0, "calls_ended": 0, "calls_refused": 0, "probes": 0}
+        self.counters: dict[str, int] = {"calls_started": 0, "calls_ended": 0, "calls_refused": 0, "calls_shed": 0,
+                                         "probes": 0}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        engine.on_shed = self.shed
+
+    def shed(self, call_id: str, why: str) -> None:
+        """Recognition is overloaded: end this call now (its phone system is told with the protocol's own
+        refusal), so the calls that stay keep up."""
+        call = self.live.get(call_id)
+        if call is None or call.ended:
+            return
+        self.counters["calls_shed"] += 1
+        log.warning("call shed under overload", call_id=call_id, protocol=call.protocol, reason=why)
+        self.sink(CallRefused(call_id=call_id, protocol=call.protocol, reason=why))
+        for hang_up in list(call.hangups):
+            hang_up(why)
+        task = asyncio.get_running_loop().create_task(self.end_call(call_id, "overload"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ---- dialler / CTI API --------------------------------------------------------------------
 

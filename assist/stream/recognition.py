@@ -15,14 +15,17 @@ Design (numbers in ../shared/docs/vosk-performance.md):
   `energy` mode, holds silence back from the recogniser (half the decoding CPU of a two-party
   call); the same time map keeps word times on the call's timeline.
 * Each stream measures its lag (audio received -> decoded); the engine refuses new streams above a
-  configured capacity or lag (admission control).
+  configured capacity, the capacity it measured, or a lag (admission control), and sheds load step by step
+  when it falls behind (`overload.Governor`: partials off, harder gate, end the newest call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -36,11 +39,15 @@ import numpy as np
 
 from assist import logs
 from assist.events import AudioFrame, Speaker, TranscriptSegment, Word
+from assist.stream.overload import Capacity, Governor
 from assist.stream.vad import EnergyGate, Run
 
 log = logs.get(__name__)
 
 SegmentSink = Callable[[TranscriptSegment], None]
+WATCH_INTERVAL = 0.5  # seconds between overload checks
+PACED_RATIO, PACED_SLACK = 1.5, 2.0  # audio seconds per wall second (+ slack) still counted as real time
+HARDER_GATE_DB = 6.0  # how much further above the noise floor speech must be under overload
 
 
 @dataclass(slots=True)
@@ -192,6 +199,11 @@ class SpeakerStream:
         self._open_utt = False  # audio fed since the last final
         self._endpointed = False  # vosk's own endpointer closed the last utterance (state ENDPOINT)
         self._fed_until = 0.0
+        self.opened_at = time.monotonic()
+        self._decoding_since: float | None = None  # when the oldest audio in the decode in flight arrived
+        self._accounted = (0.0, 0.0)  # (decode CPU, audio seconds) already given to the capacity estimate
+        self._hardened = False
+        self._gate_tail = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"asr-{self.call_id}-{self.speaker}")
@@ -229,8 +241,12 @@ class SpeakerStream:
                     newest = batch[-1][2]
                     runs = self._gate_batch(batch)
                     # when the gate held it all back as silence there is nothing to decode: no thread hand-off
-                    results = await loop.run_in_executor(self.engine.executor, self._decode, runs,
-                                                         False) if runs else []
+                    self._decoding_since = batch[0][2]
+                    try:
+                        results = await loop.run_in_executor(self.engine.executor, self._decode, runs,
+                                                             False) if runs else []
+                    finally:
+                        self._decoding_since = None
                     done = time.monotonic()
                     self.stats.lags.append((done, done - newest))
                     self._emit(results)
@@ -274,10 +290,43 @@ class SpeakerStream:
             out.append(r)
         return out
 
+    def backlog(self, now: float) -> float:
+        """Seconds since the oldest audio that is received but not yet decoded arrived (0 when none)."""
+        oldest = [t for t in (self._decoding_since, self._queue[0][2] if self._queue else None) if t is not None]
+        return now - min(oldest) if oldest else 0.0
+
+    def paced(self, now: float) -> bool:
+        """The phone system sends this stream at about real time.  A stream sent faster (a test tool, a
+        replay, a burst after a network stall) builds a backlog of its own making, which says nothing about
+        whether this host keeps up with live calls."""
+        return self.stats.audio_seconds <= (now - self.opened_at) * PACED_RATIO + PACED_SLACK
+
+    def account(self) -> tuple[float, float]:
+        """Decode CPU and audio seconds since the last call (for the engine's capacity estimate)."""
+        cpu, audio = self.stats.decode_cpu, self.stats.audio_seconds
+        before = self._accounted
+        self._accounted = (cpu, audio)
+        return cpu - before[0], audio - before[1]
+
+    def _harden_gate(self, on: bool) -> None:
+        """Under overload the gate needs speech 6 dB further above the noise floor and keeps less padding."""
+        gate = self._gate
+        if gate is None or on == self._hardened:
+            return
+        self._hardened = on
+        step = 1 if on else -1
+        gate.above_floor_db += step * HARDER_GATE_DB
+        if on:
+            self._gate_tail = gate.tail_frames
+            gate.tail_frames = max(1, gate.tail_frames // 2)
+        else:
+            gate.tail_frames = self._gate_tail
+
     def _gate_batch(self, batch: list[tuple[float, bytes, float]]) -> list[Run]:
         """Join contiguous audio into runs.  `energy`: keep only speech (+padding) and finish each
         utterance where speech stops; `endpoint`: keep all audio, finish utterances the same way.
         The gate sees a contiguous block at a time (one numpy pass per 100 ms, not per 20 ms frame)."""
+        self._harden_gate(self.engine.governor.gate_harder)
         pieces: list[Run] = []
         for block in self._contiguous([Run(start, pcm) for start, pcm, _ in batch]):
             if self._gate is None:
@@ -365,7 +414,7 @@ class SpeakerStream:
         if final:
             self._finish_utterance(out)
             self._settle_for_reuse()
-        elif self._open_utt and self._rec_samples != fed_before:
+        elif self._open_utt and self._rec_samples != fed_before and self.engine.governor.partials:
             out.append({"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start,
                         "at": self._fed_until})
         self.stats.decode_cpu += time.thread_time() - t0
@@ -468,6 +517,10 @@ class AsrEngine:
         self.refused = 0
         self.finished_lags: deque[float] = deque(maxlen=50000)
         self.finished_decode_cpu = 0.0  # decode-thread CPU seconds of closed streams
+        self.governor = Governor(max_lag)
+        self.capacity = Capacity(cores=min(max(1, workers), os.cpu_count() or 1))
+        self.on_shed: Callable[[str, str], None] | None = None  # (call_id, why): end that call now
+        self._watch_task: asyncio.Task[None] | None = None
 
     @property
     def available(self) -> bool:
@@ -482,8 +535,43 @@ class AsrEngine:
         model = await loop.run_in_executor(self.executor, self.holder.load)
         self.pool = RecognizerPool(model, limit=self.max_streams)
         log.info("speech model loaded", path=str(self.holder.path), seconds=round(self.holder.load_seconds, 2))
+        self._watch_task = loop.create_task(self._watch(), name="asr-load-watch")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            self.watch(time.monotonic())
+
+    def watch(self, now: float) -> None:
+        """Measure the backlog and the decode cost; step the overload level; shed the newest call if told."""
+        for s in self.streams:
+            self.capacity.add(*s.account())
+        backlog = self.backlog(now)
+        before = self.governor.level
+        if self.governor.observe(now, backlog):
+            self._shed(backlog)
+        if self.governor.level != before:
+            log.warning("recognition overload level changed", level=self.governor.level.name,
+                        was=before.name, backlog=round(backlog, 2), streams=len(self.streams))
+
+    def backlog(self, now: float) -> float:
+        """The oldest undecoded audio of the streams that arrive at about real time (seconds)."""
+        return max((s.backlog(now) for s in self.streams if s.paced(now)), default=0.0)
+
+    def _shed(self, backlog: float) -> None:
+        if not self.streams or self.on_shed is None:
+            return
+        newest = max(self.streams, key=lambda s: s.opened_at)
+        why = (f"overloaded: recognition is {backlog:.1f}s behind with {len(self.streams)} streams; "
+               "the newest call is ended so the others keep up")
+        log.warning("shedding a call", call_id=newest.call_id, backlog=round(backlog, 2))
+        self.on_shed(newest.call_id, why)
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
         for s in list(self.streams):
             await s.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
@@ -499,12 +587,20 @@ class AsrEngine:
         if not self.available:
             return None
         busy = len(self.streams) if active is None else max(active, len(self.streams))
-        if busy + new_streams > self.max_streams:
-            return f"at capacity: {busy} of {self.max_streams} recognition streams busy"
+        if not self.governor.admitting:
+            return f"overloaded: recognition is shedding load (level {self.governor.level.name})"
+        limit = self.stream_limit()
+        if busy + new_streams > limit:
+            return f"at capacity: {busy} of {limit} recognition streams busy"
         lag = self.current_lag()
         if lag > self.max_lag:
             return f"recognition is lagging {lag:.2f}s behind (limit {self.max_lag:.2f}s)"
         return None
+
+    def stream_limit(self) -> int:
+        """Streams admitted: the configured ceiling, or fewer when this host measurably decodes fewer."""
+        measured = self.capacity.streams()
+        return self.max_streams if measured is None else min(self.max_streams, measured)
 
     def open_stream(
         self, call_id: str, speaker: Speaker, sample_rate: int, language: str, sink: SegmentSink
@@ -520,6 +616,7 @@ class AsrEngine:
         self.streams.discard(s)
         self.finished_lags.extend(lag for _, lag in s.stats.lags)
         self.finished_decode_cpu += s.stats.decode_cpu
+        self.capacity.add(*s.account())
 
     def lag_summary(self) -> dict[str, float]:
         """Decode lag (audio received -> decoded) over recent and finished streams, in seconds."""
@@ -539,6 +636,11 @@ class AsrEngine:
             "lag_summary": self.lag_summary(),
             "decode_cpu_seconds": round(self.finished_decode_cpu + sum(s.stats.decode_cpu for s in self.streams), 3),
             "max_lag": self.max_lag,
+            "backlog": round(self.backlog(time.monotonic()), 3),
+            "overload_level": self.governor.level.name,
+            "shed": self.governor.shed_count,
+            "stream_limit": self.stream_limit(),
+            "decode_cost": None if self.capacity.cost is None else round(self.capacity.cost, 4),
             "refused": self.refused,
             "recognizers_created": self.pool.created,
             "recognizers_reused": self.pool.reused,

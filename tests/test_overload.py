@@ -1,0 +1,180 @@
+"""Overload: the policy (levels, shedding, capacity from measurements) and the engine acting on it with
+real vosk decoding more audio than it can keep up with."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assist.events import AudioFrame, TranscriptSegment
+from assist.stream.overload import Capacity, Governor, Level
+from assist.stream.recognition import AsrEngine
+from tests.support.speech import render
+
+
+def _run(gov: Governor, backlog: float, start: float, seconds: float, step: float = 0.5) -> list[float]:
+    """Feed a constant backlog; the times at which a shed was asked for."""
+    sheds = []
+    t = start
+    while t < start + seconds:
+        if gov.observe(t, backlog):
+            sheds.append(t)
+        t += step
+    return sheds
+
+
+def test_levels_step_up_one_at_a_time_after_a_sustained_excess() -> None:
+    gov = Governor(max_lag=1.0, raise_after=2.0)
+    assert _run(gov, 0.4, 0, 10) == [] and gov.level == Level.NORMAL
+    _run(gov, 1.4, 10, 1.5)
+    assert gov.level == Level.NORMAL, "a short excess changes nothing"
+    _run(gov, 1.4, 11.5, 3)
+    assert gov.level == Level.NO_PARTIALS and not gov.partials and gov.admitting
+    _run(gov, 5.0, 20, 2.5)
+    assert gov.level == Level.GATE_HARDER and gov.gate_harder and not gov.admitting
+    sheds = _run(gov, 5.0, 22.5, 12)
+    assert gov.level == Level.SHED
+    assert sheds and all(b - a >= gov.shed_cooldown for a, b in itertools.pairwise(sheds))
+
+
+def test_levels_step_down_after_a_sustained_recovery() -> None:
+    gov = Governor(max_lag=1.0, raise_after=0.5, lower_after=5.0)
+    _run(gov, 5.0, 0, 3)
+    assert gov.level == Level.SHED
+    _run(gov, 0.8, 3, 20)  # below the first threshold but not below recover_ratio of it: stay
+    assert gov.level == Level.SHED
+    _run(gov, 0.2, 23, 5.5)
+    assert gov.level == Level.GATE_HARDER
+    _run(gov, 0.2, 28.5, 20)
+    assert gov.level == Level.NORMAL and gov.partials and gov.admitting
+
+
+def test_no_shed_below_the_shed_threshold() -> None:
+    gov = Governor(max_lag=1.0, raise_after=0.5)
+    assert _run(gov, 2.5, 0, 30) == []
+    assert gov.level == Level.GATE_HARDER
+
+
+def test_capacity_follows_measured_cost() -> None:
+    cap = Capacity(cores=2, utilisation=0.8, min_audio=60)
+    cap.add(3.0, 30.0)
+    assert cap.streams() is None, "not trusted before a minute of audio"
+    cap.add(3.0, 30.0)
+    cap.add(3.0, 30.0)
+    assert cap.cost is not None and abs(cap.cost - 0.1) < 1e-9
+    assert cap.streams() == 16
+    for _ in range(40):  # the host gets slower (another tenant, thermal limits): the estimate follows
+        cap.add(12.0, 30.0)
+    assert cap.streams() is not None and cap.streams() <= 5
+
+
+def _speech_pcm(rate: int) -> bytes:
+    words = render("연체된 대출 금액에 대해 말씀드리려고 전화드렸습니다", "agent", rate)
+    pause = np.zeros(rate // 2, dtype=np.int32)
+    return np.clip(np.concatenate([words, pause] * 12), -32768, 32767).astype("<i2").tobytes()
+
+
+async def test_engine_sheds_the_newest_call_when_it_cannot_keep_up(model_dir: Path) -> None:
+    """Eight calls at real time on one decode thread that decodes everything (no gate) cannot keep up:
+    the engine stops partials, hardens the gate, refuses new calls and asks for the newest call to be shed.
+    A stream sent faster than real time does not count as the host falling behind."""
+    rate = 8000
+    engine = AsrEngine(model_dir, workers=1, vad="off", max_streams=16, max_lag=0.3)
+    await engine.start()
+    shed: list[tuple[str, str]] = []
+    engine.on_shed = lambda call_id, why: shed.append((call_id, why))
+    segs: list[TranscriptSegment] = []
+    try:
+        pcm = _speech_pcm(rate)
+        streams = []
+        for i in range(8):
+            s = engine.open_stream(f"call-{i}", "customer", rate, "ko-KR", segs.append)
+            assert s is not None
+            streams.append(s)
+            await asyncio.sleep(0.01)  # distinct opening times: call-7 is the newest
+        step = rate // 10 * 2  # 100 ms of audio per stream, every 100 ms
+        levels = set()
+        t0 = time.monotonic()
+        for n, off in enumerate(range(0, len(pcm), step)):
+            for i, s in enumerate(streams):
+                s.feed(AudioFrame(call_id=f"call-{i}", speaker="customer", start=off / 2 / rate,
+                                  sample_rate=rate, pcm=pcm[off:off + step], received_at=time.monotonic()))
+            await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.1 - time.monotonic()))
+            levels.add(engine.governor.level)
+            if shed:
+                break
+        assert shed, f"nothing shed; levels seen {levels}, backlog {engine.status()['backlog']}"
+        assert shed[0][0] == "call-7" and "overloaded" in shed[0][1]
+        assert {Level.NO_PARTIALS, Level.GATE_HARDER, Level.SHED} <= levels
+        why = engine.admission(2)
+        assert why is not None and "overloaded" in why
+        assert engine.status()["overload_level"] == "SHED" and engine.status()["shed"] >= 1
+    finally:
+        await engine.stop()
+
+
+async def test_a_burst_sender_is_not_overload(model_dir: Path) -> None:
+    """One stream sent ten times faster than real time queues its own audio; the host is not behind."""
+    rate = 8000
+    engine = AsrEngine(model_dir, workers=1, vad="off", max_streams=4, max_lag=0.4)
+    await engine.start()
+    try:
+        pcm = _speech_pcm(rate)
+        s = engine.open_stream("burst", "customer", rate, "ko-KR", lambda seg: None)
+        assert s is not None
+        step = rate * 2  # a second of audio every 100 ms
+        for off in range(0, len(pcm), step):
+            s.feed(AudioFrame(call_id="burst", speaker="customer", start=off / 2 / rate, sample_rate=rate,
+                              pcm=pcm[off:off + step], received_at=time.monotonic()))
+            await asyncio.sleep(0.1)
+        now = time.monotonic()
+        assert s.backlog(now) > 1.0 and not s.paced(now)
+        assert engine.backlog(now) == 0.0
+        assert engine.governor.level == Level.NORMAL
+    finally:
+        await engine.stop()
+
+
+def test_harder_gate_and_back() -> None:
+    engine = AsrEngine(None, workers=1)
+    from assist.stream.recognition import SpeakerStream
+
+    s = SpeakerStream(engine, "c", "customer", 8000, "ko-KR", lambda seg: None)
+    gate = s._gate
+    assert gate is not None
+    floor_db, tail = gate.above_floor_db, gate.tail_frames
+    s._harden_gate(True)
+    assert gate.above_floor_db == floor_db + 6 and gate.tail_frames == max(1, tail // 2)
+    s._harden_gate(True)  # idempotent
+    assert gate.above_floor_db == floor_db + 6
+    s._harden_gate(False)
+    assert (gate.above_floor_db, gate.tail_frames) == (floor_db, tail)
+
+
+async def test_a_shed_call_hangs_up_with_the_protocol_and_ends_as_overload() -> None:
+    from assist.events import CallEnded, CallRefused
+    from assist.stream.calls import CallManager
+    from assist.stream.protocols.base import CallStart
+
+    events: list[object] = []
+    manager = CallManager(AsrEngine(None, workers=1), events.append)
+    call = manager.start_call("twilio", CallStart(external_id="CA1", sample_rate=8000))
+    told: list[str] = []
+    call.hangups.append(told.append)
+    manager.shed("CA1", "overloaded: test")
+    for _ in range(50):
+        if "CA1" not in manager.live:
+            break
+        await asyncio.sleep(0.01)
+    assert told == ["overloaded: test"]
+    refused = [e for e in events if isinstance(e, CallRefused)]
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert refused and refused[0].reason == "overloaded: test"
+    assert ended and ended[0].reason == "overload"
+    assert manager.counters["calls_shed"] == 1
+    manager.shed("CA1", "again")  # an ended call is not shed twice
+    assert manager.counters["calls_shed"] == 1
