@@ -65,7 +65,7 @@ async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> d
     agents = [f"bench-agent-{i}" for i in range(n)]
     for a in agents:
         await users.add(a, "agent", PASSWORD, team="bench")
-    await ctx.extras["browser_hub"].refresh_teams()
+    await ctx.browser_hub.refresh_teams()
     hub = ctx.hub
     for i, a in enumerate(agents):
         hub.publish(CallStarted(call_id=f"bench-{i}", protocol="bench", agent_id=a, account_id=f"acct-{i}"))

@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from assist.coach.accounts import AccountError, parse_account
+from assist.accounts import AccountError, parse_account
 from assist.coach.dialing import dial_check
 from assist.coach.playbook import load_playbook
-from assist.store import accounts as _accounts  # noqa: F401  (registers the migration)
 from assist.store.accounts import AccountStore
 from assist.store.db import Database
 
@@ -75,8 +74,12 @@ async def test_bad_attempts_are_refused(store: AccountStore) -> None:
                                    channel="fax")  # type: ignore[arg-type]
 
 
-async def test_ensure_schema_is_idempotent(store: AccountStore) -> None:
-    await store.ensure_schema()
-    await store.ensure_schema()
-    await store.upsert(parse_account({"id": "Z"}))
-    assert (await store.get("Z")) is not None
+async def test_reopening_keeps_the_accounts(tmp_path: Path) -> None:
+    db = await Database(tmp_path / "r.db").open()
+    await AccountStore(db).upsert(parse_account({"id": "Z"}))
+    await db.close()
+    db = await Database(tmp_path / "r.db").open()
+    try:
+        assert (await AccountStore(db).get("Z")) is not None
+    finally:
+        await db.close()

@@ -201,7 +201,7 @@ async def test_rtp_loss_and_unknown_port(server: Server, call8k: CallAudio) -> N
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.sendto(b"\x80\x00\x00\x01" + b"\x00" * 8 + b"\xff" * 160, ("127.0.0.1", port))
     sock.close()
-    await wait_for(lambda: server.ctx.extras["rtp"].unknown_datagrams >= 1, timeout=5)
+    await wait_for(lambda: server.ctx.rtp.unknown_datagrams >= 1, timeout=5)
 
 
 async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) -> None:

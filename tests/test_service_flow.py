@@ -149,7 +149,7 @@ async def test_crash_mid_call_still_summarises(tmp_path: Path, sync_env: None) -
     await _call_with_recording_notice(server, "CAcrash")
     # simulate the crash: the process dies without ending the call (no CallEnded reaches the store)
     server.ctx.calls.live.clear()
-    server.ctx.extras["coach"].calls.clear()
+    server.ctx.coach.calls.clear()
     await runner.cleanup()
     call, status, summary = await _after_restart(tmp_path, "CAcrash")
     assert call["status"] == "ended" and call["end_reason"] == "interrupted"
@@ -164,7 +164,7 @@ async def test_crash_between_call_end_and_summary_still_summarises(tmp_path: Pat
     with the call's own end (not 'interrupted')."""
     runner, server = await start_server(tmp_path)
     await _call_with_recording_notice(server, "CAgap")
-    server.ctx.extras["coach"].calls.clear()  # the summary step never runs: as if killed right after the end
+    server.ctx.coach.calls.clear()  # the summary step never runs: as if killed right after the end
     await server.ctx.calls.end_call("CAgap", "hangup")
     await server.ctx.hub.drain()
     status, call = await server.get("/api/calls/CAgap")

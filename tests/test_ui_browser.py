@@ -104,7 +104,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     sim = asyncio.create_task(simulate(call8k.path, "twilio", server.addr, agent="agent-7", account="MH-DEMO-0001",
                                        fast=False, call_id=CALL))
     hub = server.ctx.hub
-    directory = server.ctx.extras["browser_hub"].directory
+    directory = server.ctx.browser_hub.directory
     await wait_for(lambda: CALL in directory.live, timeout=15)
     # the live transcript: recognised speech shows up, partials faint, then finals
     await expect(agent.locator("#call-status")).to_have_attribute("data-state", "live")
@@ -190,7 +190,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     await expect(agent.locator("#call-status")).to_have_attribute("data-state", "ended")
     await expect(agent.locator("#summary")).to_be_visible()
     await hub.drain()
-    service = server.ctx.extras["browser_hub"].service
+    service = server.ctx.browser_hub.service
     if await service.get_draft(CALL) is None:  # no sync wiring: draft it as the wiring would
         await asyncio.sleep(2)
         if await service.get_draft(CALL) is None:

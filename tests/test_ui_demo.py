@@ -126,7 +126,7 @@ async def test_install_demo_runs_with_the_service(tmp_path: Path) -> None:
         await asyncio.sleep(1.0)  # the next call is under way
     finally:
         await runner.cleanup()
-    assert ctx.extras["demo"].cancelled()
+    assert ctx.demo is not None and ctx.demo.cancelled()
     from assist.store.calls import CallStore
     from assist.store.db import Database
 

@@ -20,43 +20,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from assist.coach.accounts import Account, Channel
+from assist.accounts import Account, ContactHistory
+from assist.accounts import ContactAttempt as ContactAttempt  # re-exported for the coach's callers
 
 if TYPE_CHECKING:
     from assist.coach.playbook import Playbook
-
-
-class ContactAttempt(BaseModel):
-    at: datetime
-    connected: bool = False
-    channel: Channel = "human"
-    call_id: str | None = None
-    conversation: bool | None = Field(None, description="a conversation about the debt; default: connected")
-
-    @property
-    def talked(self) -> bool:
-        return self.connected if self.conversation is None else self.conversation
-
-
-class ContactHistory(BaseModel):
-    """Earlier contact attempts for one account (any order)."""
-
-    account_id: str | None = None
-    attempts: list[ContactAttempt] = Field(default_factory=list)
-
-    @classmethod
-    def from_account(cls, account: Account, default_tz: str) -> ContactHistory:
-        tz = ZoneInfo(account.timezone or default_tz)
-        return cls(account_id=account.id, attempts=[
-            ContactAttempt(at=c.at if c.at.tzinfo else c.at.replace(tzinfo=tz), connected=c.connected,
-                           channel=c.channel, call_id=c.call_id, conversation=c.conversation)
-            for c in account.contacts
-        ])
-
-    def before(self, now: datetime, exclude_call: str | None = None) -> ContactHistory:
-        return ContactHistory(account_id=self.account_id, attempts=[
-            a for a in self.attempts if a.at < now and (exclude_call is None or a.call_id != exclude_call)
-        ])
 
 
 class DialCheck(BaseModel):

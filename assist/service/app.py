@@ -12,11 +12,12 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from assist import logs
-from assist.service.call_services import CallServices, alert_publisher, warm_up_coach
+from assist.service.call_services import CallServices, warm_up_coach
 from assist.service.coach_runner import CoachRunner
 from assist.service.context import CTX, SETTINGS, Context
 from assist.service.hub import Hub, store_writer
 from assist.service.looplag import LoopLagMonitor
+from assist.service.recovery import recover
 from assist.settings import Settings
 from assist.store.calls import CallStore
 from assist.store.db import Database
@@ -50,11 +51,39 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _startup(app: web.Application) -> None:
+    """Build the parts in the order the events flow back from the hub: store and hub, the CRM sync, the call
+    services, the coach, and the call manager whose sink is the coach (calls -> coach -> hub -> store)."""
     settings = app[SETTINGS]
     db = await Database(settings.database).open()
     store = CallStore(db)
-    hub = Hub()
-    hub.writers.append(store_writer(store))
+    hub = Hub(persist=[store_writer(store)])
+    hub.start()
+    engine = await _start_engine(settings)
+    await asyncio.get_running_loop().run_in_executor(None, warm_up_coach)
+    sync = SyncSettings()
+    worker = await start_worker(db, sync, on_alert=hub.publish)
+    services = CallServices(db, store, hub, sync, wake_sync=worker.wake)
+    await recover(store, services.accounts, services.finalize)
+    coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
+    coach.start()
+    calls = CallManager(engine, coach, default_language=settings.default_language,
+                        rtp_ports=settings.rtp_port_range())
+    monitor = LoopLagMonitor(busy=lambda: bool(calls.live))
+    monitor.start()
+    ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls, coach=coach,
+                  sync_settings=sync, sync_worker=worker, looplag=monitor)
+    app[CTX] = ctx
+    await _start_listeners(ctx)
+    ctx.housekeeping = asyncio.get_running_loop().create_task(_housekeeping(calls))
+    # What start-up built lives as long as the process.  Frozen, it is left out of every later
+    # collection, so a full collection walks only what calls create (the loop-stall monitor times
+    # collections; bench/asr.py shows what one costs the event loop).
+    gc.collect()
+    gc.freeze()
+    monitor.reset()  # that collection was start-up, not a stall while calls run
+
+
+async def _start_engine(settings: Settings) -> AsrEngine:
     model_path = models.resolve(settings.vosk_model)
     if model_path is not None and settings.endpoint_rules:
         model_path = models.endpoint_overlay(model_path, settings.endpoint_rules, settings.model_cache)
@@ -63,33 +92,7 @@ async def _startup(app: web.Application) -> None:
                        gate_options={"pre_roll": settings.vad_pre_roll, "hangover": settings.vad_hangover,
                                      "tail": settings.vad_tail})
     await engine.start()
-    await asyncio.get_running_loop().run_in_executor(None, warm_up_coach)
-    calls = CallManager(engine, hub.publish, default_language=settings.default_language,
-                        rtp_ports=settings.rtp_port_range())
-    ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls)
-    app[CTX] = ctx
-    hub.start()
-    # the coach and the CRM sync: calls -> coach (raw text) -> hub (masked) ; call end -> summary -> outbox
-    sync = SyncSettings()
-    services = CallServices(ctx, sync)
-    await services.recover()
-    ctx.extras["sync_settings"] = sync
-    ctx.extras["sync_worker"] = await start_worker(db, sync, on_alert=alert_publisher(ctx))
-    coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
-    coach.start()
-    ctx.extras["coach"] = coach
-    calls.sink = coach
-    monitor = LoopLagMonitor(busy=lambda: bool(calls.live))
-    monitor.start()
-    ctx.extras["looplag"] = monitor
-    await _start_listeners(ctx)
-    ctx.extras["housekeeping"] = asyncio.get_running_loop().create_task(_housekeeping(ctx))
-    # What start-up built lives as long as the process.  Frozen, it is left out of every later
-    # collection, so a full collection walks only what calls create: before, one took 76-86 ms of the
-    # event loop in bench/asr.py (the loop-stall monitor times collections).
-    gc.collect()
-    gc.freeze()
-    monitor.reset()  # that collection was start-up, not a stall while calls run
+    return engine
 
 
 async def _start_listeners(ctx: Context) -> None:
@@ -98,19 +101,19 @@ async def _start_listeners(ctx: Context) -> None:
     s = ctx.settings
     if s.audiosocket_port is not None:
         server = await tcp_server.start(ctx, s.host, s.audiosocket_port)
-        ctx.extras["audiosocket"] = server
+        ctx.audiosocket = server
         ctx.audiosocket_port = server.sockets[0].getsockname()[1]
         log.info("AudioSocket listening", host=s.host, port=ctx.audiosocket_port)
     ports = s.rtp_port_range()
     if ports is not None:
-        ctx.extras["rtp"] = await rtp_server.start(ctx, s.host, ports)
+        ctx.rtp = await rtp_server.start(ctx, s.host, ports)
         log.info("RTP listening", host=s.host, ports=s.rtp_ports)
 
 
-async def _housekeeping(ctx: Context) -> None:
+async def _housekeeping(calls: CallManager) -> None:
     while True:
         await asyncio.sleep(30)
-        ctx.calls.expire_registrations()
+        calls.expire_registrations()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -119,12 +122,9 @@ async def _shutdown(app: web.Application) -> None:
     ctx = app.get(CTX)
     if ctx is None:
         return
-    server = ctx.extras.get("audiosocket")
-    if server is not None:
-        server.close()
-    rtp = ctx.extras.get("rtp")
-    if rtp is not None:
-        rtp.close()
+    for listener in (ctx.audiosocket, ctx.rtp):
+        if listener is not None:
+            listener.close()
     await ctx.calls.end_all("shutdown")
     for ws in list(ctx.websockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
@@ -137,14 +137,13 @@ async def _cleanup(app: web.Application) -> None:
     ctx: Context | None = app.get(CTX)
     if ctx is None:
         return
-    ctx.extras["looplag"].stop()
-    await ctx.extras["coach"].stop()
-    await ctx.extras["sync_worker"].close()
-    task = ctx.extras.get("housekeeping")
-    if task:
-        task.cancel()
+    ctx.looplag.stop()
+    await ctx.coach.stop()
+    await ctx.sync_worker.close()
+    if ctx.housekeeping is not None:
+        ctx.housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await ctx.housekeeping
     await ctx.calls.end_all("shutdown")
     await ctx.hub.stop()
     await ctx.engine.stop()

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist import logs
-from assist.coach.accounts import Account
+from assist.accounts import Account, ContactHistory
 from assist.coach.detectors.sensitive import mask_segment
-from assist.coach.dialing import ContactHistory
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import Playbook, load_playbook

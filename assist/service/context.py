@@ -1,19 +1,43 @@
-"""The running service's parts, shared by the handlers (one per process)."""
+"""The running service's parts, shared by the handlers (one per process), each a typed attribute."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from assist.events import CallStarted
+from assist.service.coach_runner import CoachRunner
 from assist.service.hub import Hub
+from assist.service.looplag import LoopLagMonitor
+from assist.service.summary_service import SummaryService
 from assist.settings import Settings
 from assist.store.calls import CallStore
 from assist.store.db import Database
 from assist.stream.calls import CallManager, Registration
 from assist.stream.recognition import AsrEngine
+from assist.sync.outbox import OutboxWorker
+from assist.sync.settings import SyncSettings
+
+
+class BrowserSide(Protocol):
+    """What the service core asks of the browser layer (assist.web.browser.hub.BrowserHub)."""
+
+    async def refresh_teams(self) -> None:
+        """Reload which agent is in which team (after users were added)."""
+        ...
+
+    async def summary_changed(self, call_id: str) -> None:
+        """Push a call's new summary draft to the sidebars that show it."""
+        ...
+
+
+class Listener(Protocol):
+    """A network listener outside aiohttp (AudioSocket's TCP server, the RTP ports)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -24,9 +48,18 @@ class Context:
     hub: Hub
     engine: AsrEngine
     calls: CallManager
+    coach: CoachRunner  # the call manager's sink: events pass through the coach on their way to the hub
+    sync_settings: SyncSettings
+    sync_worker: OutboxWorker
+    looplag: LoopLagMonitor
     http_port: int | None = None
     audiosocket_port: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    audiosocket: Listener | None = None
+    rtp: Listener | None = None
+    housekeeping: asyncio.Task[None] | None = None
+    browser_hub: BrowserSide | None = None  # set when the browser layer starts
+    summary_service: SummaryService | None = None  # built on first use by the browser layer
+    demo: asyncio.Task[None] | None = None  # the demo call loop (`assist serve --demo`)
     # open connections, closed at shutdown: WebSockets (phone, feed) and AudioSocket writers
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     tcp_writers: set[Any] = field(default_factory=set)

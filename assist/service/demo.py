@@ -2,12 +2,11 @@
 /supervisor first sees the product working.
 
 The call (demo_data/zh-CN-demo-call.jsonl, the replay format of tests/data/coach) is replayed as a transcript
-with realistic timing: CallStarted, growing partials and the final of each utterance, CallEnded.  When the
-service has its coach wired (`ctx.extras["coach"]`, the call manager's sink) the events go in where the
-recogniser's go, so the rest is the real pipeline: the coach (with the demo account put in the account store)
-makes the prompts, the hub stores and shows everything, and the CRM sync drafts the summary at call end.
-Without a wired coach the demo runs the coach itself, publishes into the hub, and drafts the summary through
-assist.sync.  (No audio is played: there is no zh-CN speech sample or model in the package.)
+with realistic timing: CallStarted, growing partials and the final of each utterance, CallEnded.  The events go
+into the service's coach (`ctx.coach`, the call manager's sink) where the recogniser's go, so the rest is the
+real pipeline: the coach (with the demo account put in the account store) makes the prompts, the hub stores and
+shows everything, and the CRM sync drafts the summary at call end.  (No audio is played: there is no zh-CN
+speech sample or model in the package.)
 
 Each loop uses a fresh demo account id, so the call-frequency rules never trip over the demo's own history.
 
@@ -106,10 +105,10 @@ def demo_clock(demo: DemoCall) -> datetime:
 
 
 class LocalCoach:
-    """The coach run by the demo itself when the service has none wired."""
+    """The demo call's coach run outside the service's pipeline (for driving a hub by hand, as tests do)."""
 
     def __init__(self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None) -> None:
-        from assist.coach.accounts import parse_account
+        from assist.accounts import parse_account
         from assist.coach.engine import CallCoach, CallContext, load_playbook
 
         acc = account or demo.call.get("account")
@@ -132,15 +131,10 @@ class LocalCoach:
         return self.coach.findings()
 
 
-def _stamp(p: Prompt) -> Prompt:
-    now = utcnow()
-    return p.model_copy(update={"at": now, "created_at": now})
-
-
 async def _store_account(ctx: Context, account: dict[str, Any]) -> None:
-    """Put the demo account where the wired coach looks accounts up."""
+    """Put the demo account where the coach looks accounts up."""
     try:
-        from assist.coach.accounts import parse_account
+        from assist.accounts import parse_account
         from assist.store.accounts import AccountStore
 
         await AccountStore(ctx.db).upsert(parse_account(account, "demo account"))
@@ -156,17 +150,12 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
     if account.get("id"):
         account["id"] = f"{account['id']}-{call_id[-6:].upper()}"
     started = datetime.now(UTC)
-    runner = ctx.extras.get("coach")
-    send: Any = runner if callable(runner) else ctx.hub.publish
-    coach = None if callable(runner) else LocalCoach(call_id, demo, account)
-    if coach is None and account:
+    send = ctx.coach
+    if account:
         await _store_account(ctx, account)
     send(CallStarted(call_id=call_id, protocol="demo", agent_id=agent_id, account_id=account.get("id"),
                      language=demo.language, started_at=started, direction=demo.call.get("direction"),
                      transcribed=False, meta={"demo": True}))
-    if coach is not None:
-        for p in coach.start():
-            send(_stamp(p))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     last = 0.0
@@ -175,48 +164,19 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
             await asyncio.sleep(max(0.0, t0 + t / speed - loop.time()))
             send(seg.model_copy(update={"at": utcnow()}))
             last = max(last, seg.end)
-            if coach is not None:
-                for p in coach.segment(t, seg):
-                    send(_stamp(p))
     except asyncio.CancelledError:
         send(CallEnded(call_id=call_id, reason="demo stopped", duration=last))
         raise
     send(CallEnded(call_id=call_id, reason="hangup", duration=last))
-    if coach is not None:
-        for p in coach.end():
-            send(_stamp(p))
-        await ctx.hub.drain()
-        await _draft_summary(ctx, call_id, coach.findings())
     return call_id
-
-
-async def _draft_summary(ctx: Context, call_id: str, findings: Any) -> None:
-    """Write the call's summary through assist.sync unless the sync wiring already did."""
-    from assist.store.summaries import get_summary_row
-    from assist.sync.finalize import finalize_from_findings
-    from assist.sync.settings import SyncSettings
-
-    await asyncio.sleep(0.5)
-    if await get_summary_row(ctx.db, call_id) is not None:
-        return
-    try:
-        cfg = SyncSettings()
-        await finalize_from_findings(ctx.db, call_id, findings, cfg.targets, datetime.now(UTC), settings=cfg)
-    except Exception:
-        log.exception("demo summary failed", call_id=call_id)
-        return
-    hub = ctx.extras.get("browser_hub")
-    if hub is not None:
-        await hub.summary_changed(call_id)
 
 
 async def run_demo(ctx: Context, *, speed: float = 1.0, loops: int | None = None,
                    pause: float = PAUSE_SECONDS) -> None:
     """Create the demo users and play the demo call `loops` times (forever by default)."""
     await ensure_demo_users(UserStore(ctx.db))
-    hub = ctx.extras.get("browser_hub")
-    if hub is not None:
-        await hub.refresh_teams()
+    if ctx.browser_hub is not None:
+        await ctx.browser_hub.refresh_teams()
     demo = load_demo_call()
     n = 0
     while loops is None or n < loops:
@@ -232,11 +192,11 @@ def install_demo(app: web.Application, *, speed: float = 1.0) -> None:
 
     async def start(app: web.Application) -> None:
         ctx = app[CTX]
-        ctx.extras["demo"] = asyncio.get_running_loop().create_task(run_demo(ctx, speed=speed), name="demo")
+        ctx.demo = asyncio.get_running_loop().create_task(run_demo(ctx, speed=speed), name="demo")
         log.info("demo mode: sign in as demo-agent / demo-agent or demo-supervisor / demo-supervisor")
 
     async def stop(app: web.Application) -> None:
-        task = app[CTX].extras.get("demo")
+        task = app[CTX].demo
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,13 +1,13 @@
-"""The event hub: where stream, coach, store and live listeners meet.
+"""The event hub: where the coach's output meets the store and the live listeners.
 
 Every event goes through one ordered pipeline (a queue and one task), so everybody sees the same
 order and nothing is shown before it is safe:
-1. the writers persist what must survive a restart (calls, final segments, prompts) — an event is
+1. the persist steps store what must survive a restart (calls, final segments, prompts) — an event is
    written *before* anyone sees it, so a crash never loses a segment a listener was shown;
-2. live subscribers (the sidebar, the supervisor console, benchmarks) get it, each through a bounded
+2. the observers (in-memory views such as the browser's call directory) see it, before any listener;
+3. live subscribers (the sidebar, the supervisor console, benchmarks) get it, each through a bounded
    queue: one that cannot keep up is dropped (it reconnects and gets a snapshot) instead of slowing
-   everybody else;
-3. the processors (the coach: segment in, prompts out) run, and what they return joins the pipeline.
+   everybody else.
 `publish` never blocks (it is called from the audio path); `drain()` waits until the pipeline is
 empty (graceful shutdown and snapshots lose nothing).
 """
@@ -15,17 +15,18 @@ empty (graceful shutdown and snapshots lose nothing).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from assist import logs
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
+from assist.store.calls import CallStore
 
 log = logs.get(__name__)
 
-Processor = Callable[[Any], list[Any]]
-Writer = Callable[[Any], Awaitable[None]]
+PersistStep = Callable[[Any], Awaitable[None]]
+Observer = Callable[[Any], None]
 
 
 @dataclass(eq=False)
@@ -42,9 +43,9 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self) -> None:
-        self.processors: list[Processor] = []
-        self.writers: list[Writer] = []
+    def __init__(self, persist: Iterable[PersistStep] = ()) -> None:
+        self.persist_steps: list[PersistStep] = list(persist)
+        self.observers: list[Observer] = []
         self.subscribers: set[Subscriber] = set()
         self._q: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -82,19 +83,28 @@ class Hub:
         while True:
             ev = await self._q.get()
             try:
-                await self._write(ev)
+                await self._persist(ev)
+                self._observe(ev)
                 self._fan_out(ev)
-                self._process(ev)
             finally:
                 self._q.task_done()
 
-    async def _write(self, ev: Any) -> None:
-        for w in self.writers:
+    async def _persist(self, ev: Any) -> None:
+        for step in self.persist_steps:
             try:
-                await w(ev)
+                await step(ev)
             except Exception:
                 self.write_errors += 1
-                log.exception("store write failed", call_id=getattr(ev, "call_id", None), event=type(ev).__name__)
+                log.exception("store write failed", call_id=getattr(ev, "call_id", None),
+                              event_type=type(ev).__name__)
+
+    def _observe(self, ev: Any) -> None:
+        for observer in self.observers:
+            try:
+                observer(ev)
+            except Exception:
+                log.exception("hub observer failed", call_id=getattr(ev, "call_id", None),
+                              event_type=type(ev).__name__)
 
     def _fan_out(self, ev: Any) -> None:
         for sub in list(self.subscribers):
@@ -110,18 +120,8 @@ class Hub:
                 sub.queue.put_nowait(None)  # tells the listener's pump to close
                 log.warning("live listener too slow, dropped", call_id=sub.call_id)
 
-    def _process(self, ev: Any) -> None:
-        for proc in self.processors:
-            try:
-                follow = proc(ev)
-            except Exception:
-                log.exception("processor failed", call_id=getattr(ev, "call_id", None), event=type(ev).__name__)
-                continue
-            for out in follow:
-                self.publish(out)
 
-
-def store_writer(store: Any) -> Writer:
+def store_writer(store: CallStore) -> PersistStep:
     """Persist what must survive a restart: calls, final segments, prompts."""
 
     async def write(ev: Any) -> None:

@@ -1,7 +1,8 @@
 """What the sidebar needs from the post-call summary: the draft, edits, submit and CRM delivery state.
 
 `SummaryService` is the interface the browser layer calls; `SyncSummaryService` backs it with the summary and
-outbox tables of assist.sync (finalize.get_summary / edit_summary / submit_summary).  The draft itself is
+outbox tables of assist.sync (finalize.get_summary / edit_summary / submit_summary).  What it returns
+(`SummaryDraft`, `DeliveryState`) is also what the browser protocol sends.  The draft itself is
 written at call end by whoever finalizes the call (the sync wiring); the browser layer polls for it and
 pushes it to the agent (`BrowserHub.summary_changed(call_id)` pushes at once).
 """
@@ -9,10 +10,58 @@ pushes it to the agent (`BrowserHub.summary_changed(call_id)` pushes at once).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from assist.store import outbox as _outbox  # noqa: F401  (registers the summary and outbox tables)
-from assist.web.browser.protocol import Delivery, DeliveryState, SummaryDraft
+from pydantic import BaseModel, ConfigDict, Field
+
+from assist.store.db import Database
+from assist.sync.settings import SyncSettings
+
+SummaryStateName = Literal["draft", "submitted", "auto_submitted", "invalid"]
+DeliveryStatus = Literal["awaiting_summary", "no_targets", "waiting_submit", "queued", "sending", "delivered",
+                         "failed"]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Delivery(_Msg):
+    target: str
+    status: str = Field(description="held, pending, inflight, done, dead, superseded")
+    attempts: int = 0
+    last_error: str | None = None
+    late: bool = False
+
+
+class SummaryDraft(_Msg):
+    """The post-call summary the agent reviews, edits and submits (`version` grows with each edit)."""
+
+    type: Literal["summary_draft"] = "summary_draft"
+    call_id: str
+    summary_id: str
+    version: int
+    state: SummaryStateName
+    error: str | None = Field(None, description="why an invalid summary did not validate")
+    summary: dict[str, Any]
+    editable: list[str] = Field(default_factory=list, description="fields the agent may change")
+    outcomes: list[str] = Field(default_factory=list, description="allowed values of `outcome`")
+    due_at: datetime | None = Field(None, description="the CRM must have it by then (call end + 2 h)")
+    release_at: datetime | None = Field(None, description="auto-submitted then if the agent has not submitted")
+    submitted_at: datetime | None = None
+
+
+class DeliveryState(_Msg):
+    """Where a call's summary is on its way to the CRM, and the deadline."""
+
+    type: Literal["delivery_state"] = "delivery_state"
+    call_id: str
+    status: DeliveryStatus
+    summary_state: SummaryStateName | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    deliveries: list[Delivery] = Field(default_factory=list)
+    as_of: datetime
 
 
 class SummaryRejected(ValueError):
@@ -63,7 +112,7 @@ def overall_status(summary_state: str | None, statuses: list[str]) -> str:
 class SyncSummaryService:
     """SummaryService over assist.sync.finalize (the same transactions the CRM outbox uses)."""
 
-    def __init__(self, db: Any, settings: Any = None) -> None:
+    def __init__(self, db: Database, settings: SyncSettings | None = None) -> None:
         self.db = db
         self.settings = settings
 

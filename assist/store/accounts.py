@@ -2,10 +2,7 @@
 
 Tables: `accounts` (one JSON document per account, so imported fields are never lost) and
 `contact_attempts` (account_id, at, connected, channel human|robot, call_id).  Timestamps are stored
-as UTC ISO-8601 so they sort and compare as text.
-
-The migration is registered on import; import this module before `Database.open()` (or call
-`AccountStore.ensure_schema()` on an open database).
+as UTC ISO-8601 so they sort and compare as text.  The tables are created by assist.store.schema.
 """
 
 from __future__ import annotations
@@ -15,35 +12,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assist.coach.accounts import Account, Channel, load_accounts, parse_account
-from assist.coach.dialing import ContactAttempt, ContactHistory
-from assist.store.db import Database, migration
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    account_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT '',
-    phone TEXT,
-    total_due REAL NOT NULL DEFAULT 0,
-    overdue_days INTEGER NOT NULL DEFAULT 0,
-    body TEXT NOT NULL,
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-);
-CREATE INDEX IF NOT EXISTS accounts_phone ON accounts(phone);
-CREATE TABLE IF NOT EXISTS contact_attempts (
-    attempt_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    connected INTEGER NOT NULL DEFAULT 0,
-    channel TEXT NOT NULL DEFAULT 'human' CHECK (channel IN ('human', 'robot')),
-    call_id TEXT
-);
-CREATE INDEX IF NOT EXISTS contact_attempts_account ON contact_attempts(account_id, at);
-CREATE UNIQUE INDEX IF NOT EXISTS contact_attempts_call ON contact_attempts(account_id, call_id)
-    WHERE call_id IS NOT NULL
-"""
-
-migration("0110_accounts", _SCHEMA)
+from assist.accounts import Account, Channel, ContactAttempt, ContactHistory, load_accounts, parse_account
+from assist.store.db import Database
 
 
 def _utc(dt: datetime) -> str:
@@ -55,12 +25,6 @@ def _utc(dt: datetime) -> str:
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def ensure_schema(self) -> None:
-        """Create the tables if this module was imported after the database was opened."""
-        async with self.db.transaction() as tx:
-            await tx.executescript_in_tx(_SCHEMA)
-            await tx.execute("INSERT OR IGNORE INTO schema_migrations(name) VALUES ('0110_accounts')")
 
     # ------------------------------------------------------------------ accounts
 
@@ -91,7 +55,7 @@ class AccountStore:
         return n
 
     async def import_file(self, path: Path | str) -> int:
-        """Load accounts from CSV/JSON (see coach.accounts.load_accounts) and upsert them all, or none
+        """Load accounts from CSV/JSON (see assist.accounts.load_accounts) and upsert them all, or none
         when a record is invalid (the AccountError names it)."""
         return await self.upsert_many(load_accounts(path))
 

@@ -7,57 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
-from assist.store.db import Database, migration
-
-migration(
-    "0001_calls",
-    """
-    CREATE TABLE calls (
-        call_id TEXT PRIMARY KEY,
-        protocol TEXT NOT NULL,
-        external_id TEXT,
-        agent_id TEXT,
-        account_id TEXT,
-        language TEXT NOT NULL,
-        customer_phone TEXT,
-        direction TEXT,
-        status TEXT NOT NULL DEFAULT 'registered',
-        transcribed INTEGER NOT NULL DEFAULT 1,
-        started_at TEXT,
-        ended_at TEXT,
-        end_reason TEXT,
-        duration REAL,
-        meta TEXT NOT NULL DEFAULT '{}',
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-    );
-    CREATE INDEX calls_account ON calls(account_id, started_at);
-    CREATE INDEX calls_agent ON calls(agent_id, started_at);
-    CREATE INDEX calls_status ON calls(status);
-    CREATE TABLE segments (
-        segment_id TEXT PRIMARY KEY,
-        call_id TEXT NOT NULL REFERENCES calls(call_id),
-        speaker TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        start REAL NOT NULL,
-        "end" REAL NOT NULL,
-        text TEXT NOT NULL,
-        words TEXT NOT NULL DEFAULT '[]',
-        loudness_db REAL,
-        language TEXT,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX segments_call ON segments(call_id, start);
-    CREATE TABLE prompts (
-        prompt_id TEXT PRIMARY KEY,
-        call_id TEXT NOT NULL REFERENCES calls(call_id),
-        kind TEXT NOT NULL,
-        severity TEXT NOT NULL,
-        body TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX prompts_call ON prompts(call_id, created_at)
-    """,
-)
+from assist.store.db import Database
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -159,6 +109,32 @@ class CallStore:
         rows = await self.db.fetchall("SELECT body FROM prompts WHERE call_id=? ORDER BY created_at", (call_id,))
         return [json.loads(r["body"]) for r in rows]
 
+
+    async def prompts_above_info(self, call_ids: list[str]) -> list[Prompt]:
+        """The prompts above 'info' of these calls (what the console may show as alerts)."""
+        if not call_ids:
+            return []
+        marks = ",".join("?" * len(call_ids))
+        rows = await self.db.fetchall(
+            f"SELECT body FROM prompts WHERE severity != 'info' AND call_id IN ({marks})", tuple(call_ids))
+        return [Prompt.model_validate_json(r["body"]) for r in rows]
+
+    async def call_of_prompt(self, prompt_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT call_id FROM prompts WHERE prompt_id=?", (prompt_id,))
+        return str(row["call_id"]) if row else None
+
+    # ------------------------------------------------------------------ start-up recovery
+
+    async def unsummarised(self) -> list[dict[str, Any]]:
+        """Calls a crash left without a summary: still 'live', or ended with no summary row."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM calls WHERE status='live' OR (status='ended' AND NOT EXISTS "
+            "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))")
+        return [_call_row(r) for r in rows]
+
+    async def mark_ended(self, call_id: str, reason: str) -> None:
+        """End a call whose summary could not be written (its other end fields stay)."""
+        await self.db.execute("UPDATE calls SET status='ended', end_reason=? WHERE call_id=?", (reason, call_id))
 
 def _call_row(row: Any) -> dict[str, Any]:
     d = dict(row)

@@ -1,7 +1,7 @@
-"""SQLite connection (aiosqlite, WAL) and schema migrations.
+"""The database connection (SQLite through aiosqlite, WAL) and its transactions.
 
-Each store module registers its own tables with `migration(name, sql)`; `Database.open()` applies
-the ones not applied yet, in registration order, and records them in `schema_migrations`.
+`Database.open()` connects and applies the schema (assist.store.schema), so every table exists once it
+returns.  Rows come back as plain dicts (column name → value), whatever the engine underneath.
 """
 
 from __future__ import annotations
@@ -10,18 +10,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
-_MIGRATIONS: list[tuple[str, str]] = []
-
-
-def migration(name: str, sql: str) -> None:
-    """Register a schema step; names must be unique and never change once released."""
-    if any(n == name for n, _ in _MIGRATIONS):
-        return
-    _MIGRATIONS.append((name, sql))
+Row = dict[str, Any]
+Params = tuple[Any, ...] | dict[str, Any]
 
 
 class Database:
@@ -40,31 +34,16 @@ class Database:
         return self._conn
 
     async def open(self) -> Database:
-        # importing the store modules registers their migrations
-        from assist.store import accounts as _accounts  # noqa: F401  (accounts + contact_attempts)
-        from assist.store import calls as _calls  # noqa: F401
-        from assist.store import outbox as _outbox  # noqa: F401  (summaries + outbox tables)
+        """Connect and bring the schema up to date."""
+        from assist.store.schema import migrate
 
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-        self._conn.row_factory = aiosqlite.Row
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL"
-            " DEFAULT CURRENT_TIMESTAMP)"
-        )
-        async with self._conn.execute("SELECT name FROM schema_migrations") as cur:
-            done = {row[0] for row in await cur.fetchall()}
-        for name, sql in _MIGRATIONS:
-            if name in done:
-                continue
-            async with self.transaction() as tx:
-                await tx.executescript_in_tx(sql)
-                await tx.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
+        self._conn.row_factory = _dict_row  # type: ignore[assignment]  # aiosqlite types it as a class only
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+            await self._conn.execute(f"PRAGMA {pragma}")
+        await migrate(self)
         return self
 
     async def close(self) -> None:
@@ -73,45 +52,61 @@ class Database:
             self._conn = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Tx]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on error."""
         async with self.write_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _Tx(self.conn)
+                yield Transaction(self.conn)
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             else:
                 await self.conn.execute("COMMIT")
 
-    async def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> None:
+    async def execute(self, sql: str, params: Params = ()) -> None:
         async with self.write_lock:
             await self.conn.execute(sql, params)
 
-    async def fetchall(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+            return cast(list[Row], list(await cur.fetchall()))  # rows are dicts: _dict_row
 
-    async def fetchone(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+            return cast(Row | None, await cur.fetchone())
 
 
-class _Tx:
+class Transaction:
+    """The statements of one open transaction (from `Database.transaction()`); it commits when the block
+    ends and rolls back if the block raises."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
-        self.conn = conn
+        self._conn = conn
 
-    async def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
-        async with self.conn.execute(sql, params) as cur:
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        async with self._conn.execute(sql, params) as cur:
             return cur.rowcount
 
-    async def fetchall(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return cast(list[Row], list(await cur.fetchall()))  # rows are dicts: _dict_row
 
-    async def executescript_in_tx(self, script: str) -> None:
-        # executescript() would COMMIT first; run statement by statement inside the transaction
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return cast(Row | None, await cur.fetchone())
+
+    async def executescript(self, script: str) -> None:
+        """Statements separated by ';', run one by one inside this transaction (sqlite's own executescript
+        would commit first)."""
         for stmt in (s.strip() for s in script.split(";")):
             if stmt:
-                await self.conn.execute(stmt)
+                await self._conn.execute(stmt)
+
+
+Queryable = Database | Transaction  # what a read can run on: the database, or an open transaction
+
+
+def _dict_row(cursor: Any, values: tuple[Any, ...]) -> Row:
+    return {d[0]: v for d, v in zip(cursor.description, values, strict=True)}

@@ -6,29 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from assist.events import new_id, utcnow
-from assist.store.db import Database, migration
-
-migration(
-    "0201_supervisor_messages",
-    """
-    CREATE TABLE supervisor_messages (
-        message_id TEXT PRIMARY KEY,
-        call_id TEXT NOT NULL,
-        from_user TEXT NOT NULL,
-        to_user TEXT,
-        text TEXT NOT NULL,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX supervisor_messages_call ON supervisor_messages(call_id, at);
-    CREATE TABLE alert_acks (
-        prompt_id TEXT PRIMARY KEY,
-        call_id TEXT NOT NULL,
-        by_user TEXT NOT NULL,
-        at TEXT NOT NULL
-    );
-    CREATE INDEX alert_acks_call ON alert_acks(call_id)
-    """,
-)
+from assist.store.db import Database
 
 MAX_TEXT = 1000
 

@@ -10,64 +10,10 @@ owner, so a worker that lost its lease cannot overwrite what another one did.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from assist.store import summaries as _summaries  # noqa: F401  (summaries table first)
-from assist.store.db import Database, _Tx, migration
-
-migration(
-    "0101_outbox",
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        summary_id TEXT NOT NULL REFERENCES summaries(summary_id),
-        call_id TEXT NOT NULL,
-        target TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        lease_owner TEXT,
-        lease_until REAL,
-        call_ended_at REAL NOT NULL,
-        due_at REAL NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        delivered_at REAL,
-        late INTEGER NOT NULL DEFAULT 0,
-        remote_id TEXT,
-        ambiguous INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        last_error_kind TEXT,
-        last_status INTEGER,
-        alerted_minutes REAL,
-        dead_alerted INTEGER NOT NULL DEFAULT 0,
-        UNIQUE(summary_id, target, version)
-    );
-    CREATE INDEX outbox_ready ON outbox(status, next_attempt_at);
-    CREATE INDEX outbox_due ON outbox(status, due_at);
-    CREATE INDEX outbox_summary ON outbox(summary_id, target, id);
-    CREATE INDEX outbox_call ON outbox(call_id);
-    CREATE TABLE outbox_attempts (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        item_id INTEGER NOT NULL REFERENCES outbox(id),
-        attempt INTEGER NOT NULL,
-        worker TEXT,
-        started_at REAL NOT NULL,
-        finished_at REAL NOT NULL,
-        outcome TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        http_status INTEGER,
-        detail TEXT
-    );
-    CREATE INDEX outbox_attempts_item ON outbox_attempts(item_id);
-    CREATE INDEX outbox_attempts_kind ON outbox_attempts(outcome, kind)
-    """,
-)
+from assist.store.db import Database, Queryable, Transaction
 
 OPEN_STATUSES = ("held", "pending", "inflight")
 STATUSES = ("held", "pending", "inflight", "done", "dead", "superseded")
@@ -82,7 +28,7 @@ def _marks(n: int) -> str:
 
 
 async def insert_item(
-    tx: _Tx,
+    tx: Transaction,
     *,
     summary_id: str,
     call_id: str,
@@ -126,7 +72,7 @@ def idempotency_key(summary_id: str, version: int) -> str:
     return f"{summary_id}:v{version}"
 
 
-async def latest_items(tx: _Tx | Database, summary_id: str) -> dict[str, dict[str, Any]]:
+async def latest_items(tx: Queryable, summary_id: str) -> dict[str, dict[str, Any]]:
     """The newest row of each target for a summary."""
     rows = await tx.fetchall(
         """SELECT * FROM outbox o WHERE summary_id=? AND id=(SELECT MAX(id) FROM outbox p
@@ -137,7 +83,7 @@ async def latest_items(tx: _Tx | Database, summary_id: str) -> dict[str, dict[st
 
 
 async def revise_item(
-    tx: _Tx,
+    tx: Transaction,
     item_id: int,
     *,
     summary_id: str,
@@ -170,7 +116,7 @@ async def revise_item(
     )
 
 
-async def release_summary(tx: _Tx, summary_id: str, now: float) -> int:
+async def release_summary(tx: Transaction, summary_id: str, now: float) -> int:
     """The agent submitted: held rows go out now."""
     return await tx.execute(
         "UPDATE outbox SET status='pending', next_attempt_at=?, updated_at=?"
@@ -179,7 +125,7 @@ async def release_summary(tx: _Tx, summary_id: str, now: float) -> int:
     )
 
 
-async def supersede_dead(tx: _Tx, summary_id: str, target: str, below_version: int, now: float) -> int:
+async def supersede_dead(tx: Transaction, summary_id: str, target: str, below_version: int, now: float) -> int:
     return await tx.execute(
         """UPDATE outbox SET status='superseded', updated_at=?
            WHERE summary_id=? AND target=? AND status='dead'
@@ -288,7 +234,7 @@ class OutboxStore:
 
     async def _finish(
         self,
-        tx: _Tx,
+        tx: Transaction,
         item: dict[str, Any],
         worker: str,
         started_at: float,
@@ -520,23 +466,3 @@ class OutboxStore:
     async def late_count(self) -> int:
         row = await self.db.fetchone("SELECT COUNT(*) AS n FROM outbox WHERE status='done' AND late=1")
         return int(row["n"]) if row else 0
-
-
-def item_payload(row: dict[str, Any]) -> dict[str, Any]:
-    return (
-        json.loads(row["payload"]) if isinstance(row.get("payload"), str) else dict(row.get("payload") or {})
-    )
-
-
-async def ensure_schema(db: Database) -> None:
-    """Apply registered migrations an already-open Database has not run (it opened before this module was
-    imported).  `Database.open()` does the same for modules imported before it."""
-    from assist.store.db import _MIGRATIONS
-
-    done = {r["name"] for r in await db.fetchall("SELECT name FROM schema_migrations")}
-    for name, sql in _MIGRATIONS:
-        if name in done:
-            continue
-        async with db.transaction() as tx:
-            await tx.executescript_in_tx(sql)
-            await tx.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))

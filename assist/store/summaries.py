@@ -2,39 +2,19 @@
 
 state: draft (waiting for the agent's submit or the grace period), submitted (agent pressed submit),
 auto_submitted (grace period ran out), invalid (did not validate; `error` says why, `body` keeps the data).
-Written only inside the transactions of assist.sync.finalize, together with the outbox rows.
+A version is written in ONE transaction with the call's end or summary state (calls.meta) and its outbox rows:
+assist.sync.finalize plans what to write (`FirstVersion`, `NextVersion`), `write_first_version` and
+`write_next_version` write it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from assist.store import calls as _calls  # noqa: F401  (calls table first: summaries reference it)
-from assist.store.db import Database, _Tx, migration
-
-migration(
-    "0100_summaries",
-    """
-    CREATE TABLE summaries (
-        summary_id TEXT PRIMARY KEY,
-        call_id TEXT NOT NULL UNIQUE REFERENCES calls(call_id),
-        version INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        language TEXT,
-        body TEXT NOT NULL,
-        error TEXT,
-        edits TEXT NOT NULL DEFAULT '[]',
-        call_ended_at REAL NOT NULL,
-        due_at REAL NOT NULL,
-        release_at REAL NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        submitted_at REAL
-    );
-    CREATE INDEX summaries_state ON summaries(state, release_at)
-    """,
-)
+from assist.store.db import Queryable, Transaction
+from assist.store.outbox import insert_item, release_summary, revise_item, supersede_dead
 
 STATES = ("draft", "submitted", "auto_submitted", "invalid")
 
@@ -46,13 +26,13 @@ def summary_row(row: Any) -> dict[str, Any]:
     return d
 
 
-async def get_summary_row(db: Database | _Tx, call_id: str) -> dict[str, Any] | None:
+async def get_summary_row(db: Queryable, call_id: str) -> dict[str, Any] | None:
     rows = await db.fetchall("SELECT * FROM summaries WHERE call_id=?", (call_id,))
     return summary_row(rows[0]) if rows else None
 
 
 async def insert_summary(
-    tx: _Tx,
+    tx: Transaction,
     *,
     summary_id: str,
     call_id: str,
@@ -88,7 +68,7 @@ async def insert_summary(
 
 
 async def update_summary(
-    tx: _Tx,
+    tx: Transaction,
     summary_id: str,
     *,
     version: int,
@@ -113,3 +93,127 @@ async def update_summary(
             summary_id,
         ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An outbox row to add: one CRM target of one summary version."""
+
+    target: str
+    version: int
+    payload: str
+    status: str
+    next_attempt_at: float
+    call_ended_at: float
+    due_at: float
+    last_error: str | None = None
+    last_error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRevision:
+    """A newer version put into a row that has not gone out (None: that column stays)."""
+
+    item_id: int
+    status: str | None = None
+    next_attempt_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """The call's final state as its phone leg reported it."""
+
+    ended_at: str  # ISO-8601
+    reason: str
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class FirstVersion:
+    """Version 1 of a call's summary, written with the call's end and one outbox row per target."""
+
+    call_id: str
+    summary_id: str
+    state: str
+    language: str | None
+    body: dict[str, Any]
+    error: str | None
+    call_ended_at: float
+    due_at: float
+    release_at: float
+    now: float
+    ended_at_default: str  # the call's end when neither the store nor `end` has one (ISO-8601)
+    end: CallEnd | None
+    items: list[NewItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NextVersion:
+    """An edit: the summary's next version, the rows it rewrites and the rows it adds."""
+
+    call_id: str
+    summary_id: str
+    version: int
+    state: str
+    body: dict[str, Any]
+    payload: str
+    edits: list[dict[str, Any]]
+    now: float
+    submitted_at: float | None
+    revisions: list[ItemRevision] = field(default_factory=list)
+    new_items: list[NewItem] = field(default_factory=list)
+
+
+async def call_ended_at(db: Queryable, call_id: str) -> tuple[bool, str | None]:
+    """(the call exists, its stored end time)."""
+    row = await db.fetchone("SELECT ended_at FROM calls WHERE call_id=?", (call_id,))
+    return (row is not None, row["ended_at"] if row else None)
+
+
+async def write_first_version(tx: Transaction, v: FirstVersion) -> None:
+    await tx.execute("UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
+                     (v.ended_at_default, v.call_id))
+    if v.end is not None:
+        await tx.execute("UPDATE calls SET ended_at=?, end_reason=?, duration=? WHERE call_id=?",
+                         (v.end.ended_at, v.end.reason, v.end.duration, v.call_id))
+    await mark_call(tx, v.call_id, v.summary_id, 1, v.state)
+    await insert_summary(tx, summary_id=v.summary_id, call_id=v.call_id, version=1, state=v.state,
+                         language=v.language, body=v.body, error=v.error, call_ended_at=v.call_ended_at,
+                         due_at=v.due_at, release_at=v.release_at, now=v.now)
+    for item in v.items:
+        await _insert(tx, v.summary_id, v.call_id, item, v.now)
+
+
+async def write_next_version(tx: Transaction, v: NextVersion) -> None:
+    for rev in v.revisions:
+        await revise_item(tx, rev.item_id, summary_id=v.summary_id, version=v.version, payload=v.payload, now=v.now,
+                          status=rev.status, next_attempt_at=rev.next_attempt_at)
+    for item in v.new_items:
+        await _insert(tx, v.summary_id, v.call_id, item, v.now)
+        await supersede_dead(tx, v.summary_id, item.target, v.version, v.now)
+    await update_summary(tx, v.summary_id, version=v.version, state=v.state, body=v.body, error=None,
+                         edits=v.edits, now=v.now, submitted_at=v.submitted_at)
+    await mark_call(tx, v.call_id, v.summary_id, v.version, v.state)
+
+
+async def write_submitted(tx: Transaction, call_id: str, summary_id: str, version: int, now: float, *,
+                          already: bool) -> None:
+    """The agent submitted: the summary's state (unless it `already` was submitted) and its held rows go out."""
+    if not already:
+        await tx.execute("UPDATE summaries SET state='submitted', submitted_at=?, updated_at=? WHERE summary_id=?",
+                         (now, now, summary_id))
+        await mark_call(tx, call_id, summary_id, version, "submitted")
+    await release_summary(tx, summary_id, now)
+
+
+async def mark_call(tx: Transaction, call_id: str, summary_id: str, version: int, state: str) -> None:
+    """The summary's id, version and state in the call's meta (what the calls API shows)."""
+    patch = json.dumps({"summary": {"id": summary_id, "version": version, "state": state}})
+    await tx.execute("UPDATE calls SET meta=json_patch(meta, ?) WHERE call_id=?", (patch, call_id))
+
+
+async def _insert(tx: Transaction, summary_id: str, call_id: str, item: NewItem, now: float) -> None:
+    await insert_item(tx, summary_id=summary_id, call_id=call_id, target=item.target, version=item.version,
+                      payload=item.payload, status=item.status, next_attempt_at=item.next_attempt_at,
+                      call_ended_at=item.call_ended_at, due_at=item.due_at, now=now, last_error=item.last_error,
+                      last_error_kind=item.last_error_kind)

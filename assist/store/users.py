@@ -16,34 +16,7 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from assist.store.db import Database, migration
-
-migration(
-    "0200_users",
-    """
-    CREATE TABLE users (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
-        team TEXT,
-        display_name TEXT,
-        password_hash TEXT NOT NULL,
-        disabled INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
-    );
-    CREATE INDEX users_team ON users(team, role);
-    CREATE TABLE user_sessions (
-        token_hash TEXT PRIMARY KEY,
-        user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    CREATE INDEX user_sessions_user ON user_sessions(user_name);
-    CREATE TABLE ui_secrets (
-        name TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )
-    """,
-)
+from assist.store.db import Database
 
 Role = Literal["agent", "supervisor"]
 ROLES: tuple[Role, Role] = ("agent", "supervisor")

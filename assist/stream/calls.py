@@ -255,9 +255,8 @@ class CallManager:
         if track is None:
             offset = 0.0 if shared_clock else max(0.0, time.monotonic() - call.start_mono - a.position / a.sample_rate)
             track = Track(a.speaker, a.sample_rate, offset, next_pos=a.position)
-            # `self.sink` is looked up per segment: the web layer may put the coach in front of the hub
             track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate, call.started.language,
-                                                   lambda seg: self.sink(seg))
+                                                   self.sink)
             call.tracks[a.speaker] = track
         if a.sample_rate != track.rate:
             log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,

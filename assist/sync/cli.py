@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assist.store.db import Database
-from assist.store.outbox import STATUSES, ensure_schema
+from assist.store.outbox import STATUSES
 from assist.sync.api import list_outbox, outbox_metrics, retry_outbox_items, show_outbox_item
 
 
@@ -73,7 +73,6 @@ def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
 async def _run(ns: argparse.Namespace, db_path: Path, out: TextIO) -> int:
     db = await Database(db_path).open()
     try:
-        await ensure_schema(db)
         if ns.cmd == "list":
             items = await list_outbox(
                 db, status=ns.status, call_id=ns.call_id, target=ns.target, limit=ns.limit

@@ -5,27 +5,33 @@ crash leaves either all of it or none.  At call end the outbox rows are `held` u
 grace period runs out (their `next_attempt_at` is that moment, so the durable schedule needs no timer).
 An edit before anything went out rewrites the waiting rows; an edit after delivery adds a row for the new
 version, which the CRM receives as an update of the same record.
+Each change is planned here (pure: which rows to write, in which state) and written by assist.store.summaries.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from assist.store.db import Database, _Tx
-from assist.store.outbox import (
-    insert_item,
-    latest_items,
-    release_summary,
-    revise_item,
-    supersede_dead,
+from assist.store.calls import CallStore
+from assist.store.db import Database, Queryable
+from assist.store.outbox import latest_items
+from assist.store.summaries import (
+    CallEnd,
+    FirstVersion,
+    ItemRevision,
+    NewItem,
+    NextVersion,
+    get_summary_row,
+    write_first_version,
+    write_next_version,
+    write_submitted,
 )
-from assist.store.summaries import get_summary_row, insert_summary, update_summary
+from assist.store.summaries import call_ended_at as stored_end
 from assist.sync.clock import from_iso, to_datetime
 from assist.sync.settings import SyncSettings
 from assist.sync.summary import (
@@ -39,16 +45,10 @@ from assist.sync.summary import (
     validate_summary,
 )
 
+__all__ = ["CallEnd", "SummaryState", "edit_summary", "finalize_call", "finalize_from_findings", "get_summary",
+           "submit_summary"]
+
 RELEASED = ("submitted", "auto_submitted")
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnd:
-    """The call's final state, written in the same transaction as its summary."""
-
-    ended_at: str  # ISO-8601
-    reason: str
-    duration: float
 
 
 class SummaryState(BaseModel):
@@ -70,7 +70,13 @@ def _ts(now: float | datetime) -> float:
     return now.timestamp() if isinstance(now, datetime) else float(now)
 
 
-async def _state(tx: _Tx | Database, call_id: str) -> SummaryState:
+def _iso(t: float) -> str:
+    at = to_datetime(t)
+    assert at is not None
+    return at.isoformat()
+
+
+async def _state(tx: Queryable, call_id: str) -> SummaryState:
     row = await get_summary_row(tx, call_id)
     if row is None:
         raise LookupError(f"call {call_id} has no summary")
@@ -100,9 +106,50 @@ async def _state(tx: _Tx | Database, call_id: str) -> SummaryState:
     )
 
 
-async def _mark_call(tx: _Tx, call_id: str, summary_id: str, version: int, state: str) -> None:
-    patch = json.dumps({"summary": {"id": summary_id, "version": version, "state": state}})
-    await tx.execute("UPDATE calls SET meta=json_patch(meta, ?) WHERE call_id=?", (patch, call_id))
+# ---------------------------------------------------------------------------------------------- call end
+
+
+Checked = tuple[dict[str, Any], bool, str | None]  # the body to store, whether it validated, why not
+
+
+def _validated(call_id: str, summary: Summary | dict[str, Any]) -> Checked:
+    if isinstance(summary, Summary):
+        body, valid, error = summary.model_dump(mode="json"), True, None
+    else:
+        body, valid, error = dict(summary), False, None
+        try:
+            body, valid = validate_summary(body).model_dump(mode="json"), True
+        except SummaryError as e:
+            error = str(e)
+    if body.get("call_id", call_id) != call_id:
+        raise ValueError(f"summary is for call {body.get('call_id')!r}, not {call_id!r}")
+    return body, valid, error
+
+
+def plan_first_version(
+    call_id: str,
+    checked: Checked,
+    targets: Sequence[str],
+    t: float,
+    cfg: SyncSettings,
+    *,
+    stored_ended_at: str | None,
+    end: CallEnd | None,
+) -> FirstVersion:
+    """Version 1 and one outbox row per target: held until the release time, or dead-lettered with the
+    reason when the summary does not validate."""
+    body, valid, error = checked
+    ended = from_iso(end.ended_at if end else stored_ended_at) or t
+    due, release = ended + cfg.deadline_seconds, t + cfg.grace_seconds
+    payload = json.dumps(body, ensure_ascii=False)
+    items = [NewItem(target=target, version=1, payload=payload, status="held" if valid else "dead",
+                     next_attempt_at=release, call_ended_at=ended, due_at=due, last_error=error,
+                     last_error_kind=None if valid else "invalid_summary")
+             for target in dict.fromkeys(targets)]
+    return FirstVersion(call_id=call_id, summary_id=body.get("summary_id") or summary_id_for(call_id),
+                        state="draft" if valid else "invalid", language=body.get("language"), body=body, error=error,
+                        call_ended_at=ended, due_at=due, release_at=release, now=t, ended_at_default=_iso(t),
+                        end=end, items=items)
 
 
 async def finalize_call(
@@ -121,69 +168,14 @@ async def finalize_call(
     them).  Calling it again for the same call changes nothing and returns the stored state."""
     cfg = settings or SyncSettings()
     t = _ts(now)
-    error: str | None = None
-    if isinstance(summary, Summary):
-        valid: Summary | None = summary
-        body = summary.model_dump(mode="json")
-    else:
-        body = dict(summary)
-        try:
-            valid = validate_summary(body)
-            body = valid.model_dump(mode="json")
-        except SummaryError as e:
-            valid, error = None, str(e)
-    if body.get("call_id", call_id) != call_id:
-        raise ValueError(f"summary is for call {body.get('call_id')!r}, not {call_id!r}")
-    summary_id = body.get("summary_id") or summary_id_for(call_id)
+    checked = _validated(call_id, summary)
     async with db.transaction() as tx:
-        calls = await tx.fetchall("SELECT ended_at FROM calls WHERE call_id=?", (call_id,))
-        if not calls:
+        exists, ended_at = await stored_end(tx, call_id)
+        if not exists:
             raise LookupError(f"no call {call_id}")
         if await get_summary_row(tx, call_id) is None:
-            ended = from_iso(end.ended_at if end else calls[0]["ended_at"]) or t
-            due, release = ended + cfg.deadline_seconds, t + cfg.grace_seconds
-            state = "draft" if valid else "invalid"
-            await tx.execute(
-                "UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
-                (to_datetime(t).isoformat(), call_id),  # type: ignore[union-attr]
-            )
-            if end is not None:
-                await tx.execute(
-                    "UPDATE calls SET ended_at=?, end_reason=?, duration=? WHERE call_id=?",
-                    (end.ended_at, end.reason, end.duration, call_id),
-                )
-            await _mark_call(tx, call_id, summary_id, 1, state)
-            await insert_summary(
-                tx,
-                summary_id=summary_id,
-                call_id=call_id,
-                version=1,
-                state=state,
-                language=body.get("language"),
-                body=body,
-                error=error,
-                call_ended_at=ended,
-                due_at=due,
-                release_at=release,
-                now=t,
-            )
-            payload = json.dumps(body, ensure_ascii=False)
-            for target in dict.fromkeys(targets):
-                await insert_item(
-                    tx,
-                    summary_id=summary_id,
-                    call_id=call_id,
-                    target=target,
-                    version=1,
-                    payload=payload,
-                    status="held" if valid else "dead",
-                    next_attempt_at=release,
-                    call_ended_at=ended,
-                    due_at=due,
-                    now=t,
-                    last_error=error,
-                    last_error_kind=None if valid else "invalid_summary",
-                )
+            plan = plan_first_version(call_id, checked, targets, t, cfg, stored_ended_at=ended_at, end=end)
+            await write_first_version(tx, plan)
         return await _state(tx, call_id)
 
 
@@ -201,17 +193,18 @@ async def finalize_from_findings(
 ) -> SummaryState:
     """Build the summary from the stored call row and the coach's findings, then `finalize_call`."""
     cfg = settings or SyncSettings()
-    rows = await db.fetchall("SELECT * FROM calls WHERE call_id=?", (call_id,))
-    if not rows:
+    call = await CallStore(db).get(call_id)
+    if call is None:
         raise LookupError(f"no call {call_id}")
-    call = dict(rows[0])
-    call["meta"] = json.loads(call.get("meta") or "{}")
     if end is not None:
         call.update(ended_at=end.ended_at, end_reason=end.reason, duration=end.duration)
     if not call.get("ended_at"):
-        call["ended_at"] = to_datetime(_ts(now)).isoformat()  # type: ignore[union-attr]
+        call["ended_at"] = _iso(_ts(now))
     data = build_summary_data(call, findings, segments=segments, public_url=cfg.public_url, recorded=recorded)
     return await finalize_call(db, call_id, data, targets, now, settings=cfg, end=end)
+
+
+# ---------------------------------------------------------------------------------------------- edits
 
 
 def _merge_raw(raw: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +218,51 @@ def _merge_raw(raw: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
     if "narrative" not in data["edited_fields"]:
         data["narrative"] = ""
     return data
+
+
+def _edited(row: dict[str, Any], edits: dict[str, Any], t: float) -> Summary:
+    """The next version with the edits applied (SummaryError if it does not validate)."""
+    at = to_datetime(t)
+    if row["state"] != "invalid":
+        return apply_edits(Summary.model_validate(row["body"]), edits, at)
+    data = _merge_raw(row["body"], edits)
+    data["version"] = row["version"] + 1
+    data["updated_at"] = at.isoformat() if at else None
+    return validate_summary(data)
+
+
+def plan_next_version(
+    row: dict[str, Any],
+    items: dict[str, dict[str, Any]],
+    edits: dict[str, Any],
+    t: float,
+    cfg: SyncSettings,
+    *,
+    by: str | None,
+    submit: bool,
+) -> NextVersion:
+    """What an edit writes: rows that have not gone out take the new version (a dead-lettered invalid one
+    goes back in the queue); for a row that went out (or died otherwise) a new row carries the update."""
+    new = _edited(row, edits, t)
+    released = submit or row["state"] in RELEASED or t >= row["release_at"]
+    go_status, go_at = ("pending", t) if released else ("held", row["release_at"])
+    payload = new.model_dump_json()
+    revisions: list[ItemRevision] = []
+    new_items: list[NewItem] = []
+    for target, item in items.items():
+        if item["status"] in ("held", "pending"):
+            revisions.append(ItemRevision(item["id"], "pending" if submit else None, t if submit else None))
+        elif item["status"] == "dead" and item["last_error_kind"] == "invalid_summary":
+            revisions.append(ItemRevision(item["id"], go_status, go_at))
+        else:
+            due = max(row["due_at"], t + cfg.deadline_seconds) if item["status"] == "done" else row["due_at"]
+            new_items.append(NewItem(target=target, version=new.version, payload=payload, status=go_status,
+                                     next_attempt_at=go_at, call_ended_at=row["call_ended_at"], due_at=due))
+    state = "submitted" if submit else row["state"] if row["state"] in RELEASED else "draft"
+    history = [*row["edits"], {"version": new.version, "at": t, "by": by, "fields": sorted(edits)}]
+    return NextVersion(call_id=row["call_id"], summary_id=row["summary_id"], version=new.version, state=state,
+                       body=new.model_dump(mode="json"), payload=payload, edits=history, now=t,
+                       submitted_at=t if submit else None, revisions=revisions, new_items=new_items)
 
 
 async def edit_summary(
@@ -245,74 +283,8 @@ async def edit_summary(
         row = await get_summary_row(tx, call_id)
         if row is None:
             raise LookupError(f"call {call_id} has no summary")
-        at = to_datetime(t)
-        if row["state"] == "invalid":
-            data = _merge_raw(row["body"], edits)
-            data["version"] = row["version"] + 1
-            data["updated_at"] = at.isoformat() if at else None
-            new = validate_summary(data)
-        else:
-            new = apply_edits(Summary.model_validate(row["body"]), edits, at)
-        released = submit or row["state"] in RELEASED or t >= row["release_at"]
-        state = "submitted" if submit else row["state"] if row["state"] in RELEASED else "draft"
-        payload = new.model_dump_json()
-        for target, item in (await latest_items(tx, row["summary_id"])).items():
-            go_status, go_at = ("pending", t) if released else ("held", row["release_at"])
-            if item["status"] in ("held", "pending"):
-                await revise_item(
-                    tx,
-                    item["id"],
-                    summary_id=row["summary_id"],
-                    version=new.version,
-                    payload=payload,
-                    now=t,
-                    status="pending" if submit else None,
-                    next_attempt_at=t if submit else None,
-                )
-            elif item["status"] == "dead" and item["last_error_kind"] == "invalid_summary":
-                await revise_item(
-                    tx,
-                    item["id"],
-                    summary_id=row["summary_id"],
-                    version=new.version,
-                    payload=payload,
-                    now=t,
-                    status=go_status,
-                    next_attempt_at=go_at,
-                )
-            else:
-                due = (
-                    max(row["due_at"], t + cfg.deadline_seconds)
-                    if item["status"] == "done"
-                    else row["due_at"]
-                )
-                await insert_item(
-                    tx,
-                    summary_id=row["summary_id"],
-                    call_id=call_id,
-                    target=target,
-                    version=new.version,
-                    payload=payload,
-                    status=go_status,
-                    next_attempt_at=go_at,
-                    call_ended_at=row["call_ended_at"],
-                    due_at=due,
-                    now=t,
-                )
-                await supersede_dead(tx, row["summary_id"], target, new.version, t)
-        history = [*row["edits"], {"version": new.version, "at": t, "by": by, "fields": sorted(edits)}]
-        await update_summary(
-            tx,
-            row["summary_id"],
-            version=new.version,
-            state=state,
-            body=new.model_dump(mode="json"),
-            error=None,
-            edits=history,
-            now=t,
-            submitted_at=t if submit else None,
-        )
-        await _mark_call(tx, call_id, row["summary_id"], new.version, state)
+        items = await latest_items(tx, row["summary_id"])
+        await write_next_version(tx, plan_next_version(row, items, edits, t, cfg, by=by, submit=submit))
         return await _state(tx, call_id)
 
 
@@ -335,13 +307,8 @@ async def submit_summary(
             raise LookupError(f"call {call_id} has no summary")
         if row["state"] == "invalid":
             raise SummaryError([f"cannot submit: {row['error']}; correct the fields first"], "summary")
-        if row["state"] != "submitted":
-            await tx.execute(
-                "UPDATE summaries SET state='submitted', submitted_at=?, updated_at=? WHERE summary_id=?",
-                (t, t, row["summary_id"]),
-            )
-            await _mark_call(tx, call_id, row["summary_id"], row["version"], "submitted")
-        await release_summary(tx, row["summary_id"], t)
+        await write_submitted(tx, call_id, row["summary_id"], row["version"], t,
+                              already=row["state"] == "submitted")
         return await _state(tx, call_id)
 
 

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from assist import logs
 from assist.store.db import Database
-from assist.store.outbox import ensure_schema
 from assist.sync.clock import Clock
 from assist.sync.crm import build_adapters
 from assist.sync.outbox import AlertCallback, OutboxAlert, OutboxWorker
@@ -34,7 +33,6 @@ async def start_worker(
     worker_id: str | None = None,
 ) -> OutboxWorker:
     """Build the configured adapters and start a worker on an open Database; `await w.close()` stops it."""
-    await ensure_schema(db)
     adapters = {k: v for k, v in build_adapters(settings, clock).items() if k in settings.targets}
     worker = OutboxWorker(db, adapters, settings, clock=clock, on_alert=on_alert, worker_id=worker_id)
     await worker.start()

@@ -25,7 +25,7 @@ async def add_users(server: Server, *people: tuple[str, str, str | None]) -> Non
     users = UserStore(server.ctx.db)
     for name, role, team in people:
         await users.add(name, role, password_of(name), team=team)
-    await server.ctx.extras["browser_hub"].refresh_teams()
+    await server.ctx.browser_hub.refresh_teams()
 
 
 async def signed_in(server: Server, name: str) -> aiohttp.ClientSession:

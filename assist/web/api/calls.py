@@ -146,7 +146,7 @@ async def healthz(request: web.Request) -> web.Response:
         "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
         "live_calls": len(ctx.calls.live),
         "asr": asr,
-        "loop_lag": ctx.extras["looplag"].summary() if "looplag" in ctx.extras else None,
+        "loop_lag": ctx.looplag.summary(),
         "counters": ctx.calls.counters,
     })
 

@@ -55,17 +55,15 @@ async def _edit(request: web.Request, *, submit: bool) -> web.Response:
     try:
         if submit:
             state = await submit_summary(ctx.db, call_id, time.time(), edits=edits or None, by=by,
-                                         settings=ctx.extras["sync_settings"])
+                                         settings=ctx.sync_settings)
         else:
             state = await edit_summary(ctx.db, call_id, edits, time.time(), by=by,
-                                       settings=ctx.extras["sync_settings"])
+                                       settings=ctx.sync_settings)
     except LookupError as e:
         return json_error(404, str(e).strip("'\""))
     except SummaryError as e:
         return json_error(400, str(e))
-    worker = ctx.extras.get("sync_worker")
-    if worker is not None:
-        worker.wake()
+    ctx.sync_worker.wake()
     return web.json_response(state.model_dump(mode="json"))
 
 
@@ -102,7 +100,5 @@ async def outbox_retry(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
     done = await outbox_api.retry_outbox_items(ctx.db, [int(request.match_info["item_id"])])
-    worker = ctx.extras.get("sync_worker")
-    if worker is not None:
-        worker.wake()
+    ctx.sync_worker.wake()
     return web.json_response({"retried": done}, dumps=lambda o: json.dumps(o, default=str))

@@ -135,10 +135,9 @@ class BrowserHub:
 
     @property
     def service(self) -> SummaryService:
-        svc = self.ctx.extras.get("summary_service")
-        if svc is None:
-            svc = self.ctx.extras["summary_service"] = SyncSummaryService(self.ctx.db)
-        return svc
+        if self.ctx.summary_service is None:
+            self.ctx.summary_service = SyncSummaryService(self.ctx.db)
+        return self.ctx.summary_service
 
     async def start(self) -> None:
         await self.refresh_teams()
@@ -149,10 +148,7 @@ class BrowserHub:
         for e in (entry_from_row(r) for r in await self.ctx.store.list_calls(status="live", limit=1000)):
             self.directory.live.setdefault(e.call_id, e)
 
-        async def observe(ev: Any) -> None:
-            self.directory.observe(ev)
-
-        self.ctx.hub.writers.append(observe)
+        self.ctx.hub.observers.append(self.directory.observe)
         self._poll = asyncio.get_running_loop().create_task(self._poll_loop(), name="browser-poll")
 
     async def stop(self) -> None:
@@ -162,13 +158,7 @@ class BrowserHub:
                 await self._poll
 
     async def _load_alerts(self, call_ids: list[str]) -> None:
-        if not call_ids:
-            return
-        marks = ",".join("?" * len(call_ids))
-        rows = await self.ctx.db.fetchall(
-            f"SELECT body FROM prompts WHERE severity != 'info' AND call_id IN ({marks})", tuple(call_ids))
-        for r in rows:
-            p = Prompt.model_validate_json(r["body"])
+        for p in await self.ctx.store.prompts_above_info(call_ids):
             e = self.directory.get(p.call_id)
             if e is not None and is_alert(p):
                 e.alerts[p.prompt_id] = p
@@ -358,8 +348,7 @@ class BrowserHub:
         for e in (*self.directory.live.values(), *self.directory.recent.values()):
             if prompt_id in e.alerts:
                 return e.call_id
-        row = await self.ctx.db.fetchone("SELECT call_id FROM prompts WHERE prompt_id=?", (prompt_id,))
-        return str(row["call_id"]) if row else None
+        return await self.ctx.store.call_of_prompt(prompt_id)
 
     async def on_ack(self, conn: Connection, msg: bp.AckAlert) -> None:
         if conn.is_agent:

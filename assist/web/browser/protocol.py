@@ -19,11 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from assist.events import FeedEvent, Prompt, Speaker
 
+# the summary messages are what the summary service returns; re-exported as part of this protocol
+from assist.service.summary_service import Delivery as Delivery
+from assist.service.summary_service import DeliveryState, SummaryDraft
+from assist.service.summary_service import DeliveryStatus as DeliveryStatus
+from assist.service.summary_service import SummaryStateName as SummaryStateName
+
 PROTOCOL_VERSION = 1
 Role = Literal["agent", "supervisor"]
-SummaryStateName = Literal["draft", "submitted", "auto_submitted", "invalid"]
-DeliveryStatus = Literal["awaiting_summary", "no_targets", "waiting_submit", "queued", "sending", "delivered",
-                         "failed"]
 
 
 class _Msg(BaseModel):
@@ -63,14 +66,6 @@ class Segment(_Msg):
     final: bool = True
 
 
-class Delivery(_Msg):
-    target: str
-    status: str = Field(description="held, pending, inflight, done, dead, superseded")
-    attempts: int = 0
-    last_error: str | None = None
-    late: bool = False
-
-
 # --------------------------------------------------------------------------- server -> client
 
 
@@ -94,36 +89,6 @@ class AlertAck(_Msg):
     call_id: str
     by_user: str
     at: datetime
-
-
-class SummaryDraft(_Msg):
-    """The post-call summary the agent reviews, edits and submits (`version` grows with each edit)."""
-
-    type: Literal["summary_draft"] = "summary_draft"
-    call_id: str
-    summary_id: str
-    version: int
-    state: SummaryStateName
-    error: str | None = Field(None, description="why an invalid summary did not validate")
-    summary: dict[str, Any]
-    editable: list[str] = Field(default_factory=list, description="fields the agent may change")
-    outcomes: list[str] = Field(default_factory=list, description="allowed values of `outcome`")
-    due_at: datetime | None = Field(None, description="the CRM must have it by then (call end + 2 h)")
-    release_at: datetime | None = Field(None, description="auto-submitted then if the agent has not submitted")
-    submitted_at: datetime | None = None
-
-
-class DeliveryState(_Msg):
-    """Where a call's summary is on its way to the CRM, and the deadline."""
-
-    type: Literal["delivery_state"] = "delivery_state"
-    call_id: str
-    status: DeliveryStatus
-    summary_state: SummaryStateName | None = None
-    due_at: datetime | None = None
-    overdue: bool = False
-    deliveries: list[Delivery] = Field(default_factory=list)
-    as_of: datetime
 
 
 class FollowedCall(_Msg):

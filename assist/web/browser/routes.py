@@ -86,7 +86,7 @@ async def startup(app: web.Application) -> None:
     await hub.start()
     app[UI] = hub
     app[THROTTLE] = _Throttle()
-    ctx.extras["browser_hub"] = hub
+    ctx.browser_hub = hub
 
 
 def _hub(request: web.Request) -> BrowserHub:
