@@ -148,6 +148,14 @@ def test_media_without_a_usable_timestamp_follows_the_previous_audio() -> None:
     assert isinstance(a, Audio) and a.position == 800 + 160
 
 
+def test_a_timestamp_jump_beyond_a_minute_is_not_trusted() -> None:
+    proto = started()
+    proto.receive_text(media(2, "inbound", 1, timestamp="0"))
+    err, a = proto.receive_text(media(3, "inbound", 2, timestamp="999999999999"))
+    assert isinstance(err, ProtocolError) and "jumps more than 60 s ahead" in err.message
+    assert isinstance(a, Audio) and a.position == 160
+
+
 def test_media_for_a_track_start_did_not_declare_is_dropped() -> None:
     proto = TwilioServer()
     proto.receive_text(START.replace('["inbound", "outbound"]', '["inbound"]'))

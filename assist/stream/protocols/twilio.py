@@ -10,8 +10,8 @@ Mapping:
 * customParameters `agentId`, `accountId` (or `accountNo`), `language`, `customerPhone`,
   `direction` fill the CallStart; every custom parameter is also kept in `meta["customParameters"]`.
 * Audio is placed by `media.timestamp` (ms since the stream started, 8 samples per ms), so a lost
-  message leaves a gap the call manager fills with silence; a message without a usable timestamp
-  goes right after its track's previous audio.  Media for a track `start` did not declare is dropped.
+  message leaves a gap the call manager fills with silence; a message without a usable timestamp, or
+  one more than a minute ahead of its track, goes right after its track's previous audio.  Media for a track `start` did not declare is dropped.
 
 Errors: invalid JSON (including NaN/Infinity and over-deep nesting) / base64, a field of the wrong
 type, a `media` before `start`, an unsupported mediaFormat, a binary frame or an oversized message
@@ -53,6 +53,9 @@ from assist.stream.protocols.signatures import twilio_signature, validate_twilio
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
+# A timestamp this far ahead of its track's audio is not packet loss but a broken peer: the audio is
+# placed after the track's previous audio instead.
+MAX_TIMESTAMP_JUMP_MS = 60_000
 
 _TRACKS = {
     "inbound": "inbound",
@@ -319,11 +322,18 @@ class TwilioServer(PhoneProtocol[TwilioState]):
         """Where a media payload starts on its track: `media.timestamp` (ms since the stream started),
         so lost messages leave gaps; without a usable timestamp, right after the track's last audio."""
         ms = _counter(timestamp)
+        end = self.positions[track]
         if ms is None:
             out += self._report("no_timestamp", f"media.timestamp {str(timestamp)[:40]!r} unusable; audio placed "
                                 "after the track's previous audio")
-            return self.positions[track]
-        return ms * SAMPLE_RATE // 1000
+            return end
+        position = ms * SAMPLE_RATE // 1000
+        if position - end > MAX_TIMESTAMP_JUMP_MS * SAMPLE_RATE // 1000:
+            out += self._report("timestamp_jump", f"media.timestamp {ms} ms jumps more than "
+                                f"{MAX_TIMESTAMP_JUMP_MS // 1000} s ahead of the track; audio placed after "
+                                "the track's previous audio")
+            return end
+        return position
 
     def _on_dtmf(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
         dtmf = msg.get("dtmf")
