@@ -9,7 +9,9 @@ What the driver guarantees, whatever the protocol:
 * while the protocol is `awaiting_close`, `close_timeout()` is called after its `close_wait` seconds;
 * a connection that brings no audio within `media_timeout` seconds is ended with `fail(..., 1008)`;
 * an exception while handling input becomes one structured log line and `fail(..., 1011)`;
-* the call ends exactly once, by the protocol's CallStop or when the connection is lost.
+* the call ends exactly once, by the protocol's CallStop or when the connection is lost;
+* input, timers and the connection's loss reach the protocol one at a time (a lock), so a timer never
+  runs while a message is half handled.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class ProtocolDriver:
         self._close_timer: asyncio.TimerHandle | None = None
         self._media_timer: asyncio.TimerHandle | None = None
         self._lost = False
+        self._turn = asyncio.Lock()  # one protocol call (and its wire actions) at a time
         if media_timeout is not None:
             loop = asyncio.get_running_loop()
             self._media_timer = loop.call_later(
@@ -101,11 +104,12 @@ class ProtocolDriver:
 
     async def receive(self, data: str | bytes, *, at: float | None = None, source: Source | None = None) -> None:
         """Feed what arrived to the protocol and act on its events; never raises for bad input."""
-        try:
-            events = self.proto.receive(data, at=at, source=source)
-            await self.handle(events)
-        except Exception as exc:
-            await self._internal_error(exc)
+        async with self._turn:
+            try:
+                events = self.proto.receive(data, at=at, source=source)
+                await self.handle(events)
+            except Exception as exc:  # any failure must end this connection, never the server
+                await self._internal_error(exc)
 
     async def handle(self, events: list[ProtocolEvent]) -> None:
         for ev in events:
@@ -193,22 +197,26 @@ class ProtocolDriver:
         self._media_timer = None
 
     async def _close_timeout(self) -> None:
-        if self.proto.awaiting_close and not self._lost:
-            await self._guarded(self.proto.close_timeout)
+        await self._guarded(lambda: self.proto.close_timeout() if self.proto.awaiting_close else [])
 
     async def _no_media(self, seconds: float) -> None:
         self._media_timer = None
-        if self.closed or self._lost:
-            return
-        self.log.warning("no media in time; connection ended", seconds=seconds, call_id=self._call_id)
-        await self._guarded(lambda: self.proto.fail(f"no media within {seconds:g} s", CloseCode.POLICY))
+
+        def fail() -> list[ProtocolEvent]:
+            self.log.warning("no media in time; connection ended", seconds=seconds, call_id=self._call_id)
+            return self.proto.fail(f"no media within {seconds:g} s", CloseCode.POLICY)
+
+        await self._guarded(fail)
 
     async def _guarded(self, action: Callable[[], list[ProtocolEvent]]) -> None:
         """Run a protocol call from a timer, with the same failure handling as input."""
-        try:
-            await self.handle(action())
-        except Exception as exc:
-            await self._internal_error(exc)
+        async with self._turn:
+            if self.closed or self._lost:
+                return
+            try:
+                await self.handle(action())
+            except Exception as exc:
+                await self._internal_error(exc)
 
     async def _internal_error(self, exc: Exception) -> None:
         """A bug or an unforeseen input: one structured log line, then the protocol's error close (1011)."""
@@ -233,10 +241,11 @@ class ProtocolDriver:
             return
         self._lost = True
         self._cancel_timers()
-        self.closed = True
-        try:
-            await self.handle(self.proto.connection_closed())
-        except Exception as exc:
-            self.log.error("connection_closed failed", error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                           exc_info=exc)
-        await self._end("disconnected")
+        async with self._turn:
+            self.closed = True
+            try:
+                await self.handle(self.proto.connection_closed())
+            except Exception as exc:
+                self.log.error("connection_closed failed", error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                               exc_info=exc)
+            await self._end("disconnected")

@@ -70,8 +70,9 @@ def _ws_driver(request: web.Request, ws: web.WebSocketResponse, proto: PhoneConn
                           close=close, peer=request.remote or "", media_timeout=ctx.settings.media_timeout)
 
 
-def _delayed_first(send: Callable[[str], Awaitable[None]], delay: float) -> Callable[[str], Awaitable[None]]:
-    """`send`, with the first message held back `delay` seconds (later ones follow it in order)."""
+def _delayed_first(ws: web.WebSocketResponse, delay: float) -> Callable[[str], Awaitable[None]]:
+    """`ws.send_str`, with the first message held back `delay` seconds (later ones follow it in order;
+    nothing is sent once the socket closed meanwhile)."""
     waited = False
 
     async def send_later(text: str) -> None:
@@ -79,7 +80,8 @@ def _delayed_first(send: Callable[[str], Awaitable[None]], delay: float) -> Call
         if not waited:
             waited = True
             await asyncio.sleep(delay)
-        await send(text)
+        if not ws.closed:
+            await ws.send_str(text)
 
     return send_later
 
@@ -124,7 +126,7 @@ async def audiohook(request: web.Request) -> web.StreamResponse:
     send_text: Callable[[str], Awaitable[None]] = ws.send_str
     if proto.auth_error:
         log.warning("audiohook authentication failed", reason=proto.auth_error, peer=request.remote)
-        send_text = _delayed_first(ws.send_str, AUTH_FAILURE_DELAY)
+        send_text = _delayed_first(ws, AUTH_FAILURE_DELAY)
     await _run_websocket(request, ws, _ws_driver(request, ws, proto, "audiohook", send_text=send_text))
     return ws
 
