@@ -29,7 +29,9 @@ a FreeSWITCH event).  Fatal: audio before metadata, bad metadata JSON, an unsupp
 channels, an oversized message -> error frame + Close (1008/1007/1003/1009).  Non-fatal: a binary
 frame that splits a sample or a stereo sample-frame (the partial bytes are kept and joined to the
 next frame, so nothing is lost and alignment is kept), unknown or invalid control messages.
-Basic auth is decided before the upgrade with `check_basic_auth`.
+Text frames are parsed strictly (no NaN/Infinity, bounded nesting) and metadata fields are type-checked.
+States and their transitions: `AudioForkState`, `TRANSITIONS`.  Basic auth is decided before the
+upgrade with `check_basic_auth`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ AudioSocket is mono and carries no metadata but the UUID: each connection is one
 the constructor's `speaker` ("customer" by default); the I/O layer looks the UUID up in the calls
 registered out-of-band (`POST /api/calls` with `audiosocket: {customer: uuid, agent: uuid}`) and
 remaps with `with_speaker(events, speaker)` (or builds the object with the right speaker when it
-already knows the leg).
+already knows the leg).  States and their transitions: `AudioSocketState`, `TRANSITIONS`.
 """
 
 from __future__ import annotations

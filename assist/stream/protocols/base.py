@@ -39,9 +39,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from assist.events import Speaker
-
-__all__ = ["Speaker"]  # the one definition lives in assist.events; re-exported for the protocols
+from assist.events import Speaker as Speaker  # the one definition; re-exported for the protocols
 
 
 class CloseCode(IntEnum):

@@ -11,7 +11,8 @@ Mapping:
   `direction` fill the CallStart; every custom parameter is also kept in `meta["customParameters"]`.
 * Audio is placed by `media.timestamp` (ms since the stream started, 8 samples per ms), so a lost
   message leaves a gap the call manager fills with silence; a message without a usable timestamp, or
-  one more than a minute ahead of its track, goes right after its track's previous audio.  Media for a track `start` did not declare is dropped.
+  one more than a minute ahead of its track, goes right after its track's previous audio.  Media for
+  a track `start` did not declare is dropped.
 
 Errors: invalid JSON (including NaN/Infinity and over-deep nesting) / base64, a field of the wrong
 type, a `media` before `start`, an unsupported mediaFormat, a binary frame or an oversized message
