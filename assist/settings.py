@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     audiofork_user: str | None = None
     audiofork_password: str | None = None
     max_message_bytes: int = 64 * 1024
+    media_timeout: float = Field(10.0, gt=0.0, description="seconds a phone connection may go without audio "
+                                 "after it opens (no start, no first media) before it is closed with the "
+                                 "protocol's error")
 
     # logging
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -9,11 +9,14 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assist.stream.protocols.audiofork import (
     SUBPROTOCOL,
+    TRANSITIONS,
     AudioForkClient,
     AudioForkServer,
+    AudioForkState,
     basic_auth_header,
     check_basic_auth,
 )
@@ -23,6 +26,7 @@ from assist.stream.protocols.base import (
     CallStop,
     Close,
     Dtmf,
+    LocalProtocolError,
     ProtocolError,
     ProtocolEvent,
     SendText,
@@ -297,3 +301,52 @@ def test_simulator_mono_8k(tmp_path: Path) -> None:
     start = events[0]
     assert isinstance(start, CallStart) and start.speakers == ("customer",)
     assert b"".join(e.pcm for e in events if isinstance(e, Audio)) == customer
+
+
+# ------------------------------------------------------------------------------------------- hardening
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code", "error"),
+    [
+        ("[" * 30_000 + "]" * 30_000, 1007, "nested deeper than 32"),
+        ('{"sampleRate": Infinity, "channels": 2}', 1007, "non-finite number Infinity"),
+        ('{"sampleRate": NaN, "channels": 2}', 1007, "non-finite number NaN"),
+        ('{"sampleRate": [8000], "channels": 2}', 1003, "sampleRate must be 8000 or 16000, got [8000]"),
+        ('{"sampleRate": 8000, "channels": 1, "speaker": ["agent"]}', 1007, "speaker must be"),
+    ],
+)
+def test_hostile_metadata_is_refused_with_a_clear_error(metadata: str, code: int, error: str) -> None:
+    fatal(AudioForkServer().receive_text(metadata), code, error)
+
+
+def test_hostile_control_messages_are_not_fatal() -> None:
+    server = streaming()
+    assert "nested deeper" in first_error(server.receive_text("[" * 30_000 + "]" * 30_000)).message
+    assert "non-finite" in first_error(server.receive_text('{"type": "dtmf", "digit": NaN}')).message
+    [dtmf] = server.receive_text('{"type": "dtmf", "digit": "5", "speaker": ["agent"]}')
+    assert dtmf == Dtmf("5", None)
+
+
+def test_fail_sends_an_error_then_closes() -> None:
+    events = streaming().fail("internal error")
+    assert events[0] == CallStop("error") and events[-1] == Close(1011, "internal error")
+    assert error_replies(events) == ["internal error"]
+
+
+def test_audiofork_wrong_state_calls_and_state_table() -> None:
+    assert set(TRANSITIONS) == set(AudioForkState) and TRANSITIONS[AudioForkState.CLOSED] == frozenset()
+    server = AudioForkServer()
+    for call in (server.accept, lambda: server.refuse("busy"), server.close_timeout):
+        with pytest.raises(LocalProtocolError, match="state WAITING"):
+            call()
+    server = streaming()
+    assert server.state is AudioForkState.STREAMING and server.accept() == []
+    server.receive_text('{"type": "stop"}')
+    assert server.state is AudioForkState.STOPPED
+    server.close()
+    for call in (server.accept, server.close, lambda: server.fail("x")):
+        with pytest.raises(LocalProtocolError, match="state CLOSED"):
+            call()
+    with pytest.raises(LocalProtocolError, match="no transition CLOSED -> STREAMING"):
+        server._goto(AudioForkState.STREAMING)

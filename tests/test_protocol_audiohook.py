@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import wave
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 from assist.stream.codecs import ulaw_decode, ulaw_encode
 from assist.stream.protocols.audiohook import (
     NULL_UUID,
+    TRANSITIONS,
     AudioHookClient,
     AudioHookClientError,
     AudioHookServer,
+    AudioHookState,
     format_duration,
     parse_duration,
 )
@@ -24,6 +27,7 @@ from assist.stream.protocols.base import (
     CallStart,
     CallStop,
     Close,
+    LocalProtocolError,
     Paused,
     ProtocolError,
     ProtocolEvent,
@@ -133,7 +137,8 @@ def test_open_gives_call_start_but_no_opened_until_accept() -> None:
         "clientseq": 1,
         "parameters": {"media": [STEREO], "startPaused": False},
     }
-    assert server.accept() == []  # only once
+    with pytest.raises(LocalProtocolError, match="accept"):  # only once
+        server.accept()
 
 
 def test_stereo_audio_is_split_in_channel_order_and_positions_count_samples() -> None:
@@ -254,7 +259,9 @@ def test_missing_api_key_is_unauthorized_after_open() -> None:
     events = server.receive_text(client_msg("open", 1, OPEN_PARAMS))
     assert events[0] == ProtocolError("unauthorized: missing X-API-KEY header", fatal=True)
     assert_disconnect(events, "unauthorized", None)
-    assert server.awaiting_close and server.accept() == []
+    assert server.awaiting_close
+    with pytest.raises(LocalProtocolError):  # no CallStart came out, so there is nothing to admit
+        server.accept()
     events = server.receive_text(client_msg("close", 2, {"reason": "disconnect"}, serverseq=1))
     assert [m["type"] for m in sent(events)] == ["closed"] and events[-1] == Close(1000, "closed")
 
@@ -425,7 +432,8 @@ def test_close_timeout_when_the_client_never_closes() -> None:
     server.close("done")
     events = server.close_timeout()
     assert events[1:] == [CallStop("timeout"), Close(1000, "close transaction timeout")]
-    assert server.close_timeout() == []
+    with pytest.raises(LocalProtocolError):
+        server.close_timeout()
 
 
 def test_socket_drop_ends_an_admitted_call() -> None:
@@ -556,3 +564,109 @@ def test_client_answers_disconnect_with_close() -> None:
     events = pump(client, server, server.refuse("busy"))
     assert client.disconnect == {"reason": "error", "info": "busy"} and client.state == "closed"
     assert events[-1] == Close(1000, "closed")
+
+
+# ------------------------------------------------------------------------------------------- hardening
+
+
+@pytest.mark.parametrize("kind", ["discarded", "resumed"])
+def test_a_discarded_duration_beyond_any_call_is_a_client_error(kind: str) -> None:
+    """PT100000000S once made a 1,666,667-minute call: durations above 12 h are refused."""
+    server, _ = opened_session()
+    if kind == "resumed":
+        server.receive_text(client_msg("paused", 2, serverseq=1))
+    seq = 3 if kind == "resumed" else 2
+    events = server.receive_text(
+        client_msg(kind, seq, {"start": "PT1S", "discarded": "PT100000000S"}, serverseq=1)
+    )
+    assert_disconnect(events, "error", "duration PT100000000S exceeds the 43200 s limit")
+    assert server.position == 0
+
+
+def test_a_position_beyond_any_call_is_a_client_error() -> None:
+    server = AudioHookServer(HEADERS)
+    text = client_msg("open", 1, OPEN_PARAMS).replace('"position": "PT0S"', '"position": "PT99999999S"')
+    assert_disconnect(server.receive_text(text), "error", "exceeds the 43200 s limit")
+
+
+def test_the_clients_position_places_audio_after_missing_frames() -> None:
+    server, _ = opened_session()
+    server.receive_bytes(b"\xff" * 1600)  # 800 sample-frames = 0.1 s
+    ping = client_msg("ping", 2, serverseq=1).replace('"position": "PT0S"', '"position": "PT0.5S"')
+    server.receive_text(ping)  # the client has streamed 0.5 s: 0.4 s of frames never reached us
+    [c, a] = server.receive_bytes(b"\xff" * 2)
+    assert isinstance(c, Audio) and isinstance(a, Audio) and (c.position, a.position) == (4000, 4000)
+    stale = client_msg("ping", 3, serverseq=2).replace('"position": "PT0S"', '"position": "PT0.2S"')
+    server.receive_text(stale)  # a position behind what we hold never moves audio back
+    [c, _a] = server.receive_bytes(b"\xff" * 2)
+    assert isinstance(c, Audio) and c.position == 4001
+
+
+@pytest.mark.parametrize(
+    ("text", "info"),
+    [
+        ("[" * 30_000 + "]" * 30_000, "nested deeper than 32"),
+        (client_msg("open", 1, OPEN_PARAMS).replace('"seq": 1', '"seq": Infinity'), "non-finite number Infinity"),
+        (client_msg("open", 1, OPEN_PARAMS).replace('"seq": 1', '"seq": NaN'), "non-finite number NaN"),
+        (
+            client_msg("open", 1, {**OPEN_PARAMS, "media": [{**STEREO, "channels": [["external"], "internal"]}]}),
+            "no acceptable media",
+        ),
+        (client_msg("close", 1, {"reason": ["end"]}), "close reason ['end']"),
+    ],
+)
+def test_hostile_json_is_a_client_error(text: str, info: str) -> None:
+    server = AudioHookServer(HEADERS)
+    assert_disconnect(server.receive_text(text), "error", info)
+
+
+def test_a_wrongly_typed_duration_parameter_is_named() -> None:
+    server, _ = opened_session()
+    events = server.receive_text(client_msg("discarded", 2, {"start": "PT1S", "discarded": [1]}, serverseq=1))
+    assert_disconnect(events, "error", "'discarded.discarded' must be a string, got a list")
+
+
+def test_fail_disconnects_with_error_and_closes_at_once() -> None:
+    server, _ = opened_session()
+    events = server.fail("internal error")
+    [msg] = sent(events)
+    assert msg["type"] == "disconnect" and msg["parameters"] == {"reason": "error", "info": "internal error"}
+    assert events[-2:] == [CallStop("error"), Close(1011, "internal error")]
+    assert server.state is AudioHookState.CLOSED
+
+
+def test_audiohook_methods_called_in_the_wrong_state_raise() -> None:
+    server = AudioHookServer(HEADERS)
+    for call in (server.accept, lambda: server.refuse("busy"), server.pause, server.resume, server.close_timeout):
+        with pytest.raises(LocalProtocolError, match="state PREPARING"):
+            call()
+    server, _ = opened_session()
+    server.receive_text(client_msg("close", 2, {"reason": "end"}, serverseq=1))
+    assert server.state is AudioHookState.CLOSED
+    for call in (server.close, server.pause, lambda: server.fail("x")):
+        with pytest.raises(LocalProtocolError, match="state CLOSED"):
+            call()
+    assert server.connection_closed() == []
+
+
+def test_audiohook_state_table() -> None:
+    assert set(TRANSITIONS) == set(AudioHookState)
+    assert TRANSITIONS[AudioHookState.CLOSED] == frozenset()
+    assert AudioHookState.ACTIVE not in TRANSITIONS[AudioHookState.DISCONNECTING]
+    server = AudioHookServer(HEADERS)
+    steps = [server.state]
+    server.receive_text(client_msg("open", 1, OPEN_PARAMS))
+    steps.append(server.state)
+    server.accept()
+    steps.append(server.state)
+    server.receive_text(client_msg("paused", 2, serverseq=1))
+    steps.append(server.state)
+    server.close("done")
+    steps.append(server.state)
+    server.receive_text(client_msg("close", 3, {"reason": "disconnect"}, serverseq=2))
+    steps.append(server.state)
+    assert [s.name for s in steps] == ["PREPARING", "OPENING", "ACTIVE", "PAUSED", "DISCONNECTING", "CLOSED"]
+    for a, b in itertools.pairwise(steps):
+        assert b in TRANSITIONS[a]
+    with pytest.raises(LocalProtocolError, match="no transition CLOSED -> ACTIVE"):
+        server._goto(AudioHookState.ACTIVE)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from assist.stream.protocols.audiosocket import (
+    TRANSITIONS,
     AudioSocketClient,
     AudioSocketServer,
+    AudioSocketState,
     encode_frame,
     with_speaker,
 )
@@ -20,6 +22,7 @@ from assist.stream.protocols.base import (
     CallStop,
     Close,
     Dtmf,
+    LocalProtocolError,
     ProtocolError,
     ProtocolEvent,
     SendBytes,
@@ -205,3 +208,29 @@ def test_simulator_leg_round_trip(tmp_path: Path) -> None:
         assert [a.position for a in audio] == list(range(0, 4080, 160))
         assert all(a.speaker == speaker for a in audio)
         assert events[-2:] == [CallStop("hangup"), Close(1000, "hangup")]
+
+
+def test_fail_hangs_up() -> None:
+    server = AudioSocketServer()
+    server.receive_data(UUID_FRAME)
+    assert server.fail("no media within 10 s", 1008) == [
+        SendBytes(HANGUP), CallStop("error"), Close(1008, "no media within 10 s")
+    ]
+
+
+def test_audiosocket_wrong_state_calls_and_state_table() -> None:
+    assert set(TRANSITIONS) == set(AudioSocketState) and TRANSITIONS[AudioSocketState.ENDED] == frozenset()
+    server = AudioSocketServer()
+    for call in (server.accept, lambda: server.refuse("busy"), server.close_timeout):
+        with pytest.raises(LocalProtocolError, match="state WAITING"):
+            call()
+    server.receive(UUID_FRAME)
+    assert server.state is AudioSocketState.STREAMING and server.accept() == []
+    server.receive(HANGUP)
+    assert server.state is AudioSocketState.ENDED
+    for call in (server.accept, server.close, lambda: server.fail("x")):
+        with pytest.raises(LocalProtocolError, match="state ENDED"):
+            call()
+    with pytest.raises(LocalProtocolError, match="has no text frames"):
+        server.receive("hello")
+    assert server.connection_closed() == []

@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 from assist.stream.codecs import ulaw_decode, ulaw_encode
-from assist.stream.protocols.base import Audio, CallStart, CallStop, Close, Dtmf, ProtocolError, ProtocolEvent
-from assist.stream.protocols.rtp import RtpReceiver, RtpSender, build_rtp, parse_rtp
+from assist.stream.protocols.base import (
+    Audio,
+    CallStart,
+    CallStop,
+    Close,
+    Dtmf,
+    LocalProtocolError,
+    ProtocolError,
+    ProtocolEvent,
+)
+from assist.stream.protocols.rtp import TRANSITIONS, RtpReceiver, RtpSender, RtpState, build_rtp, parse_rtp
 from assist.stream.simulate import wav_tracks
 
 # a real PCMU packet header: V=2, no padding/extension/CSRC, M=0, PT=0, seq=1, ts=160, SSRC=0xdeadbeef
@@ -182,17 +191,42 @@ def test_other_payload_types_are_counted_and_dropped_without_breaking_the_sequen
     assert rx.counts["pt8"] == 10
 
 
-def test_ssrc_change_continues_the_track_and_old_ssrc_is_dropped() -> None:
+ASTERISK = ("10.0.0.5", 16384)
+STRANGER = ("203.0.113.9", 40000)
+
+
+def test_the_leg_locks_onto_its_first_source() -> None:
+    """One packet from another address with a new SSRC neither interrupts nor replaces the stream."""
     rx = RtpReceiver()
-    events = feed(rx, [pcmu(1, 0), pcmu(2, 160)])
-    events += rx.receive_data(pcmu(9000, 777777, ssrc=0x11111111))
-    assert (
-        isinstance(events[-2], ProtocolError)
-        and "SSRC changed from 0xdeadbeef to 0x11111111" in events[-2].message
+    events = rx.receive_data(pcmu(1, 0), at=100.0, source=ASTERISK)
+    events += rx.receive_data(pcmu(2, 160), at=100.02, source=ASTERISK)
+    [err] = rx.receive_data(pcmu(9000, 777777, ssrc=0x11111111), at=100.03, source=STRANGER)
+    assert isinstance(err, ProtocolError) and not err.fatal and "203.0.113.9:40000" in err.message
+    assert rx.receive_data(pcmu(9001, 777937, ssrc=0x11111111), at=100.04, source=STRANGER) == []
+    events += rx.receive_data(pcmu(3, 320), at=100.04, source=ASTERISK)
+    assert [a.position for a in audio(events)] == [0, 160, 320]
+    assert rx.counts["foreign_source"] == 2 and rx.source == ASTERISK and rx.ssrc == 0xDEADBEEF
+
+
+def test_a_new_ssrc_from_the_locked_address_is_dropped_while_the_old_one_streams() -> None:
+    rx = RtpReceiver()
+    feed(rx, [pcmu(1, 0), pcmu(2, 160)])
+    [err] = rx.receive_data(pcmu(9000, 777777, ssrc=0x11111111))
+    assert isinstance(err, ProtocolError) and "SSRC 0x11111111 while 0xdeadbeef streams dropped" in err.message
+    assert audio(rx.receive_data(pcmu(3, 320)))[0].position == 320
+
+
+def test_ssrc_change_after_silence_continues_the_track_and_old_ssrc_is_dropped() -> None:
+    rx = RtpReceiver()
+    events = rx.receive_data(pcmu(1, 0), at=100.0) + rx.receive_data(pcmu(2, 160), at=100.02)
+    events += rx.receive_data(pcmu(9000, 777777, ssrc=0x11111111), at=100.02)  # not quiet yet: dropped
+    events += rx.receive_data(pcmu(9000, 777777, ssrc=0x11111111), at=101.5)  # re-bridged after 1.5 s
+    assert [e.message for e in events if isinstance(e, ProtocolError)][-1].startswith(
+        "SSRC changed from 0xdeadbeef to 0x11111111 after 1.5 s of silence"
     )
-    events += rx.receive_data(pcmu(9001, 777777 + 160, ssrc=0x11111111))
-    assert [a.position for a in audio(events)] == [0, 160, 320, 480]
-    [err] = rx.receive_data(pcmu(3, 320))  # a straggler of the old source
+    events += rx.receive_data(pcmu(9001, 777777 + 160, ssrc=0x11111111), at=101.52)
+    assert [a.position for a in audio(events)] == [0, 160, 12000, 12160]
+    [err] = rx.receive_data(pcmu(3, 320), at=101.53)  # a straggler of the old source
     assert isinstance(err, ProtocolError) and "previous SSRC 0xdeadbeef" in err.message
 
 
@@ -201,6 +235,57 @@ def test_ssrc_change_with_arrival_time_keeps_wall_clock_gap() -> None:
     rx.receive_data(pcmu(1, 0), at=100.0)
     [_, a] = rx.receive_data(pcmu(50, 1234, ssrc=0x22222222), at=103.0)  # 3 s later, new source
     assert isinstance(a, Audio) and a.position == 24000
+
+
+def test_compound_rtcp_sr_then_bye_ends_the_call() -> None:
+    """ffmpeg's goodbye: a Sender Report and a BYE in one datagram (RFC 3550 §6.1)."""
+    rx = RtpReceiver()
+    feed(rx, [pcmu(1, 0), pcmu(2, 160)])
+    sender_report = bytes.fromhex("80c80006deadbeef") + bytes(20)
+    bye = bytes.fromhex("81cb0001deadbeef")
+    assert rx.receive_data(sender_report + bye) == [CallStop("rtcp-bye")]
+
+
+def test_compound_rtcp_with_sdes_and_a_bye_naming_several_sources() -> None:
+    rx = RtpReceiver()
+    feed(rx, [pcmu(1, 0)])
+    receiver_report = bytes.fromhex("80c90001deadbeef")
+    sdes = bytes.fromhex("81ca0003deadbeef") + b"\x01\x03abc" + bytes(3)  # CNAME "abc", end, padded to 8
+    bye = bytes.fromhex("82cb000211111111deadbeef")
+    assert rx.receive_data(receiver_report + sdes + bye) == [CallStop("rtcp-bye")]
+
+
+def test_rtcp_bye_before_media_is_ignored() -> None:
+    rx = RtpReceiver()
+    [err] = rx.receive_data(bytes.fromhex("81cb0001deadbeef"), source=ASTERISK)
+    assert isinstance(err, ProtocolError) and "BYE before media" in err.message
+    [start, a] = rx.receive_data(pcmu(1, 0), source=ASTERISK)  # the call still starts
+    assert isinstance(start, CallStart) and isinstance(a, Audio)
+    assert rx.counts["bye_ignored"] == 1
+
+
+def test_rtcp_bye_from_another_source_or_ssrc_is_ignored() -> None:
+    rx = RtpReceiver()
+    rx.receive_data(pcmu(1, 0), source=ASTERISK)
+    rx.receive_data(bytes.fromhex("81cb0001deadbeef"), source=STRANGER)  # right SSRC, wrong address
+    rx.receive_data(bytes.fromhex("81cb000111111111"), source=ASTERISK)  # right address, other SSRC
+    assert rx.counts["foreign_source"] == 1 and rx.counts["bye_ignored"] == 1
+    assert audio(rx.receive_data(pcmu(2, 160), source=ASTERISK))[0].position == 160
+
+
+def test_rtp_wrong_state_calls_and_state_table() -> None:
+    assert set(TRANSITIONS) == set(RtpState) and TRANSITIONS[RtpState.ENDED] == frozenset()
+    rx = RtpReceiver()
+    with pytest.raises(LocalProtocolError, match="accept"):
+        rx.accept()
+    rx.receive_data(pcmu(1, 0))
+    assert rx.state is RtpState.STREAMING and rx.accept() == []
+    assert rx.fail("internal error") == [CallStop("error"), Close(1011, "internal error")]
+    assert rx.state is RtpState.ENDED
+    for call in (rx.accept, rx.close, lambda: rx.fail("x"), rx.close_timeout):
+        with pytest.raises(LocalProtocolError):
+            call()
+    assert rx.connection_closed() == []
 
 
 def test_sequence_restart_resynchronises() -> None:

@@ -17,11 +17,12 @@ from assist.stream.protocols.base import (
     CallStop,
     Close,
     Dtmf,
+    LocalProtocolError,
     ProtocolError,
     ProtocolEvent,
     Speaker,
 )
-from assist.stream.protocols.twilio import TwilioClient, TwilioServer
+from assist.stream.protocols.twilio import TRANSITIONS, TwilioClient, TwilioServer, TwilioState
 from assist.stream.simulate import wav_tracks
 
 CONNECTED = '{ "event": "connected", "protocol": "Call", "version": "1.0.0" }'
@@ -37,7 +38,7 @@ START = """{ "event": "start", "sequenceNumber": "1", "streamSid": "MZ18ad3ab5a6
 PAYLOAD = base64.b64encode(b"\xff" * 80 + b"\x80" * 80).decode()
 
 
-def media(seq: int, track: str, chunk: int, timestamp: str = "999999", payload: str = PAYLOAD) -> str:
+def media(seq: int, track: str, chunk: int, timestamp: str = "0", payload: str = PAYLOAD) -> str:
     return json.dumps(
         {
             "event": "media",
@@ -100,17 +101,68 @@ def test_start_carries_the_call_metadata() -> None:
     assert proto.accept() == []
 
 
-def test_media_positions_count_bytes_per_track_not_timestamps() -> None:
+def test_media_is_placed_by_timestamp_per_track() -> None:
     proto = started()
     a = proto.receive_text(media(2, "inbound", 1, timestamp="0"))
     b = proto.receive_text(media(3, "outbound", 1, timestamp="5"))
-    c = proto.receive_text(media(4, "inbound", 2, timestamp="12345"))  # bogus timestamp, ignored
+    c = proto.receive_text(media(4, "inbound", 2, timestamp="40"))  # chunk at 20 ms lost: a 20 ms gap
     expected_pcm = np.array([0] * 80 + [32124] * 80, dtype="<i2").tobytes()
     assert a == [Audio("customer", expected_pcm, 8000, 0)]
-    assert b == [Audio("agent", expected_pcm, 8000, 0)]
-    assert c == [Audio("customer", expected_pcm, 8000, 160)]
+    assert b == [Audio("agent", expected_pcm, 8000, 40)]
+    assert c == [Audio("customer", expected_pcm, 8000, 320)]
     assert proto.receive_text(STOP.replace('"6"', '"5"')) == [CallStop("stop")]
     assert proto.connection_closed() == []
+
+
+def test_five_percent_packet_loss_keeps_the_following_audio_in_place(tmp_path: Path) -> None:
+    """Drop 5 % of media messages (random, seeded): every frame that does arrive sits where Twilio
+    recorded it, not earlier by the duration of the frames lost before it."""
+    wav = tmp_path / "call.wav"
+    write_wav(wav, 8000, [tone(300, 10.0, 8000), tone(700, 10.0, 8000)])
+    customer, agent = wav_tracks(wav, 8000)
+    client = TwilioClient()
+    rng = np.random.default_rng(5)
+    server = TwilioServer()
+    arrived: list[tuple[str, int]] = []  # (track, sample position the sender gave it)
+    events: list[ProtocolEvent] = []
+    for _, message in client.script(customer, agent):
+        msg = json.loads(message)
+        if msg["event"] == "media":
+            if rng.random() < 0.05:
+                continue
+            arrived.append((msg["media"]["track"], int(msg["media"]["timestamp"]) * 8))
+        events += server.receive_text(message)
+    audio = [e for e in events if isinstance(e, Audio)]
+    assert len(audio) == len(arrived) < 1000  # some were lost
+    speakers = {"inbound": "customer", "outbound": "agent"}
+    assert [(a.speaker, a.position) for a in audio] == [(speakers[t], p) for t, p in arrived]
+    last = [a for a in audio if a.speaker == "customer"][-1]
+    assert last.position == 80000 - 160  # the last frame is at 9.98 s, however many were lost
+
+
+def test_media_without_a_usable_timestamp_follows_the_previous_audio() -> None:
+    proto = started()
+    proto.receive_text(media(2, "inbound", 1, timestamp="100"))
+    err, a = proto.receive_text(media(3, "inbound", 2, timestamp="-5"))
+    assert isinstance(err, ProtocolError) and "media.timestamp '-5' unusable" in err.message
+    assert isinstance(a, Audio) and a.position == 800 + 160
+
+
+def test_a_timestamp_jump_beyond_a_minute_is_not_trusted() -> None:
+    proto = started()
+    proto.receive_text(media(2, "inbound", 1, timestamp="0"))
+    err, a = proto.receive_text(media(3, "inbound", 2, timestamp="999999999999"))
+    assert isinstance(err, ProtocolError) and "jumps more than 60 s ahead" in err.message
+    assert isinstance(a, Audio) and a.position == 160
+
+
+def test_media_for_a_track_start_did_not_declare_is_dropped() -> None:
+    proto = TwilioServer()
+    proto.receive_text(START.replace('["inbound", "outbound"]', '["inbound"]'))
+    [err] = proto.receive_text(media(2, "outbound", 1, timestamp="0"))
+    assert isinstance(err, ProtocolError) and not err.fatal and "did not declare" in err.message
+    assert proto.receive_text(media(3, "outbound", 2, timestamp="20")) == []  # counted, reported once
+    assert proto.counts["undeclared_track"] == 2
 
 
 def test_inbound_speaker_can_be_the_agent() -> None:
@@ -205,12 +257,77 @@ def test_bad_base64_is_fatal() -> None:
 
 
 def test_start_without_call_sid_is_fatal() -> None:
-    fatal(TwilioServer().receive_text('{"event":"start","start":{}}'), 1007, "no callSid")
+    fatal(TwilioServer().receive_text('{"event":"start","start":{}}'), 1007, "'start.callSid' is missing")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("[" * 30_000 + "]" * 30_000, "nested deeper than 32"),
+        ('{"event": "media", "sequenceNumber": Infinity}', "non-finite number Infinity"),
+        ('{"event": "media", "sequenceNumber": NaN}', "non-finite number NaN"),
+        ('{"event": "connected", "x": 1e999}', "out of range"),
+    ],
+)
+def test_non_finite_numbers_and_deep_nesting_are_invalid_json(text: str, error: str) -> None:
+    fatal(TwilioServer().receive_text(text), 1007, error)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("track", ["inbound"], "'media.track' must be a string, got a list"),
+        ("payload", {"x": 1}, "'media.payload' must be a string, got an object"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_named(field: str, value: object, error: str) -> None:
+    msg = json.loads(media(2, "inbound", 1, timestamp="0"))
+    msg["media"][field] = value
+    fatal(started().receive_text(json.dumps(msg)), 1007, error)
+
+
+def test_start_fields_of_the_wrong_type_are_named() -> None:
+    start = json.loads(START)
+    start["start"]["callSid"] = ["CA1"]
+    fatal(TwilioServer().receive_text(json.dumps(start)), 1007, "'start.callSid' must be a string, got a list")
+    start["start"]["callSid"] = "CA1"
+    start["start"]["tracks"] = [["inbound"]]
+    fatal(TwilioServer().receive_text(json.dumps(start)), 1007, "'start.tracks' entries must be strings, got list")
 
 
 def test_refuse_and_close() -> None:
     assert started().refuse("server busy") == [Close(1013, "server busy")]
     assert started().close("done") == [Close(1000, "done")]
+
+
+def test_fail_ends_a_started_call_with_the_given_code() -> None:
+    assert started().fail("internal error") == [CallStop("error"), Close(1011, "internal error")]
+    assert TwilioServer().fail("no media within 10 s", 1008) == [Close(1008, "no media within 10 s")]
+
+
+def test_methods_called_in_the_wrong_state_raise() -> None:
+    with pytest.raises(LocalProtocolError, match=r"accept\(\) called in state NEW"):
+        TwilioServer().accept()
+    with pytest.raises(LocalProtocolError, match="refuse"):
+        TwilioServer().refuse("busy")
+    closed = started()
+    closed.close()
+    for call in (closed.accept, closed.close, lambda: closed.fail("x"), closed.close_timeout):
+        with pytest.raises(LocalProtocolError):
+            call()
+    assert closed.connection_closed() == []  # the transport may vanish in any state
+
+
+def test_state_table() -> None:
+    assert set(TRANSITIONS) == set(TwilioState)
+    assert TRANSITIONS[TwilioState.CLOSED] == frozenset()
+    proto = started()
+    assert proto.state is TwilioState.STARTED
+    proto.receive_text(STOP)
+    assert proto.state is TwilioState.STOPPED
+    proto.state = TwilioState.CLOSED
+    with pytest.raises(LocalProtocolError, match="no transition CLOSED -> STARTED"):
+        proto._goto(TwilioState.STARTED)
 
 
 # ------------------------------------------------------------------------------------------- simulator

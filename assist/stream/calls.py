@@ -34,7 +34,10 @@ from assist.stream.recognition import AsrEngine, SpeakerStream
 log = logs.get(__name__)
 
 Sink = Callable[[Any], None]
-MAX_GAP_SECONDS = 30.0
+# A gap in a track's positions (lost packets, frames that never arrived) up to this long is filled with
+# silence, so the recogniser hears the pause where it happened; a longer jump is logged and left as a
+# jump on the timeline (filling it would allocate memory for whatever a peer claims).
+MAX_FILL_SECONDS = 2.0
 
 
 @dataclass
@@ -81,6 +84,7 @@ class LiveCall:
     end_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # the connections' ways to hang up on the phone system with its protocol's own refusal (why)
     hangups: list[Callable[[str], None]] = field(default_factory=list)
+    undeclared: set[str] = field(default_factory=set)  # speakers whose audio was dropped (logged once)
 
 
 class CallManager:
@@ -251,6 +255,12 @@ class CallManager:
         """Place a protocol's Audio on the call's timeline and hand it to recognition."""
         if call.ended:
             return
+        if a.speaker not in call.expected:  # never open a stream for a track the call did not declare
+            if a.speaker not in call.undeclared:
+                call.undeclared.add(a.speaker)
+                log.warning("audio for a track the call did not declare; dropped", call_id=call.call_id,
+                            speaker=a.speaker, declared=list(call.expected))
+            return
         track = call.tracks.get(a.speaker)
         if track is None:
             offset = 0.0 if shared_clock else max(0.0, time.monotonic() - call.start_mono - a.position / a.sample_rate)
@@ -262,20 +272,30 @@ class CallManager:
             log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,
                         speaker=a.speaker, was=track.rate, now=a.sample_rate)
             return
-        pcm, pos = a.pcm, a.position
-        if pos < track.next_pos:  # overlap with what we already have: keep only the new part
-            skip = (track.next_pos - pos) * 2
-            if skip >= len(pcm):
-                return
-            pcm, pos = pcm[skip:], track.next_pos
-        elif pos - track.next_pos > MAX_GAP_SECONDS * track.rate:
-            log.info("long gap in audio", call_id=call.call_id, speaker=a.speaker,
-                     seconds=round((pos - track.next_pos) / track.rate, 2))
+        pcm, pos = self._place(call, track, a)
+        if not pcm:
+            return
         track.next_pos = pos + len(pcm) // 2
         if track.stream is not None:
             track.stream.feed(AudioFrame(call_id=call.call_id, speaker=a.speaker,
                                          start=track.offset + pos / track.rate, sample_rate=track.rate,
                                          pcm=pcm, received_at=time.monotonic()))
+
+    @staticmethod
+    def _place(call: LiveCall, track: Track, a: Audio) -> tuple[bytes, int]:
+        """`a`'s samples and position as they join the track: an overlap with what the track already has
+        is cut off, a gap of up to MAX_FILL_SECONDS is filled with silence (zero samples)."""
+        pcm, pos = a.pcm, a.position
+        if pos < track.next_pos:  # overlap with what we already have: keep only the new part
+            skip = (track.next_pos - pos) * 2
+            return (b"", pos) if skip >= len(pcm) else (pcm[skip:], track.next_pos)
+        gap = pos - track.next_pos
+        if 0 < gap <= MAX_FILL_SECONDS * track.rate:
+            return bytes(2 * gap) + pcm, track.next_pos
+        if gap:
+            log.info("gap in audio too long to fill with silence", call_id=call.call_id, speaker=a.speaker,
+                     seconds=round(gap / track.rate, 2), limit=MAX_FILL_SECONDS)
+        return pcm, pos
 
     async def connection_closed(self, call: LiveCall, reason: str) -> None:
         """One connection of a call ended; the call ends with its last connection."""

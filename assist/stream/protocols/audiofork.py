@@ -29,7 +29,9 @@ a FreeSWITCH event).  Fatal: audio before metadata, bad metadata JSON, an unsupp
 channels, an oversized message -> error frame + Close (1008/1007/1003/1009).  Non-fatal: a binary
 frame that splits a sample or a stereo sample-frame (the partial bytes are kept and joined to the
 next frame, so nothing is lost and alignment is kept), unknown or invalid control messages.
-Basic auth is decided before the upgrade with `check_basic_auth`.
+Text frames are parsed strictly (no NaN/Infinity, bounded nesting) and metadata fields are type-checked.
+States and their transitions: `AudioForkState`, `TRANSITIONS`.  Basic auth is decided before the
+upgrade with `check_basic_auth`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from enum import Enum, auto
+from typing import Any, Literal
 
 from assist.stream.codecs import deinterleave, interleave
 from assist.stream.protocols.base import (
@@ -48,23 +51,20 @@ from assist.stream.protocols.base import (
     CallStart,
     CallStop,
     Close,
+    CloseCode,
     Dtmf,
+    JsonError,
+    PhoneProtocol,
     ProtocolError,
     ProtocolEvent,
     SendText,
     Speaker,
+    loads_strict,
 )
 
 SUBPROTOCOL = "audio.drachtio.org"
 SAMPLE_RATES = (8000, 16000)
 STEREO_ORDER: tuple[Speaker, Speaker] = ("customer", "agent")  # channel 0, channel 1
-
-CLOSE_NORMAL = 1000
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_LATER = 1013
 
 _KNOWN_KEYS = {
     "callId",
@@ -116,12 +116,37 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-class AudioForkServer:
+def _short(value: Any) -> str:
+    """A peer's value for an error message, cut to a readable length."""
+    return repr(value)[:60]
+
+
+class AudioForkState(Enum):
+    WAITING = auto()  # for the metadata text frame
+    STREAMING = auto()  # metadata taken, CallStart out, audio flows
+    STOPPED = auto()  # `stop` or the zero-length graceful-shutdown frame
+    FAILED = auto()  # the peer broke the protocol; our Close is on its way
+    CLOSED = auto()  # we closed, or the transport is gone
+
+
+_F = AudioForkState
+TRANSITIONS: dict[AudioForkState, frozenset[AudioForkState]] = {
+    _F.WAITING: frozenset({_F.STREAMING, _F.FAILED, _F.CLOSED}),
+    _F.STREAMING: frozenset({_F.STOPPED, _F.FAILED, _F.CLOSED}),
+    _F.STOPPED: frozenset({_F.FAILED, _F.CLOSED}),
+    _F.FAILED: frozenset({_F.CLOSED}),
+    _F.CLOSED: frozenset(),
+}
+
+
+class AudioForkServer(PhoneProtocol[AudioForkState]):
     """One mod_audio_fork stream, seen from our server."""
+
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, *, max_message_bytes: int = 64 * 1024) -> None:
         self.max_message_bytes = max_message_bytes
-        self.state = "waiting"  # waiting (for metadata) -> streaming -> stopped | failed | closed
+        self.state = AudioForkState.WAITING
         self.sample_rate = 0
         self.speakers: tuple[Speaker, ...] = ()
         self.position = 0  # samples per channel
@@ -130,7 +155,7 @@ class AudioForkServer:
     # ------------------------------------------------------------------ helpers
 
     def _fatal(self, message: str, code: int) -> list[ProtocolEvent]:
-        self.state = "failed"
+        self._goto(_F.FAILED)
         return [ProtocolError(message, fatal=True, code=code), SendText(error_message(message)), Close(code)]
 
     def _warn(self, message: str) -> list[ProtocolEvent]:
@@ -139,20 +164,31 @@ class AudioForkServer:
     # ------------------------------------------------------------------ I/O layer calls
 
     def accept(self) -> list[ProtocolEvent]:
+        self._require("accept", _F.STREAMING)
         return []
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
-        self.state = "closed"
-        return [SendText(error_message(reason)), Close(CLOSE_TRY_LATER, reason)]
+        self._require("refuse", _F.STREAMING)
+        self._goto(_F.CLOSED)
+        return [SendText(error_message(reason)), Close(CloseCode.TRY_LATER, reason)]
 
     def close(self, reason: str = "") -> list[ProtocolEvent]:
-        self.state = "closed"
-        return [Close(CLOSE_NORMAL, reason)]
+        self._require("close", _F.WAITING, _F.STREAMING, _F.STOPPED)
+        self._goto(_F.CLOSED)
+        return [Close(CloseCode.NORMAL, reason)]
+
+    def fail(self, reason: str, code: int = CloseCode.INTERNAL_ERROR) -> list[ProtocolEvent]:
+        """We give up on the stream: an `error` message (raised as a FreeSWITCH event), then Close."""
+        self._require("fail", _F.WAITING, _F.STREAMING, _F.STOPPED, _F.FAILED)
+        streaming = self.state is _F.STREAMING
+        self._goto(_F.CLOSED)
+        stop: list[ProtocolEvent] = [CallStop("error")] if streaming else []
+        return [*stop, SendText(error_message(reason)), Close(code, reason[:120])]
 
     def connection_closed(self) -> list[ProtocolEvent]:
         """The socket went away; a call that started and never stopped ends here."""
         out: list[ProtocolEvent] = []
-        if self.state == "streaming":
+        if self.state is _F.STREAMING:
             if self._carry:
                 out.append(
                     ProtocolError(
@@ -160,32 +196,32 @@ class AudioForkServer:
                     )
                 )
             out.append(CallStop("disconnected"))
-        self.state = "closed"
+        self._goto(_F.CLOSED)
         return out
 
     # ------------------------------------------------------------------ wire input
 
     def receive_text(self, text: str) -> list[ProtocolEvent]:
-        if self.state in ("failed", "closed"):
+        if self.state in (_F.FAILED, _F.CLOSED):
             return []
         size = len(text) if text.isascii() else len(text.encode())
         if size > self.max_message_bytes:
             return self._fatal(
-                f"text frame of {size} bytes exceeds the {self.max_message_bytes} byte limit", CLOSE_TOO_BIG
+                f"text frame of {size} bytes exceeds the {self.max_message_bytes} byte limit", CloseCode.TOO_BIG
             )
-        if self.state == "waiting":
+        if self.state is _F.WAITING:
             return self._on_metadata(text)
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError as exc:
+            msg = loads_strict(text)
+        except JsonError as exc:
             return self._warn(f"text frame is not valid JSON: {exc}")
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             return self._warn("text frame is not a JSON object with a string 'type'")
         kind = msg["type"]
         if kind == "stop":
-            if self.state != "streaming":
+            if self.state is not _F.STREAMING:
                 return []
-            self.state = "stopped"
+            self._goto(_F.STOPPED)
             return [CallStop("stop")]
         if kind == "dtmf":
             nested = msg.get("data")
@@ -194,37 +230,40 @@ class AudioForkServer:
             if not isinstance(digit, str) or not digit:
                 return self._warn("dtmf message without a 'digit' string")
             speaker = data.get("speaker")
-            return [Dtmf(digit, speaker if speaker in STEREO_ORDER else None)]
+            return [Dtmf(digit, speaker if isinstance(speaker, str) and speaker in STEREO_ORDER else None)]
         return self._warn(f"unknown message type {kind!r} ignored")
 
     def _on_metadata(self, text: str) -> list[ProtocolEvent]:
         try:
-            meta = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return self._fatal(f"first text frame (metadata) is not valid JSON: {exc}", CLOSE_INVALID)
+            meta = loads_strict(text)
+        except JsonError as exc:
+            return self._fatal(f"first text frame (metadata) is not valid JSON: {exc}", CloseCode.INVALID)
         if not isinstance(meta, dict):
-            return self._fatal("metadata is not a JSON object", CLOSE_INVALID)
+            return self._fatal("metadata is not a JSON object", CloseCode.INVALID)
         rate = meta.get("sampleRate")
-        if rate not in SAMPLE_RATES or isinstance(rate, bool):
-            return self._fatal(f"metadata sampleRate must be 8000 or 16000, got {rate!r}", CLOSE_UNSUPPORTED)
+        if not isinstance(rate, int) or isinstance(rate, bool) or rate not in SAMPLE_RATES:
+            return self._fatal(f"metadata sampleRate must be 8000 or 16000, got {_short(rate)}",
+                               CloseCode.UNSUPPORTED)
         channels = meta.get("channels")
-        if channels not in (1, 2) or isinstance(channels, bool):
-            return self._fatal(f"metadata channels must be 1 or 2, got {channels!r}", CLOSE_UNSUPPORTED)
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 2):
+            return self._fatal(f"metadata channels must be 1 or 2, got {_short(channels)}", CloseCode.UNSUPPORTED)
         speaker = meta.get("speaker", "customer")
-        if speaker not in STEREO_ORDER:
+        if not isinstance(speaker, str) or speaker not in STEREO_ORDER:
             return self._fatal(
-                f"metadata speaker must be 'customer' or 'agent', got {speaker!r}", CLOSE_INVALID
+                f"metadata speaker must be 'customer' or 'agent', got {_short(speaker)}", CloseCode.INVALID
             )
         out: list[ProtocolEvent] = []
-        direction = meta.get("direction")
-        if direction is not None and direction not in ("inbound", "outbound"):
+        raw_direction = meta.get("direction")
+        direction: Literal["inbound", "outbound"] | None = None
+        if raw_direction == "inbound" or raw_direction == "outbound":
+            direction = raw_direction
+        elif raw_direction is not None:
             out.append(
-                ProtocolError(f"metadata direction {direction!r} ignored (inbound|outbound)", fatal=False)
+                ProtocolError(f"metadata direction {_short(raw_direction)} ignored (inbound|outbound)", fatal=False)
             )
-            direction = None
         self.sample_rate = int(rate)
         self.speakers = STEREO_ORDER if channels == 2 else (speaker,)
-        self.state = "streaming"
+        self._goto(_F.STREAMING)
         extra = {k: v for k, v in meta.items() if k not in _KNOWN_KEYS}
         out.insert(
             0,
@@ -243,14 +282,14 @@ class AudioForkServer:
         return out
 
     def receive_bytes(self, data: bytes) -> list[ProtocolEvent]:
-        if self.state in ("failed", "closed", "stopped"):
+        if self.state in (_F.FAILED, _F.CLOSED, _F.STOPPED):
             return []
-        if self.state == "waiting":
+        if self.state is _F.WAITING:
             return self._fatal(
-                f"binary audio frame ({len(data)} bytes) before the metadata text frame", CLOSE_POLICY
+                f"binary audio frame ({len(data)} bytes) before the metadata text frame", CloseCode.POLICY
             )
         if not data:
-            self.state = "stopped"
+            self._goto(_F.STOPPED)
             out: list[ProtocolEvent] = []
             if self._carry:
                 out.append(

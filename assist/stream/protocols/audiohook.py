@@ -2,10 +2,10 @@
 
 Session flow (server view):
 
-    preparing --open--> opening --accept()--> active <--paused/resumed--> paused
-        |                  |        \\--refuse()--> disconnecting
-        |                  \\-- bad auth / no acceptable media / client error --> disconnecting
-        \\--close--> closed            disconnecting --close--> closed (we send `closed`, then Close)
+    PREPARING --open--> OPENING --accept()--> ACTIVE <--paused/resumed--> PAUSED
+        |                  |        \\--refuse()--> DISCONNECTING
+        |                  \\-- bad auth / no acceptable media / client error --> DISCONNECTING
+        \\--close--> CLOSING --> CLOSED   DISCONNECTING --close--> CLOSING --> CLOSED (`closed`, then Close)
 
 * Every server message carries version "2", id, seq (ours, from 1), clientseq (last client seq seen)
   and `parameters` (`{}` when empty).  Client messages must have seq == last + 1, serverseq <= our
@@ -25,8 +25,12 @@ Session flow (server view):
   `awaiting_close` is true.
 * Audio: PCMU (or L16 little-endian) at 8 kHz; stereo interleaved per sample in the order of the
   negotiated `channels` array; external = customer, internal = agent.  Positions count received
-  samples; durations the client reports as discarded (`resumed`/`discarded`) advance them too, so
-  the timeline keeps step with the call.  The server never sends binary.
+  samples; durations the client reports as discarded (`resumed`/`discarded`) advance them too, and
+  every client message's `position` (all audio so far, sent or discarded) moves them forward when
+  frames are missing, so the timeline keeps step with the call.  A duration above
+  `MAX_DURATION_SECONDS` is a client error.  The server never sends binary.
+* States and transitions: `AudioHookState`, `TRANSITIONS`; `accept`/`refuse` only answer an `open`,
+  `pause`/`resume` only while active or paused (`LocalProtocolError` otherwise).
 * AudioHook carries no agent id: `customConfig.agentId/accountId` are read when present, otherwise
   the call is registered out-of-band under its conversationId.
 """
@@ -39,6 +43,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from enum import Enum, auto
 from typing import Any
 
 from assist.stream.codecs import deinterleave, interleave, ulaw_decode, ulaw_encode
@@ -47,11 +52,17 @@ from assist.stream.protocols.base import (
     CallStart,
     CallStop,
     Close,
+    CloseCode,
+    FieldError,
+    JsonError,
     Paused,
+    PhoneProtocol,
     ProtocolError,
     ProtocolEvent,
     SendText,
     Speaker,
+    get_field,
+    loads_strict,
 )
 from assist.stream.protocols.signatures import sign_audiohook_request, verify_audiohook_signature
 
@@ -60,6 +71,10 @@ SAMPLE_RATE = 8000
 NULL_UUID = "00000000-0000-0000-0000-000000000000"
 MAX_TEXT = 65535
 CLOSE_TIMEOUT = 10.0  # seconds the I/O layer waits for the client's `close` after a `disconnect`
+# Longest duration a client may report (`position`, `discarded`, `start`): no monitored call runs
+# for 12 hours, so a larger value is a broken or hostile client, refused rather than clamped
+# (clamping would still invent hours of timeline for one message).
+MAX_DURATION_SECONDS = 12 * 3600
 
 SPEAKER_ORDER: tuple[Speaker, Speaker] = ("customer", "agent")
 CHANNEL_SPEAKER: dict[str, Speaker] = {"external": "customer", "internal": "agent"}
@@ -71,11 +86,14 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _DURATION = re.compile(r"^PT(\d*\.)?\d+S$")
 
 
-def parse_duration(text: str) -> float:
-    """ISO-8601 `PT<seconds>S` (the only form AudioHook uses) -> seconds."""
-    if not isinstance(text, str) or not _DURATION.match(text):
-        raise ValueError(f"not an AudioHook duration: {text!r}")
-    return float(text[2:-1])
+def parse_duration(text: str, limit: float = MAX_DURATION_SECONDS) -> float:
+    """ISO-8601 `PT<seconds>S` (the only form AudioHook uses) -> seconds; ValueError above `limit`."""
+    if not isinstance(text, str) or len(text) > 40 or not _DURATION.match(text):
+        raise ValueError(f"not an AudioHook duration: {str(text)[:40]!r}")
+    seconds = float(text[2:-1])
+    if seconds > limit:
+        raise ValueError(f"duration {text} exceeds the {limit:g} s limit")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:
@@ -124,8 +142,8 @@ def _media_problem(entry: Any) -> str | None:
     if (
         not isinstance(channels, list)
         or not 1 <= len(channels) <= 2
-        or len(set(map(str, channels))) != len(channels)
-        or not all(c in CHANNEL_SPEAKER for c in channels)
+        or len({str(c) for c in channels}) != len(channels)
+        or not all(isinstance(c, str) and c in CHANNEL_SPEAKER for c in channels)
     ):
         return f"channels {channels!r} are not one or two of external/internal"
     return None
@@ -147,8 +165,34 @@ def select_media(offers: list[Any]) -> dict[str, Any] | None:
     return chosen
 
 
-class AudioHookServer:
+class AudioHookState(Enum):
+    PREPARING = auto()  # waiting for `open`
+    OPENING = auto()  # `open` received, CallStart out, waiting for accept()/refuse()
+    ACTIVE = auto()  # `opened` sent, audio flows
+    PAUSED = auto()  # the client paused the audio
+    DISCONNECTING = auto()  # we sent `disconnect`, waiting for the client's `close`
+    CLOSING = auto()  # the client's `close` is being answered with `closed`
+    CLOSED = auto()  # `closed` sent / transport gone / we gave up
+
+
+_A = AudioHookState
+TRANSITIONS: dict[AudioHookState, frozenset[AudioHookState]] = {
+    _A.PREPARING: frozenset({_A.OPENING, _A.DISCONNECTING, _A.CLOSING, _A.CLOSED}),
+    _A.OPENING: frozenset({_A.ACTIVE, _A.DISCONNECTING, _A.CLOSING, _A.CLOSED}),
+    _A.ACTIVE: frozenset({_A.PAUSED, _A.DISCONNECTING, _A.CLOSING, _A.CLOSED}),
+    _A.PAUSED: frozenset({_A.ACTIVE, _A.DISCONNECTING, _A.CLOSING, _A.CLOSED}),
+    _A.DISCONNECTING: frozenset({_A.CLOSING, _A.CLOSED}),
+    _A.CLOSING: frozenset({_A.CLOSED}),
+    _A.CLOSED: frozenset(),
+}
+_LIVE = (_A.PREPARING, _A.OPENING, _A.ACTIVE, _A.PAUSED)
+
+
+class AudioHookServer(PhoneProtocol[AudioHookState]):
     """One AudioHook session, seen from our server."""
+
+    TRANSITIONS = TRANSITIONS
+    close_wait = CLOSE_TIMEOUT
 
     def __init__(
         self,
@@ -173,7 +217,7 @@ class AudioHookServer:
         )
         header_id = self.headers.get("audiohook-session-id", "").strip()
         self.session_id: str | None = header_id if is_uuid(header_id) else None
-        self.state = "preparing"
+        self.state = AudioHookState.PREPARING
         self.seq = 0
         self.clientseq = 0
         self.media: dict[str, Any] | None = None
@@ -189,7 +233,7 @@ class AudioHookServer:
     @property
     def awaiting_close(self) -> bool:
         """We sent `disconnect` and wait for the client's `close` (arm a CLOSE_TIMEOUT timer)."""
-        return self.state == "disconnecting"
+        return self.state is _A.DISCONNECTING
 
     # ------------------------------------------------------------------ output helpers
 
@@ -206,14 +250,14 @@ class AudioHookServer:
         return SendText(json.dumps(msg, separators=(",", ":")))
 
     def _disconnect(self, reason: str, info: str | None = None) -> SendText:
-        self.state = "disconnecting"
+        self._goto(_A.DISCONNECTING)
         params: dict[str, Any] = {"reason": reason}
         if info:
             params["info"] = info
         return self._message("disconnect", params)
 
     def _client_error(self, info: str) -> list[ProtocolEvent]:
-        if self.state in ("disconnecting", "closed"):
+        if self.state in (_A.DISCONNECTING, _A.CLOSING, _A.CLOSED):
             return [ProtocolError(f"{info} (ignored while closing)", fatal=False)]
         return [ProtocolError(info, fatal=True), self._disconnect("error", f"Client Error: {info}")]
 
@@ -221,9 +265,8 @@ class AudioHookServer:
 
     def accept(self) -> list[ProtocolEvent]:
         """Admit the call: send `opened` (plus the `closed` of a close that raced the admission)."""
-        if self.state != "opening":
-            return []
-        self.state = "active"
+        self._require("accept", _A.OPENING)
+        self._goto(_A.ACTIVE)
         self.accepted = True
         out: list[ProtocolEvent] = [
             self._message("opened", {"media": [self.media] if self.media else [], "startPaused": False})
@@ -234,56 +277,67 @@ class AudioHookServer:
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
         """Admission refused: `disconnect` reason "error" with `reason` as info; Close after `closed`."""
-        if self.state == "opening" and self._close_pending is not None:
-            self.state = "closing"
+        self._require("refuse", _A.OPENING)
+        if self._close_pending is not None:
             return self._finish_close(self._close_pending)
-        if self.state in ("preparing", "opening", "active", "paused"):
-            return [self._disconnect("error", reason)]
-        return []
+        return [self._disconnect("error", reason)]
 
     def close(self, reason: str = "") -> list[ProtocolEvent]:
         """Server-initiated end: `disconnect` reason "completed"; Close after the client's close."""
-        if self.state in ("active", "paused", "opening"):
-            return [self._disconnect("completed", reason or None)]
-        if self.state == "preparing":
-            self.state = "closed"
-            return [Close(1000, reason)]
-        return []
+        self._require("close", *_LIVE)
+        if self.state is _A.PREPARING:
+            self._goto(_A.CLOSED)
+            return [Close(CloseCode.NORMAL, reason)]
+        return [self._disconnect("completed", reason or None)]
+
+    def fail(self, reason: str, code: int = CloseCode.INTERNAL_ERROR) -> list[ProtocolEvent]:
+        """We give up on the session (timeout, internal failure): `disconnect` reason "error" when the
+        session can still take one, then Close at once (our state may not allow a close transaction)."""
+        self._require("fail", *_LIVE, _A.DISCONNECTING, _A.CLOSING)
+        out: list[ProtocolEvent] = []
+        if self.state in _LIVE:
+            out.append(self._disconnect("error", reason))
+        if self.accepted and not self.probe:
+            out.append(CallStop("error"))
+        self._goto(_A.CLOSED)
+        out.append(Close(code, reason[:120]))
+        return out
 
     def pause(self) -> list[ProtocolEvent]:
         """Ask the client to stop streaming (it answers `paused`)."""
-        return [self._message("pause")] if self.state in ("active", "paused") else []
+        self._require("pause", _A.ACTIVE, _A.PAUSED)
+        return [self._message("pause")]
 
     def resume(self) -> list[ProtocolEvent]:
-        return [self._message("resume")] if self.state in ("active", "paused") else []
+        self._require("resume", _A.ACTIVE, _A.PAUSED)
+        return [self._message("resume")]
 
     def close_timeout(self) -> list[ProtocolEvent]:
         """The client did not finish its close transaction in time: give up on it."""
-        if self.state != "disconnecting":
-            return []
-        self.state = "closed"
+        self._require("close_timeout", _A.DISCONNECTING)
+        self._goto(_A.CLOSED)
         out: list[ProtocolEvent] = [
             ProtocolError("client did not answer 'disconnect' with 'close'", fatal=False)
         ]
         if self.accepted and not self.probe:
             out.append(CallStop("timeout"))
-        out.append(Close(1000, "close transaction timeout"))
+        out.append(Close(CloseCode.NORMAL, "close transaction timeout"))
         return out
 
     def connection_closed(self) -> list[ProtocolEvent]:
         """The socket went away; an admitted call that never closed ends here."""
-        ended = self.accepted and not self.probe and self.state != "closed"
-        self.state = "closed"
+        ended = self.accepted and not self.probe and self.state is not _A.CLOSED
+        self._goto(_A.CLOSED)
         return [CallStop("disconnected")] if ended else []
 
     # ------------------------------------------------------------------ wire input
 
     def receive_bytes(self, data: bytes) -> list[ProtocolEvent]:
-        if self.state in ("disconnecting", "closed", "closing"):
+        if self.state in (_A.DISCONNECTING, _A.CLOSED, _A.CLOSING):
             return []
-        if self.state in ("preparing", "opening"):
+        if self.state in (_A.PREPARING, _A.OPENING):
             return self._client_error(f"binary audio frame ({len(data)} bytes) before 'opened'")
-        if self.state == "paused":
+        if self.state is _A.PAUSED:
             return self._client_error(f"binary audio frame ({len(data)} bytes) while paused")
         assert self.media is not None
         channels = len(self.speakers)
@@ -305,19 +359,19 @@ class AudioHookServer:
         return out
 
     def receive_text(self, text: str) -> list[ProtocolEvent]:
-        if self.state == "closed":
+        if self.state is _A.CLOSED:
             return []
         if len(text) > self.max_message_bytes:
             return self._client_error(f"text message of {len(text)} chars exceeds {self.max_message_bytes}")
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError as exc:
+            msg = loads_strict(text)
+        except JsonError as exc:
             return self._client_error(f"text message is not valid JSON: {exc}")
         problem = self._base_problem(msg)
         if problem:
             return self._client_error(f"message is not a well-formed AudioHook client message: {problem}")
         seq = msg["seq"]
-        if self.state == "disconnecting":
+        if self.state is _A.DISCONNECTING:
             if seq <= self.clientseq:  # lenient while closing: just no replays
                 return [ProtocolError(f"stale seq {seq} ignored while closing", fatal=False)]
         elif seq != self.clientseq + 1:
@@ -332,8 +386,18 @@ class AudioHookServer:
         handler = getattr(self, f"_on_{msg['type']}", None) if msg["type"] in CLIENT_TYPES else None
         if handler is None:
             return self._client_error(f"'{msg['type']}' is not a supported client message")
-        result: list[ProtocolEvent] = handler(msg["parameters"])
+        try:
+            result: list[ProtocolEvent] = handler(msg["parameters"])
+        except FieldError as exc:
+            return self._client_error(f"invalid '{msg['type']}' parameters: {exc}")
+        self._sync_position(msg["position"])
         return result
+
+    def _sync_position(self, position: str) -> None:
+        """The client's `position` counts all audio of the stream so far, sent or discarded: audio
+        whose frames never arrived moves the next frame to where the client says it is."""
+        if self.state in (_A.ACTIVE, _A.PAUSED):
+            self.position = max(self.position, round(parse_duration(position) * SAMPLE_RATE))
 
     @staticmethod
     def _base_problem(msg: Any) -> str | None:
@@ -349,8 +413,10 @@ class AudioHookServer:
             value = msg.get(key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 return f"{key} {value!r} is not a non-negative integer"
-        if not isinstance(msg.get("position"), str) or not _DURATION.match(msg["position"]):
-            return f"position {msg.get('position')!r} is not a PT<seconds>S duration"
+        try:
+            parse_duration(msg.get("position"))  # type: ignore[arg-type]
+        except ValueError as exc:
+            return f"position {str(msg.get('position'))[:40]!r}: {exc}"
         if not isinstance(msg.get("parameters"), dict):
             return "'parameters' object missing"
         return None
@@ -358,8 +424,8 @@ class AudioHookServer:
     # ------------------------------------------------------------------ message handlers
 
     def _on_open(self, params: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state != "preparing":
-            return [ProtocolError(f"'open' in state {self.state} ignored", fatal=False)]
+        if self.state is not _A.PREPARING:
+            return [ProtocolError(f"'open' in state {self.state.name} ignored", fatal=False)]
         problem = self._open_problem(params)
         if problem:
             return self._client_error(f"invalid 'open' parameters: {problem}")
@@ -381,7 +447,7 @@ class AudioHookServer:
             info = f"no acceptable media offered ({offered}); this server takes PCMU or L16 at 8000 Hz"
             return [ProtocolError(info, fatal=True), self._disconnect("error", info)]
         self.speakers = [CHANNEL_SPEAKER[c] for c in self.media["channels"]] if self.media else []
-        self.state = "opening"
+        self._goto(_A.OPENING)
         config = params.get("customConfig") or {}
         direction = config.get("direction")
         return [
@@ -430,51 +496,51 @@ class AudioHookServer:
         reason = params.get("reason")
         if reason not in CLOSE_REASONS:
             return self._client_error(f"close reason {reason!r} is not one of {', '.join(CLOSE_REASONS)}")
-        if self.state == "opening":
+        if self.state is _A.OPENING:
             self._close_pending = reason
             return []
-        if self.state in ("closing", "closed"):
+        if self.state in (_A.CLOSING, _A.CLOSED):
             return []
-        self.state = "closing"
+        self._goto(_A.CLOSING)
         return self._finish_close(reason)
 
     def _finish_close(self, reason: str) -> list[ProtocolEvent]:
         out: list[ProtocolEvent] = [self._message("closed")]
         if self.accepted and not self.probe:
             out.append(CallStop(reason))
-        self.state = "closed"
-        out.append(Close(1000, "closed"))
+        self._goto(_A.CLOSED)
+        out.append(Close(CloseCode.NORMAL, "closed"))
         return out
 
     def _on_ping(self, params: dict[str, Any]) -> list[ProtocolEvent]:
         return [self._message("pong")]
 
     def _on_paused(self, params: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state != "active":
-            return [ProtocolError(f"'paused' in state {self.state} ignored", fatal=False)]
-        self.state = "paused"
+        if self.state is not _A.ACTIVE:
+            return [ProtocolError(f"'paused' in state {self.state.name} ignored", fatal=False)]
+        self._goto(_A.PAUSED)
         return [Paused(True)]
 
     def _advance(self, params: dict[str, Any], what: str) -> list[ProtocolEvent] | None:
         try:
-            discarded = parse_duration(params.get("discarded", "PT0S"))
-            parse_duration(params.get("start", "PT0S"))
+            discarded = parse_duration(get_field(params, "discarded", str, where=what, default="PT0S"))
+            parse_duration(get_field(params, "start", str, where=what, default="PT0S"))
         except ValueError as exc:
             return self._client_error(f"invalid '{what}' parameters: {exc}")
         self.position += round(discarded * SAMPLE_RATE)
         return None
 
     def _on_resumed(self, params: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state != "paused":
-            return [ProtocolError(f"'resumed' in state {self.state} ignored", fatal=False)]
+        if self.state is not _A.PAUSED:
+            return [ProtocolError(f"'resumed' in state {self.state.name} ignored", fatal=False)]
         error = self._advance(params, "resumed")
         if error:
             return error
-        self.state = "active"
+        self._goto(_A.ACTIVE)
         return [Paused(False)]
 
     def _on_discarded(self, params: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state not in ("active", "paused"):
+        if self.state not in (_A.ACTIVE, _A.PAUSED):
             return []
         return self._advance(params, "discarded") or []
 

@@ -21,7 +21,7 @@ AudioSocket is mono and carries no metadata but the UUID: each connection is one
 the constructor's `speaker` ("customer" by default); the I/O layer looks the UUID up in the calls
 registered out-of-band (`POST /api/calls` with `audiosocket: {customer: uuid, agent: uuid}`) and
 remaps with `with_speaker(events, speaker)` (or builds the object with the right speaker when it
-already knows the leg).
+already knows the leg).  States and their transitions: `AudioSocketState`, `TRANSITIONS`.
 """
 
 from __future__ import annotations
@@ -30,16 +30,20 @@ import dataclasses
 import struct
 import uuid as uuid_mod
 from collections.abc import Iterator
+from enum import Enum, auto
 
 from assist.stream.protocols.base import (
     Audio,
     CallStart,
     CallStop,
     Close,
+    CloseCode,
     Dtmf,
+    PhoneProtocol,
     ProtocolError,
     ProtocolEvent,
     SendBytes,
+    Source,
     Speaker,
 )
 
@@ -78,13 +82,29 @@ def with_speaker(events: list[ProtocolEvent], speaker: Speaker) -> list[Protocol
     return out
 
 
-class AudioSocketServer:
+class AudioSocketState(Enum):
+    WAITING = auto()  # for the UUID frame
+    STREAMING = auto()  # UUID received, CallStart out, audio flows
+    ENDED = auto()  # hang-up / error either way, or the connection is gone
+
+
+_S = AudioSocketState
+TRANSITIONS: dict[AudioSocketState, frozenset[AudioSocketState]] = {
+    _S.WAITING: frozenset({_S.STREAMING, _S.ENDED}),
+    _S.STREAMING: frozenset({_S.ENDED}),
+    _S.ENDED: frozenset(),
+}
+
+
+class AudioSocketServer(PhoneProtocol[AudioSocketState]):
     """One AudioSocket TCP connection (one leg of a call), seen from our server."""
+
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, *, speaker: Speaker = "customer", max_payload: int = 8192) -> None:
         self.speaker: Speaker = speaker
         self.max_payload = max_payload
-        self.state = "waiting"  # waiting (for UUID) -> streaming -> ended
+        self.state = AudioSocketState.WAITING
         self.call_uuid: str | None = None
         self.position = 0
         self._buffer = bytearray()
@@ -93,27 +113,44 @@ class AudioSocketServer:
 
     # ------------------------------------------------------------------ I/O layer calls
 
+    def receive(self, data: str | bytes, *, at: float | None = None,
+                source: Source | None = None) -> list[ProtocolEvent]:
+        if isinstance(data, str):
+            return super().receive(data)  # a TCP byte stream has no text frames
+        return self.receive_data(data)
+
     def accept(self) -> list[ProtocolEvent]:
+        self._require("accept", _S.STREAMING)
         return []
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
         """Admission refused: the only 'go away' AudioSocket has is a hangup frame."""
-        self.state = "ended"
-        return [SendBytes(HANGUP), Close(1000, reason)]
+        self._require("refuse", _S.STREAMING)
+        self._goto(_S.ENDED)
+        return [SendBytes(HANGUP), Close(CloseCode.NORMAL, reason)]
 
     def close(self, reason: str = "") -> list[ProtocolEvent]:
-        ended = self.state == "streaming"
-        self.state = "ended"
+        self._require("close", _S.WAITING, _S.STREAMING)
+        ended = self.state is _S.STREAMING
+        self._goto(_S.ENDED)
         out: list[ProtocolEvent] = [SendBytes(HANGUP)]
         if ended:
             out.append(CallStop(reason or "server-hangup"))
-        out.append(Close(1000, reason))
+        out.append(Close(CloseCode.NORMAL, reason))
         return out
+
+    def fail(self, reason: str, code: int = CloseCode.INTERNAL_ERROR) -> list[ProtocolEvent]:
+        """We give up on the leg: AudioSocket can only hang up (the code is for the log)."""
+        self._require("fail", _S.WAITING, _S.STREAMING)
+        streaming = self.state is _S.STREAMING
+        self._goto(_S.ENDED)
+        stop: list[ProtocolEvent] = [CallStop("error")] if streaming else []
+        return [SendBytes(HANGUP), *stop, Close(code, reason[:120])]
 
     def connection_closed(self) -> list[ProtocolEvent]:
         """EOF / reset from Asterisk."""
         out: list[ProtocolEvent] = []
-        if self._buffer and self.state != "ended":
+        if self._buffer and self.state is not _S.ENDED:
             out.append(
                 ProtocolError(
                     f"connection closed inside a frame: {len(self._buffer)} byte(s) of an incomplete "
@@ -121,9 +158,9 @@ class AudioSocketServer:
                     fatal=False,
                 )
             )
-        if self.state == "streaming":
+        if self.state is _S.STREAMING:
             out.append(CallStop("disconnected"))
-        self.state = "ended"
+        self._goto(_S.ENDED)
         self._buffer.clear()
         return out
 
@@ -135,13 +172,13 @@ class AudioSocketServer:
     # ------------------------------------------------------------------ wire input
 
     def receive_data(self, data: bytes) -> list[ProtocolEvent]:
-        if self.state == "ended":
+        if self.state is _S.ENDED:
             return []
         self._buffer += data
         out: list[ProtocolEvent] = []
         offset = 0
         buf = self._buffer
-        while self.state != "ended" and len(buf) - offset >= 3:
+        while self.state is not _S.ENDED and len(buf) - offset >= 3:
             kind, length = _HEADER.unpack_from(buf, offset)
             if length > self.max_payload:
                 del buf[:]
@@ -155,17 +192,17 @@ class AudioSocketServer:
             offset += 3 + length
             out += self._frame(kind, payload)
         del buf[:offset]
-        if self.state == "ended":
+        if self.state is _S.ENDED:
             buf.clear()
         return out
 
     def _fatal(self, message: str, code: int | None = None) -> list[ProtocolEvent]:
-        was_streaming = self.state == "streaming"
-        self.state = "ended"
+        was_streaming = self.state is _S.STREAMING
+        self._goto(_S.ENDED)
         out: list[ProtocolEvent] = [ProtocolError(message, fatal=True, code=code), SendBytes(HANGUP)]
         if was_streaming:
             out.append(CallStop("protocol-error"))
-        out.append(Close(1000, "protocol error"))
+        out.append(Close(CloseCode.NORMAL, "protocol error"))
         return out
 
     def _frame(self, kind: int, payload: bytes) -> list[ProtocolEvent]:
@@ -174,12 +211,12 @@ class AudioSocketServer:
         if kind == KIND_AUDIO:
             return self._on_audio(payload)
         if kind == KIND_HANGUP:
-            was_streaming = self.state == "streaming"
-            self.state = "ended"
+            was_streaming = self.state is _S.STREAMING
+            self._goto(_S.ENDED)
             hangup: list[ProtocolEvent] = [CallStop("hangup")] if was_streaming else []
-            return [*hangup, Close(1000, "hangup")]
+            return [*hangup, Close(CloseCode.NORMAL, "hangup")]
         if kind == KIND_DTMF:
-            if self.state != "streaming":
+            if self.state is not _S.STREAMING:
                 return [ProtocolError("DTMF (0x03) before the UUID frame ignored", fatal=False)]
             digit = payload.decode("ascii", "replace").strip("\0 ")
             if len(digit) != 1:
@@ -189,14 +226,14 @@ class AudioSocketServer:
             code = payload[0] if payload else None
             what = ERROR_CODES.get(code, "unknown error") if code is not None else "no code"
             label = f"0x{code:02x} ({what})" if code is not None else what
-            was_streaming = self.state == "streaming"
-            self.state = "ended"
+            was_streaming = self.state is _S.STREAMING
+            self._goto(_S.ENDED)
             out: list[ProtocolEvent] = [
                 ProtocolError(f"Asterisk sent an error frame: {label}", fatal=code != 0x01, code=code)
             ]
             if was_streaming:
                 out.append(CallStop("hangup" if code == 0x01 else "error"))
-            out.append(Close(1000, "peer error"))
+            out.append(Close(CloseCode.NORMAL, "peer error"))
             return out
         return self._on_unknown(kind, payload)
 
@@ -204,14 +241,14 @@ class AudioSocketServer:
         if len(payload) != 16:
             return self._fatal(f"UUID frame (0x01) must carry 16 bytes, got {len(payload)}")
         ident = str(uuid_mod.UUID(bytes=payload))
-        if self.state == "streaming":
+        if self.state is _S.STREAMING:
             if ident == self.call_uuid:
                 return []
             return [
                 ProtocolError(f"second UUID frame {ident} (call is {self.call_uuid}) ignored", fatal=False)
             ]
         self.call_uuid = ident
-        self.state = "streaming"
+        self._goto(_S.STREAMING)
         return [
             CallStart(
                 external_id=ident,
@@ -222,7 +259,7 @@ class AudioSocketServer:
         ]
 
     def _on_audio(self, payload: bytes) -> list[ProtocolEvent]:
-        if self.state != "streaming":
+        if self.state is not _S.STREAMING:
             return self._fatal(f"audio (0x10, {len(payload)} bytes) before the UUID (0x01) frame")
         out: list[ProtocolEvent] = []
         data = self._carry + payload if self._carry else payload

@@ -11,16 +11,26 @@ counted (a non-fatal ProtocolError on the 1st, 10th, 100th... occurrence), excep
 telephone-event PT (101 by default) which becomes Dtmf.
 
 Timeline: `position` = RTP timestamp minus the first packet's timestamp (32-bit wrap handled), so
-lost packets leave a gap.  Packets pass a small reorder buffer (`reorder_packets`, 3 = 60 ms of
-20 ms packets): in-order packets go out at once; a missing sequence number is waited for until
-more than `reorder_packets` later packets are held, then declared lost.  Late packets (behind what
+lost packets leave a gap (the call manager fills it with silence).  Packets pass a small reorder
+buffer (`reorder_packets`, 3 = 60 ms of 20 ms packets): in-order packets go out at once; a missing
+sequence number is waited for until more than `reorder_packets` later packets are held, then
+declared lost.  Late packets (behind what
 was already emitted) and duplicates are dropped; a sequence jump of more than 100 backwards is a
-sender restart and resynchronises.  An SSRC change starts a new source: the buffer is flushed and
-the new stream continues where the track ended, or at its arrival time when the I/O layer passes
-`at=` (packets of an old SSRC are dropped).
+sender restart and resynchronises.
 
-RTCP multiplexed on the same port (RFC 5761) is recognised: BYE ends the call (our simulator sends
-one); other RTCP is ignored.  Nothing can be said back over RTP, so `refuse()` returns nothing.
+Source lock: the first valid packet locks the leg to its sender's address (`source=`, given by the
+I/O layer) and SSRC.  Datagrams from any other address are counted and dropped, so one stray or
+forged packet cannot take the leg over.  A new SSRC from the locked address (Asterisk changes it
+when a channel is re-bridged) takes over only once the locked SSRC has been silent for
+`SSRC_TAKEOVER_SECONDS` of arrival time (`at=`); before that it is counted and dropped.  The new
+stream continues where the track ended, or at its arrival time (packets of an old SSRC are dropped).
+
+RTCP multiplexed on the same port (RFC 5761) is recognised and every packet of a compound datagram
+is read (RFC 3550 §6.1: ffmpeg sends SR + BYE): a BYE naming the locked SSRC, from the locked
+address, after media began, ends the call (our simulator sends one); any other BYE and other RTCP
+are counted and ignored.  Nothing can be said back over RTP, so `refuse()` returns nothing.
+
+States and transitions: `RtpState`, `TRANSITIONS`.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import secrets
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum, auto
 
 from assist.stream.codecs import alaw_decode, alaw_encode, swap16, ulaw_decode, ulaw_encode
 from assist.stream.protocols.base import (
@@ -36,9 +47,12 @@ from assist.stream.protocols.base import (
     CallStart,
     CallStop,
     Close,
+    CloseCode,
     Dtmf,
+    PhoneProtocol,
     ProtocolError,
     ProtocolEvent,
+    Source,
     Speaker,
 )
 
@@ -46,6 +60,7 @@ CODECS: dict[int, tuple[str, int]] = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 118:
 DTMF_EVENTS = "0123456789*#ABCD"
 RTCP_BYE = 203
 MAX_MISORDER = 100
+SSRC_TAKEOVER_SECONDS = 1.0  # silence of the locked SSRC after which a new one from its address takes over
 
 _HEADER = struct.Struct(">BBHII")
 
@@ -122,8 +137,43 @@ def _is_rtcp(data: bytes) -> bool:
     return len(data) >= 8 and data[0] >> 6 == 2 and 192 <= data[1] <= 223
 
 
-class RtpReceiver:
+def rtcp_packets(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(packet type, count field, body after the 4-byte header) of each packet of a compound RTCP
+    datagram (RFC 3550 §6.1); stops at the first header that is not RTCP or runs past the end."""
+    offset = 0
+    while len(data) - offset >= 4:
+        first, kind, words = struct.unpack_from(">BBH", data, offset)
+        end = offset + 4 * (words + 1)
+        if first >> 6 != 2 or not 192 <= kind <= 223 or end > len(data):
+            return
+        yield kind, first & 0x1F, data[offset + 4 : end]
+        offset = end
+
+
+def bye_ssrcs(count: int, body: bytes) -> tuple[int, ...]:
+    """The SSRCs a BYE packet says goodbye for."""
+    count = min(count, len(body) // 4)
+    return struct.unpack_from(f">{count}I", body) if count else ()
+
+
+class RtpState(Enum):
+    WAITING = auto()  # no valid packet yet
+    STREAMING = auto()  # locked to the first packet's source; CallStart out
+    ENDED = auto()  # BYE, closed, or the I/O layer gave up on the leg
+
+
+_R = RtpState
+TRANSITIONS: dict[RtpState, frozenset[RtpState]] = {
+    _R.WAITING: frozenset({_R.STREAMING, _R.ENDED}),
+    _R.STREAMING: frozenset({_R.ENDED}),
+    _R.ENDED: frozenset(),
+}
+
+
+class RtpReceiver(PhoneProtocol[RtpState]):
     """One RTP stream (one leg) arriving on one UDP port."""
+
+    TRANSITIONS = TRANSITIONS
 
     def __init__(
         self,
@@ -151,9 +201,10 @@ class RtpReceiver:
         self.dtmf_payload_type = dtmf_payload_type
         self.reorder_packets = reorder_packets
         self.counts: dict[str, int] = {}
-        self.started = False
-        self.stopped = False
-        self.ssrc: int | None = None
+        self.state = RtpState.WAITING
+        self.source: Source | None = None  # the locked sender address
+        self.ssrc: int | None = None  # the locked SSRC
+        self._last_at: float | None = None  # arrival time of the locked SSRC's last packet
         self._old_ssrcs: set[int] = set()
         self._base = 0  # track position where the current SSRC's timestamps start
         self._ts0 = 0  # extended timestamp of the current SSRC's first packet
@@ -167,24 +218,40 @@ class RtpReceiver:
 
     # ------------------------------------------------------------------ I/O layer calls
 
+    def receive(self, data: str | bytes, *, at: float | None = None,
+                source: Source | None = None) -> list[ProtocolEvent]:
+        if isinstance(data, str):
+            return super().receive(data)  # datagrams are bytes
+        return self.receive_data(data, at=at, source=source)
+
     def accept(self) -> list[ProtocolEvent]:
+        self._require("accept", _R.STREAMING)
         return []
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
+        self._require("refuse", _R.STREAMING)
         return []  # nothing can be said over RTP; the I/O layer just drops the port
 
     def close(self, reason: str = "") -> list[ProtocolEvent]:
         """Server-initiated end: flush what is buffered, then Close (= release the port)."""
+        self._require("close", _R.WAITING, _R.STREAMING)
         out = self.flush()
-        self.stopped = True
-        return [*out, Close(1000, reason)]
+        self._goto(_R.ENDED)
+        return [*out, Close(CloseCode.NORMAL, reason)]
+
+    def fail(self, reason: str, code: int = CloseCode.INTERNAL_ERROR) -> list[ProtocolEvent]:
+        """We give up on the leg; nothing can be said over RTP, the port is just released."""
+        self._require("fail", _R.WAITING, _R.STREAMING)
+        streaming = self.state is _R.STREAMING
+        self._goto(_R.ENDED)
+        return [*([CallStop("error")] if streaming else []), Close(code, reason[:120])]
 
     def connection_closed(self) -> list[ProtocolEvent]:
         """The I/O layer gave up on the stream (registration ended or inactivity): flush and stop."""
         out = self.flush()
-        if self.started and not self.stopped:
+        if self.state is _R.STREAMING:
             out.append(CallStop("ended"))
-        self.stopped = True
+        self._goto(_R.ENDED)
         return out
 
     def flush(self) -> list[ProtocolEvent]:
@@ -205,11 +272,17 @@ class RtpReceiver:
             return [ProtocolError(f"{message} ({n} so far)", fatal=False)]
         return []
 
-    def receive_data(self, data: bytes, at: float | None = None) -> list[ProtocolEvent]:
+    def receive_data(
+        self, data: bytes, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         """One datagram.  `at` (optional, monotonic seconds of arrival) places a new SSRC or a
-        restarted sequence on the wall clock instead of right after the previous audio."""
-        if self.stopped:
+        restarted sequence on the wall clock instead of right after the previous audio; `source`
+        (the sender's address) is what the leg locks onto."""
+        if self.state is _R.ENDED:
             return self._report("after_stop", "datagram after the stream ended dropped")
+        if self.source is not None and source is not None and source != self.source:
+            return self._report("foreign_source", f"datagram from {source[0]}:{source[1]}, not the locked "
+                                f"{self.source[0]}:{self.source[1]}, dropped")
         if _is_rtcp(data):
             return self._rtcp(data)
         try:
@@ -217,31 +290,18 @@ class RtpReceiver:
         except ValueError as exc:
             return self._report("malformed", f"malformed RTP datagram dropped: {exc}")
         out: list[ProtocolEvent] = []
-        if self.ssrc is None:
-            self._begin(packet, base=0)
-            self.started = True
-            self._t0 = at
-            out.append(
-                CallStart(
-                    external_id=None,
-                    sample_rate=self.sample_rate,
-                    speakers=(self.speaker,),
-                    meta={"protocol": "rtp", "ssrc": packet.ssrc, "payload_type": self.payload_type},
-                )
-            )
+        if self.state is _R.WAITING:
+            out.append(self._lock(packet, at, source))
+        elif packet.ssrc in self._old_ssrcs:
+            return self._report("stale_ssrc", f"packet of a previous SSRC 0x{packet.ssrc:08x} dropped")
         elif packet.ssrc != self.ssrc:
-            if packet.ssrc in self._old_ssrcs:
-                return self._report("stale_ssrc", f"packet of a previous SSRC 0x{packet.ssrc:08x} dropped")
-            out += self.flush()
-            out.append(
-                ProtocolError(
-                    f"SSRC changed from 0x{self.ssrc:08x} to 0x{packet.ssrc:08x}; "
-                    "the new source continues after the audio so far",
-                    fatal=False,
+            switch = self._switch_ssrc(packet, at)
+            if switch is None:
+                return self._report(
+                    "foreign_ssrc", f"packet of SSRC 0x{packet.ssrc:08x} while 0x{self.ssrc:08x} streams dropped"
                 )
-            )
-            self._old_ssrcs.add(self.ssrc)
-            self._begin(packet, base=self._resume_position(at))
+            out += switch
+        self._last_at = at
         ext_seq = self._unwrap_seq(packet.seq)
         if self._expected - ext_seq > MAX_MISORDER:
             # the sender restarted its sequence (and likely its clock): a new segment of the track
@@ -257,20 +317,57 @@ class RtpReceiver:
         self._buffer[ext_seq] = (packet, ext_ts)
         return out + self._drain()
 
+    def _lock(self, packet: RtpPacket, at: float | None, source: Source | None) -> CallStart:
+        """The first valid packet: lock the leg to its sender and SSRC; the call starts."""
+        self._begin(packet, base=0)
+        self._goto(_R.STREAMING)
+        self.source = source
+        self._t0 = at
+        return CallStart(
+            external_id=None,
+            sample_rate=self.sample_rate,
+            speakers=(self.speaker,),
+            meta={"protocol": "rtp", "ssrc": packet.ssrc, "payload_type": self.payload_type},
+        )
+
+    def _switch_ssrc(self, packet: RtpPacket, at: float | None) -> list[ProtocolEvent] | None:
+        """A new SSRC from the locked address: it takes over once the locked one has gone quiet
+        (None = not yet, drop it)."""
+        assert self.ssrc is not None
+        if at is None or self._last_at is None or at - self._last_at < SSRC_TAKEOVER_SECONDS:
+            return None
+        silence = at - self._last_at
+        out = self.flush()
+        out.append(
+            ProtocolError(
+                f"SSRC changed from 0x{self.ssrc:08x} to 0x{packet.ssrc:08x} after "
+                f"{silence:.1f} s of silence; the new source continues the track",
+                fatal=False,
+            )
+        )
+        self._old_ssrcs.add(self.ssrc)
+        self._begin(packet, base=self._resume_position(at))
+        return out
+
     def _resume_position(self, at: float | None) -> int:
         if at is None or self._t0 is None:
             return self.end
         return max(self.end, round((at - self._t0) * self.sample_rate))
 
     def _rtcp(self, data: bytes) -> list[ProtocolEvent]:
-        (ssrc,) = struct.unpack_from(">I", data, 4)
-        if data[1] != RTCP_BYE or (self.ssrc is not None and ssrc != self.ssrc):
-            self.counts["rtcp"] = self.counts.get("rtcp", 0) + 1
-            return []
-        out = self.flush()
-        if self.started:
+        """A (compound) RTCP datagram: only a BYE for the locked SSRC after media began ends the call."""
+        out: list[ProtocolEvent] = []
+        for kind, count, body in rtcp_packets(data):
+            if kind != RTCP_BYE:
+                self.counts["rtcp"] = self.counts.get("rtcp", 0) + 1
+                continue
+            if self.state is not _R.STREAMING or self.ssrc not in bye_ssrcs(count, body):
+                out += self._report("bye_ignored", "RTCP BYE before media or for another SSRC ignored")
+                continue
+            out += self.flush()
             out.append(CallStop("rtcp-bye"))
-        self.stopped = True
+            self._goto(_R.ENDED)
+            break
         return out
 
     def _begin(self, packet: RtpPacket, base: int) -> None:

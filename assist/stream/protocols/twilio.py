@@ -9,12 +9,15 @@ Mapping:
   other party; `inbound_speaker` flips this per deployment.
 * customParameters `agentId`, `accountId` (or `accountNo`), `language`, `customerPhone`,
   `direction` fill the CallStart; every custom parameter is also kept in `meta["customParameters"]`.
-* Audio positions count decoded bytes per track (160 B = 20 ms = 160 samples); the `timestamp`
-  field is never used.
+* Audio is placed by `media.timestamp` (ms since the stream started, 8 samples per ms), so a lost
+  message leaves a gap the call manager fills with silence; a message without a usable timestamp, or
+  one more than a minute ahead of its track, goes right after its track's previous audio.  Media for
+  a track `start` did not declare is dropped.
 
-Errors: invalid JSON / base64, a `media` before `start`, an unsupported mediaFormat, a binary frame
-or an oversized message are fatal (ProtocolError then Close with 1007/1008/1003/1009); unknown
-events and sequenceNumber gaps are logged (non-fatal) and ignored.
+Errors: invalid JSON (including NaN/Infinity and over-deep nesting) / base64, a field of the wrong
+type, a `media` before `start`, an unsupported mediaFormat, a binary frame or an oversized message
+are fatal (ProtocolError then Close with 1007/1008/1003/1009); unknown events and sequenceNumber
+gaps are logged (non-fatal) and ignored.  States and their transitions: `TwilioState`, `TRANSITIONS`.
 
 The upgrade's `X-Twilio-Signature` is decided before the WebSocket exists: the handler calls
 `check_twilio_signature(url, signature, auth_token)`.
@@ -27,6 +30,7 @@ import binascii
 import json
 import secrets
 from collections.abc import Iterator
+from enum import Enum, auto
 from typing import Any
 
 from assist.stream.codecs import ulaw_decode, ulaw_encode
@@ -35,22 +39,24 @@ from assist.stream.protocols.base import (
     CallStart,
     CallStop,
     Close,
+    CloseCode,
     Dtmf,
+    FieldError,
+    JsonError,
+    PhoneProtocol,
     ProtocolError,
     ProtocolEvent,
     Speaker,
+    get_field,
+    loads_strict,
 )
 from assist.stream.protocols.signatures import twilio_signature, validate_twilio_signature
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
-
-CLOSE_NORMAL = 1000
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_LATER = 1013
+# A timestamp this far ahead of its track's audio is not packet loss but a broken peer: the audio is
+# placed after the track's previous audio instead.
+MAX_TIMESTAMP_JUMP_MS = 60_000
 
 _TRACKS = {
     "inbound": "inbound",
@@ -88,34 +94,59 @@ def _str_or_none(value: Any) -> str | None:
     return str(value)
 
 
-class TwilioServer:
+class TwilioState(Enum):
+    NEW = auto()  # socket open, nothing received
+    CONNECTED = auto()  # `connected` received
+    STARTED = auto()  # `start` received: the call exists
+    STOPPED = auto()  # `stop` received
+    FAILED = auto()  # the peer broke the protocol; our Close is on its way
+    CLOSED = auto()  # we closed, or the transport is gone
+
+
+_T = TwilioState
+TRANSITIONS: dict[TwilioState, frozenset[TwilioState]] = {
+    _T.NEW: frozenset({_T.CONNECTED, _T.STARTED, _T.STOPPED, _T.FAILED, _T.CLOSED}),
+    _T.CONNECTED: frozenset({_T.STARTED, _T.STOPPED, _T.FAILED, _T.CLOSED}),
+    _T.STARTED: frozenset({_T.STOPPED, _T.FAILED, _T.CLOSED}),
+    _T.STOPPED: frozenset({_T.FAILED, _T.CLOSED}),
+    _T.FAILED: frozenset({_T.CLOSED}),
+    _T.CLOSED: frozenset(),
+}
+_OPEN = (_T.NEW, _T.CONNECTED, _T.STARTED, _T.STOPPED)
+
+
+class TwilioServer(PhoneProtocol[TwilioState]):
     """One Twilio media stream, seen from our server."""
+
+    TRANSITIONS = TRANSITIONS
 
     def __init__(self, *, inbound_speaker: Speaker = "customer", max_message_bytes: int = 64 * 1024) -> None:
         self.speakers: dict[str, Speaker] = {"inbound": inbound_speaker, "outbound": _other(inbound_speaker)}
         self.max_message_bytes = max_message_bytes
-        self.state = "new"  # new -> connected -> started -> stopped | failed
+        self.state = TwilioState.NEW
         self.call_sid: str | None = None
         self.stream_sid: str | None = None
-        self.positions: dict[str, int] = {"inbound": 0, "outbound": 0}
+        self.tracks: tuple[str, ...] = ()  # declared in `start`
+        self.positions: dict[str, int] = {"inbound": 0, "outbound": 0}  # end of each track, in samples
+        self.counts: dict[str, int] = {}
         self._last_seq: int | None = None
 
     # ------------------------------------------------------------------ wire input
 
     def receive_text(self, text: str) -> list[ProtocolEvent]:
-        if self.state in ("failed", "closed"):
+        if self.state in (_T.FAILED, _T.CLOSED):
             return []
         size = len(text) if text.isascii() else len(text.encode())
         if size > self.max_message_bytes:
             return self._fatal(
-                f"message of {size} bytes exceeds the {self.max_message_bytes} byte limit", CLOSE_TOO_BIG
+                f"message of {size} bytes exceeds the {self.max_message_bytes} byte limit", CloseCode.TOO_BIG
             )
         try:
-            msg = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return self._fatal(f"message is not valid JSON: {exc}", CLOSE_INVALID)
+            msg = loads_strict(text)
+        except JsonError as exc:
+            return self._fatal(f"message is not valid JSON: {exc}", CloseCode.INVALID)
         if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
-            return self._fatal("message is not a JSON object with a string 'event' field", CLOSE_INVALID)
+            return self._fatal("message is not a JSON object with a string 'event' field", CloseCode.INVALID)
         out = self._check_sequence(msg)
         event = msg["event"]
         handler = {
@@ -129,49 +160,67 @@ class TwilioServer:
         if handler is None:
             out.append(ProtocolError(f"unknown Twilio event {event!r} ignored", fatal=False))
             return out
-        return out + handler(msg)
+        try:
+            return out + handler(msg)
+        except FieldError as exc:
+            return out + self._fatal(str(exc), CloseCode.INVALID)
 
     def receive_bytes(self, data: bytes) -> list[ProtocolEvent]:
-        if self.state in ("failed", "closed"):
+        if self.state in (_T.FAILED, _T.CLOSED):
             return []
         return self._fatal(
             f"Twilio Media Streams sends JSON text frames only; got a {len(data)}-byte binary frame",
-            CLOSE_UNSUPPORTED,
+            CloseCode.UNSUPPORTED,
         )
 
     # ------------------------------------------------------------------ I/O layer calls
 
     def accept(self) -> list[ProtocolEvent]:
+        self._require("accept", _T.STARTED)
         return []
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
-        self.state = "closed"
-        return [Close(CLOSE_TRY_LATER, reason)]
+        self._require("refuse", _T.STARTED)
+        self._goto(_T.CLOSED)
+        return [Close(CloseCode.TRY_LATER, reason)]
 
     def close(self, reason: str = "") -> list[ProtocolEvent]:
-        self.state = "closed"
-        return [Close(CLOSE_NORMAL, reason)]
+        self._require("close", *_OPEN)
+        self._goto(_T.CLOSED)
+        return [Close(CloseCode.NORMAL, reason)]
+
+    def fail(self, reason: str, code: int = CloseCode.INTERNAL_ERROR) -> list[ProtocolEvent]:
+        self._require("fail", *_OPEN, _T.FAILED)
+        started = self.state is _T.STARTED
+        self._goto(_T.CLOSED)
+        return [*([CallStop("error")] if started else []), Close(code, reason[:120])]
 
     def connection_closed(self) -> list[ProtocolEvent]:
         """The socket went away; a call that started and never sent `stop` ends here."""
-        started = self.state == "started"
-        self.state = "closed"
+        started = self.state is _T.STARTED
+        self._goto(_T.CLOSED)
         return [CallStop("disconnected")] if started else []
 
     # ------------------------------------------------------------------ handlers
 
     def _fatal(self, message: str, code: int) -> list[ProtocolEvent]:
-        self.state = "failed"
+        self._goto(_T.FAILED)
         return [ProtocolError(message, fatal=True, code=code), Close(code, message[:120])]
+
+    def _report(self, kind: str, message: str) -> list[ProtocolEvent]:
+        """A non-fatal problem, reported on its 1st, 10th, 100th... occurrence."""
+        n = self.counts[kind] = self.counts.get(kind, 0) + 1
+        if n == 1 or (n % 10 == 0 and str(n).rstrip("0") == "1"):
+            return [ProtocolError(f"{message} ({n} so far)", fatal=False)]
+        return []
 
     def _check_sequence(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
         raw = msg.get("sequenceNumber")
         if raw is None:
             return []
-        try:
-            seq = int(raw)
-        except (TypeError, ValueError):
-            return [ProtocolError(f"sequenceNumber {raw!r} is not a number", fatal=False)]
+        seq = _counter(raw)
+        if seq is None:
+            return [ProtocolError(f"sequenceNumber {str(raw)[:40]!r} is not a number", fatal=False)]
         out: list[ProtocolEvent] = []
         if self._last_seq is not None and seq != self._last_seq + 1:
             out.append(
@@ -185,23 +234,19 @@ class TwilioServer:
         return out
 
     def _on_connected(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state != "new":
-            return [ProtocolError(f"'connected' received in state {self.state}, ignored", fatal=False)]
-        self.state = "connected"
+        if self.state is not _T.NEW:
+            return [ProtocolError(f"'connected' received in state {self.state.name}, ignored", fatal=False)]
+        self._goto(_T.CONNECTED)
         return []
 
     def _on_start(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state in ("started", "stopped"):
+        if self.state in (_T.STARTED, _T.STOPPED):
             return [ProtocolError("second 'start' ignored", fatal=False)]
-        start = msg.get("start")
-        if not isinstance(start, dict):
-            return self._fatal("'start' message has no 'start' object", CLOSE_INVALID)
-        call_sid = start.get("callSid")
-        if not isinstance(call_sid, str) or not call_sid:
-            return self._fatal("'start' has no callSid", CLOSE_INVALID)
-        fmt = start.get("mediaFormat") or {}
-        if not isinstance(fmt, dict):
-            return self._fatal("'start.mediaFormat' is not an object", CLOSE_INVALID)
+        start = get_field(msg, "start", dict, where="start")
+        call_sid = get_field(start, "callSid", str, where="start")
+        if not call_sid:
+            return self._fatal("'start' has no callSid", CloseCode.INVALID)
+        fmt = get_field(start, "mediaFormat", dict, where="start", default={})
         encoding = fmt.get("encoding", "audio/x-mulaw")
         rate = fmt.get("sampleRate", SAMPLE_RATE)
         channels = fmt.get("channels", 1)
@@ -209,25 +254,25 @@ class TwilioServer:
             return self._fatal(
                 f"unsupported mediaFormat encoding={encoding!r} sampleRate={rate!r} channels={channels!r}; "
                 "expected audio/x-mulaw, 8000, 1",
-                CLOSE_UNSUPPORTED,
+                CloseCode.UNSUPPORTED,
             )
-        tracks_raw = start.get("tracks") or ["inbound", "outbound"]
-        if not isinstance(tracks_raw, list) or not tracks_raw:
-            return self._fatal(f"'start.tracks' must be a non-empty list, got {tracks_raw!r}", CLOSE_INVALID)
-        tracks = []
+        tracks_raw = get_field(start, "tracks", list, where="start", default=None) or ["inbound", "outbound"]
+        tracks: list[str] = []
         for t in tracks_raw:
+            if not isinstance(t, str):
+                raise FieldError(f"'start.tracks' entries must be strings, got {type(t).__name__}")
             if t not in _TRACKS:
-                return self._fatal(f"unknown track {t!r} in start.tracks", CLOSE_INVALID)
+                return self._fatal(f"unknown track {t[:40]!r} in start.tracks", CloseCode.INVALID)
             tracks.append(_TRACKS[t])
-        params = start.get("customParameters") or {}
-        if not isinstance(params, dict):
-            return self._fatal("'start.customParameters' is not an object", CLOSE_INVALID)
+        params = get_field(start, "customParameters", dict, where="start", default=None) or {}
         direction = params.get("direction")
         if direction not in ("inbound", "outbound"):
             direction = None
+        stream_sid = start.get("streamSid") or msg.get("streamSid")
         self.call_sid = call_sid
-        self.stream_sid = _str_or_none(start.get("streamSid") or msg.get("streamSid"))
-        self.state = "started"
+        self.stream_sid = stream_sid if isinstance(stream_sid, str) and stream_sid else None
+        self.tracks = tuple(dict.fromkeys(tracks))
+        self._goto(_T.STARTED)
         present = {self.speakers[t] for t in tracks}
         speakers = tuple(s for s in _SPEAKER_ORDER if s in present)
         return [
@@ -244,53 +289,79 @@ class TwilioServer:
                     "protocol": "twilio",
                     "streamSid": self.stream_sid,
                     "accountSid": _str_or_none(start.get("accountSid")),
-                    "tracks": tracks,
+                    "tracks": list(self.tracks),
                     "customParameters": {str(k): v for k, v in params.items()},
                 },
             )
         ]
 
     def _on_media(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state in ("new", "connected"):
-            return self._fatal("'media' received before 'start'", CLOSE_POLICY)
-        if self.state == "stopped":
+        if self.state in (_T.NEW, _T.CONNECTED):
+            return self._fatal("'media' received before 'start'", CloseCode.POLICY)
+        if self.state is _T.STOPPED:
             return [ProtocolError("'media' after 'stop' ignored", fatal=False)]
-        media = msg.get("media")
-        if not isinstance(media, dict):
-            return self._fatal("'media' message has no 'media' object", CLOSE_INVALID)
-        track = _TRACKS.get(media.get("track", "inbound"))
+        media = get_field(msg, "media", dict, where="media")
+        track_name = get_field(media, "track", str, where="media", default="inbound")
+        track = _TRACKS.get(track_name)
         if track is None:
-            return [ProtocolError(f"media for unknown track {media.get('track')!r} dropped", fatal=False)]
-        payload = media.get("payload")
-        if not isinstance(payload, str):
-            return self._fatal("'media.payload' is missing or not a string", CLOSE_INVALID)
+            return [ProtocolError(f"media for unknown track {track_name[:40]!r} dropped", fatal=False)]
+        if track not in self.tracks:
+            return self._report("undeclared_track", f"media for track {track!r} that 'start' did not declare dropped")
+        payload = get_field(media, "payload", str, where="media")
         try:
             raw = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError) as exc:
-            return self._fatal(f"'media.payload' is not valid base64: {exc}", CLOSE_INVALID)
+            return self._fatal(f"'media.payload' is not valid base64: {exc}", CloseCode.INVALID)
         if not raw:
             return []
-        position = self.positions[track]
+        out: list[ProtocolEvent] = []
+        position = self._position(media.get("timestamp"), track, out)
         self.positions[track] = position + len(raw)
-        return [Audio(self.speakers[track], ulaw_decode(raw), SAMPLE_RATE, position)]
+        return [*out, Audio(self.speakers[track], ulaw_decode(raw), SAMPLE_RATE, position)]
+
+    def _position(self, timestamp: Any, track: str, out: list[ProtocolEvent]) -> int:
+        """Where a media payload starts on its track: `media.timestamp` (ms since the stream started),
+        so lost messages leave gaps; without a usable timestamp, right after the track's last audio."""
+        ms = _counter(timestamp)
+        end = self.positions[track]
+        if ms is None:
+            out += self._report("no_timestamp", f"media.timestamp {str(timestamp)[:40]!r} unusable; audio placed "
+                                "after the track's previous audio")
+            return end
+        position = ms * SAMPLE_RATE // 1000
+        if position - end > MAX_TIMESTAMP_JUMP_MS * SAMPLE_RATE // 1000:
+            out += self._report("timestamp_jump", f"media.timestamp {ms} ms jumps more than "
+                                f"{MAX_TIMESTAMP_JUMP_MS // 1000} s ahead of the track; audio placed after "
+                                "the track's previous audio")
+            return end
+        return position
 
     def _on_dtmf(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
         dtmf = msg.get("dtmf")
         if not isinstance(dtmf, dict) or not isinstance(dtmf.get("digit"), str) or not dtmf["digit"]:
             return [ProtocolError("'dtmf' message without a digit ignored", fatal=False)]
-        track = _TRACKS.get(dtmf.get("track", "inbound"), "inbound")
+        track = _TRACKS.get(get_field(dtmf, "track", str, where="dtmf", default="inbound"), "inbound")
         return [Dtmf(dtmf["digit"], self.speakers[track])]
 
     def _on_mark(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
         return []  # echo of a mark we never send; harmless
 
     def _on_stop(self, msg: dict[str, Any]) -> list[ProtocolEvent]:
-        if self.state != "started":
-            was = self.state
-            self.state = "stopped"
+        if self.state is not _T.STARTED:
+            was = self.state.name
+            self._goto(_T.STOPPED)
             return [ProtocolError(f"'stop' received in state {was} without a call", fatal=False)]
-        self.state = "stopped"
+        self._goto(_T.STOPPED)
         return [CallStop("stop")]
+
+
+def _counter(value: Any) -> int | None:
+    """A non-negative integer sent as a decimal string (Twilio's way) or a JSON integer, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        return int(value)
+    return None
 
 
 class TwilioClient:

@@ -19,7 +19,7 @@ from assist import logs
 from assist.service.context import Context
 from assist.stream.protocols.base import CallStart
 from assist.stream.protocols.rtp import RtpReceiver
-from assist.web.phone.driver import ProtocolDriver
+from assist.web.phone.driver import ProtocolDriver, SpeakerMap
 
 log = logs.get(__name__)
 RCVBUF = 2 * 1024 * 1024
@@ -28,9 +28,10 @@ RCVBUF = 2 * 1024 * 1024
 @dataclass
 class _Leg:
     driver: ProtocolDriver
+    proto: RtpReceiver
     call_id: str
     last: float = field(default_factory=time.monotonic)
-    queue: asyncio.Queue[tuple[bytes, float]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[tuple[bytes, float, tuple[str, int]]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
 
 
@@ -59,26 +60,26 @@ class RtpListener:
             async def close(code: int, reason: str) -> None:
                 return None
 
-            def resolve(ev: CallStart, call_id: str = call_id) -> tuple[str | None, dict[str, str]]:
+            def resolve(ev: CallStart, call_id: str = call_id) -> tuple[str | None, SpeakerMap]:
                 return call_id, {}
 
             driver = ProtocolDriver(proto, "rtp", self.ctx.calls, close=close, shared_clock=False,
                                     resolve_call=resolve, peer=f"{addr[0]}:{addr[1]}")
-            leg = _Leg(driver, call_id)
+            leg = _Leg(driver, proto, call_id)
             leg.task = asyncio.get_running_loop().create_task(self._pump(port, leg))
             self.legs[port] = leg
         leg.last = time.monotonic()
-        leg.queue.put_nowait((data, leg.last))
+        leg.queue.put_nowait((data, leg.last, (str(addr[0]), int(addr[1]))))
 
     async def _pump(self, port: int, leg: _Leg) -> None:
         """Datagrams of one leg, handled in order (the driver awaits call start and end)."""
         while True:
-            data, at = await leg.queue.get()
+            data, at, source = await leg.queue.get()
             if not data:
                 break
-            await leg.driver.handle(leg.driver.proto.receive_data(data, at=at))
+            await leg.driver.receive(data, at=at, source=source)
         await leg.driver.connection_lost()
-        counts = getattr(leg.driver.proto, "counts", {})
+        counts = leg.proto.counts
         log.info("RTP leg ended", call_id=leg.call_id, port=port, **{f"rtp_{k}": v for k, v in counts.items()})
         if self.legs.get(port) is leg:
             del self.legs[port]
@@ -88,7 +89,7 @@ class RtpListener:
         for leg in list(self.legs.values()):
             ended = leg.call_id not in self.ctx.calls.live and leg.driver.call is not None
             if now - leg.last > self.idle_timeout or ended:
-                leg.queue.put_nowait((b"", now))
+                leg.queue.put_nowait((b"", now, ("", 0)))
                 if leg.task is not None:
                     await leg.task
 

@@ -9,13 +9,12 @@ with `audiosocket: {customer: UUID, agent: UUID}`); an unregistered UUID starts 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from assist import logs
 from assist.service.context import Context
 from assist.stream.protocols.audiosocket import AudioSocketServer
 from assist.stream.protocols.base import CallStart
-from assist.web.phone.driver import ProtocolDriver
+from assist.web.phone.driver import ProtocolDriver, SpeakerMap
 
 log = logs.get(__name__)
 READ_SIZE = 64 * 1024
@@ -40,7 +39,7 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
     async def close(code: int, reason: str) -> None:
         writer.close()
 
-    def resolve(ev: CallStart) -> tuple[str | None, dict[str, Any]]:
+    def resolve(ev: CallStart) -> tuple[str | None, SpeakerMap]:
         leg = ctx.calls.leg(ev.external_id or "")
         if leg is None:
             return ev.external_id, {}
@@ -48,7 +47,8 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
         return call_id, {"customer": speaker}
 
     driver = ProtocolDriver(proto, "audiosocket", ctx.calls, send_bytes=send_bytes, close=close,
-                            shared_clock=False, resolve_call=resolve, peer=str(peer))
+                            shared_clock=False, resolve_call=resolve, peer=str(peer),
+                            media_timeout=ctx.settings.media_timeout)
     ctx.tcp_writers.add(writer)
     try:
         while not driver.closed:
@@ -59,7 +59,7 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
                 break
             if not data:
                 break
-            await driver.handle(proto.receive_data(data))
+            await driver.receive(data)
     except ConnectionError as e:
         driver.log.info("audiosocket connection lost", error=str(e))
     finally:

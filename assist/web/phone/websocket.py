@@ -1,11 +1,16 @@
 """The phone systems' media WebSockets (Twilio Media Streams, Genesys AudioHook, FreeSWITCH mod_audio_fork):
 authenticate the upgrade, then move messages between the socket and a `ProtocolDriver`.  Nothing here
 parses a message.
+
+A failed AudioHook authentication is answered no sooner than `AUTH_FAILURE_DELAY` seconds (as the
+Genesys reference server does, so a client cannot probe keys quickly); the wait is this connection's
+own `asyncio.sleep`, so the event loop and every other connection carry on meanwhile.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
@@ -13,11 +18,17 @@ from assist import logs
 from assist.service.context import CTX
 from assist.stream.protocols.audiofork import AudioForkServer, check_basic_auth
 from assist.stream.protocols.audiohook import AudioHookServer
+from assist.stream.protocols.base import PhoneConnection
 from assist.stream.protocols.twilio import TwilioServer, check_twilio_signature
 from assist.web.phone.driver import ProtocolDriver
 
 log = logs.get(__name__)
 routes = web.RouteTableDef()
+
+AUTH_FAILURE_DELAY = 0.5  # seconds before the answer to a failed AudioHook authentication
+# close codes of a normal end: 1000, and "no status" - an empty close frame, which Genesys' client
+# sends and aiohttp reports as 0 (RFC 6455 calls it 1005 when it must be named)
+NORMAL_CLOSE_CODES = (None, 0, 1000, 1005)
 
 
 def media_socket(max_msg_size: int, protocols: tuple[str, ...] = ()) -> web.WebSocketResponse:
@@ -32,17 +43,15 @@ async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver
     conns.add(ws)
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                await driver.handle(driver.proto.receive_text(msg.data))
-            elif msg.type == WSMsgType.BINARY:
-                await driver.handle(driver.proto.receive_bytes(msg.data))
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                await driver.receive(msg.data)
             elif msg.type == WSMsgType.ERROR:
                 driver.log.warning("websocket error", error=str(ws.exception()))
                 break
             if driver.closed:
                 break
     finally:
-        if ws.close_code not in (None, 1000, 1005) or ws.exception() is not None:
+        if ws.close_code not in NORMAL_CLOSE_CODES or ws.exception() is not None:
             driver.log.warning("connection closed abnormally", code=ws.close_code, error=str(ws.exception() or ""))
         conns.discard(ws)
         await driver.connection_lost()
@@ -50,14 +59,31 @@ async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver
             await ws.close()
 
 
-def _ws_driver(request: web.Request, ws: web.WebSocketResponse, proto: Any, protocol: str) -> ProtocolDriver:
+def _ws_driver(request: web.Request, ws: web.WebSocketResponse, proto: PhoneConnection, protocol: str, *,
+               send_text: Callable[[str], Awaitable[None]] | None = None) -> ProtocolDriver:
     ctx = request.app[CTX]
 
     async def close(code: int, reason: str) -> None:
         await ws.close(code=code, message=reason.encode()[:120])
 
-    return ProtocolDriver(proto, protocol, ctx.calls, send_text=ws.send_str, send_bytes=ws.send_bytes,
-                          close=close, peer=request.remote or "")
+    return ProtocolDriver(proto, protocol, ctx.calls, send_text=send_text or ws.send_str, send_bytes=ws.send_bytes,
+                          close=close, peer=request.remote or "", media_timeout=ctx.settings.media_timeout)
+
+
+def _delayed_first(ws: web.WebSocketResponse, delay: float) -> Callable[[str], Awaitable[None]]:
+    """`ws.send_str`, with the first message held back `delay` seconds (later ones follow it in order;
+    nothing is sent once the socket closed meanwhile)."""
+    waited = False
+
+    async def send_later(text: str) -> None:
+        nonlocal waited
+        if not waited:
+            waited = True
+            await asyncio.sleep(delay)
+        if not ws.closed:
+            await ws.send_str(text)
+
+    return send_later
 
 
 def _public_url(request: web.Request) -> str:
@@ -97,9 +123,11 @@ async def audiohook(request: web.Request) -> web.StreamResponse:
         client_secret=s.audiohook_client_secret, scheme="wss" if forwarded in ("https", "wss") else "ws",
         max_message_bytes=s.max_message_bytes,
     )
+    send_text: Callable[[str], Awaitable[None]] = ws.send_str
     if proto.auth_error:
         log.warning("audiohook authentication failed", reason=proto.auth_error, peer=request.remote)
-    await _run_websocket(request, ws, _ws_driver(request, ws, proto, "audiohook"))
+        send_text = _delayed_first(ws, AUTH_FAILURE_DELAY)
+    await _run_websocket(request, ws, _ws_driver(request, ws, proto, "audiohook", send_text=send_text))
     return ws
 
 
