@@ -163,14 +163,14 @@ async def test_a_shed_call_hangs_up_with_the_protocol_and_ends_as_overload() -> 
     events: list[object] = []
     manager = CallManager(AsrEngine(None, workers=1), events.append)
     call = manager.start_call("twilio", CallStart(external_id="CA1", sample_rate=8000))
-    told: list[str] = []
-    call.hangups.append(told.append)
+    told: list[tuple[str, str]] = []
+    call.hangups.append(lambda reason, detail: told.append((reason, detail)))
     manager.shed("CA1", "overloaded: test")
     for _ in range(50):
         if "CA1" not in manager.live:
             break
         await asyncio.sleep(0.01)
-    assert told == ["overloaded: test"]
+    assert told == [("overload", "overloaded: test")]
     refused = [e for e in events if isinstance(e, CallRefused)]
     ended = [e for e in events if isinstance(e, CallEnded)]
     assert refused and refused[0].reason == "overloaded: test"

@@ -160,3 +160,44 @@ async def test_an_audiosocket_without_a_uuid_is_hung_up(quick: Server) -> None:
     finally:
         writer.close()
     assert data == b"\x00\x00\x00"  # the only way AudioSocket can say goodbye
+
+
+async def _open_audiohook(server: Server, ws: Any, client: AudioHookClient) -> None:
+    await ws.send(client.open())
+    for reply in client.receive(await asyncio.wait_for(ws.recv(), 5)):  # `opened`
+        await ws.send(reply)
+    await ws.send(client.audio(b"\x01\x00" * 160, b"\x01\x00" * 160))
+    await wait_for(lambda: client.conversation_id in server.ctx.calls.live, timeout=10)
+
+
+async def test_ending_a_call_through_the_api_tells_the_phone_system(quick: Server) -> None:
+    """POST /api/calls/{id}/end on an AudioHook call: the client is sent `disconnect`, and the call ends."""
+    client = AudioHookClient()
+    async with websockets.connect(url(quick, "/audiohook"), additional_headers=client.headers("right-key")) as ws:
+        await _open_audiohook(quick, ws, client)
+        status, _ = await quick.post(f"/api/calls/{client.conversation_id}/end")
+        assert status == 200
+        received: list[str] = []
+        with pytest.raises((websockets.ConnectionClosed, TimeoutError)):
+            for _ in range(20):
+                received.append(await asyncio.wait_for(ws.recv(), 5))
+                if json.loads(received[-1]).get("type") == "disconnect":
+                    await ws.send(client.close())
+    disconnects = [json.loads(m) for m in received if json.loads(m).get("type") == "disconnect"]
+    assert disconnects and disconnects[0]["parameters"]["reason"] == "completed", received
+    await wait_for(lambda: quick.ctx.calls.counters["calls_ended"] == 1, timeout=10)
+
+
+async def test_a_shed_call_is_refused_in_the_protocols_words(quick: Server) -> None:
+    """Under overload the newest call is ended with the protocol's own refusal: Twilio close 1013."""
+    async with websockets.connect(url(quick, "/twilio")) as ws:
+        tw = TwilioClient()
+        await ws.send(tw.connected())
+        await ws.send(tw.start())
+        await ws.send(tw.media("inbound", b"\xff" * 160))
+        await wait_for(lambda: len(quick.ctx.calls.live) == 1, timeout=10)
+        [call_id] = list(quick.ctx.calls.live)
+        quick.ctx.calls.shed(call_id, "overloaded: test")
+        code, reason = await closed_with(ws)
+    assert (code, reason) == (1013, "overloaded: test")
+    await wait_for(lambda: quick.ctx.calls.counters["calls_ended"] == 1, timeout=10)

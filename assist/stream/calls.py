@@ -82,8 +82,9 @@ class LiveCall:
     connections: int = 0
     ended: bool = False
     end_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # the connections' ways to hang up on the phone system with its protocol's own refusal (why)
-    hangups: list[Callable[[str], None]] = field(default_factory=list)
+    # the connections' ways to tell the phone system that we ended the call: (reason, detail)
+    hangups: list[Callable[[str, str], None]] = field(default_factory=list)
+    end_detail: str | None = None  # why we ended it, in words for the phone system (overload)
     undeclared: set[str] = field(default_factory=set)  # speakers whose audio was dropped (logged once)
 
 
@@ -118,11 +119,8 @@ class CallManager:
         self.counters["calls_shed"] += 1
         log.warning("call shed under overload", call_id=call_id, protocol=call.protocol, reason=why)
         self.sink(CallRefused(call_id=call_id, protocol=call.protocol, reason=why))
-        for hang_up in list(call.hangups):
-            hang_up(why)
-        task = asyncio.get_running_loop().create_task(self.end_call(call_id, "overload"))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        call.end_detail = why
+        self._spawn(self.end_call(call_id, "overload"))
 
     # ---- dialler / CTI API --------------------------------------------------------------------
 
@@ -298,10 +296,17 @@ class CallManager:
         return pcm, pos
 
     async def connection_closed(self, call: LiveCall, reason: str) -> None:
-        """One connection of a call ended; the call ends with its last connection."""
+        """One connection of a call ended; the call ends with its last connection.  Returns at once: the
+        connection closes now, while the call's queued audio is decoded and its end published in the
+        background (`end_all` waits for those)."""
         call.connections -= 1
         if call.connections <= 0:
-            await self.end_call(call.call_id, reason)
+            self._spawn(self.end_call(call.call_id, reason))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def end_call(self, call_id: str, reason: str = "hangup") -> CallEnded | None:
         call = self.live.get(call_id)
@@ -311,6 +316,8 @@ class CallManager:
             if call.ended:
                 return None
             call.ended = True
+            for hang_up in list(call.hangups):  # the phone system hears of it now, not after the decoding
+                hang_up(reason, call.end_detail or reason)
             await asyncio.gather(*(t.stream.close() for t in call.tracks.values() if t.stream is not None))
             duration = max((t.end_time for t in call.tracks.values()), default=0.0)
             ev = CallEnded(call_id=call_id, reason=reason, duration=round(duration, 3))
@@ -340,3 +347,5 @@ class CallManager:
     async def end_all(self, reason: str = "shutdown") -> None:
         for cid in list(self.live):
             await self.end_call(cid, reason)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -31,6 +31,7 @@ from assist.stream.protocols.base import (
     Close,
     CloseCode,
     Dtmf,
+    LocalProtocolError,
     Paused,
     PhoneConnection,
     ProtocolError,
@@ -94,6 +95,7 @@ class ProtocolDriver:
         self._media_timer: asyncio.TimerHandle | None = None
         self._lost = False
         self._turn = asyncio.Lock()  # one protocol call (and its wire actions) at a time
+        self._pending: set[asyncio.Task[None]] = set()
         if media_timeout is not None:
             loop = asyncio.get_running_loop()
             self._media_timer = loop.call_later(
@@ -176,7 +178,28 @@ class ProtocolDriver:
             await self.handle(self.proto.refuse(str(e)))
             return
         self.log = self.log.bind(call_id=self.call.call_id)
+        self.call.hangups.append(self._hang_up)
         await self.handle(self.proto.accept())
+
+    def _hang_up(self, reason: str, detail: str) -> None:
+        """The call was ended on our side (the dialler API, overload, shutdown): tell the phone system in its
+        protocol's words, a normal close, or its refusal when we shed the call under overload."""
+        if self.call is None or self.closed or self._lost:
+            return  # the connection ended it itself
+        self.call = None  # ended by the call manager: the connection must not end it again
+        self.log.info("call ended by us; closing the connection", reason=reason)
+
+        def ending() -> list[ProtocolEvent]:
+            try:
+                if reason == "overload":
+                    return self.proto.fail(detail, CloseCode.TRY_LATER)
+                return self.proto.close(reason)
+            except LocalProtocolError:
+                return []  # the protocol is already closing
+
+        task = asyncio.get_running_loop().create_task(self._guarded(ending))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     # ------------------------------------------------------------------ endings
 
