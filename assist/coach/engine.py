@@ -150,8 +150,3 @@ class CallCoach:
             today=self.state.local_date(seg.start), language=pb.language,
             next_weekday=pb.promise.next_weekday, masked_spans=len(spans),
         )
-
-    @property
-    def segment_index(self) -> dict[str, int]:
-        """segment_id → call-wide number of its final."""
-        return dict(self._final_index)
