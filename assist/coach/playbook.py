@@ -159,6 +159,19 @@ class CallTime(_M):
     warning_text: str
     ok_text: str
     inbound_text: str
+    unknown_zones: list[str] = Field(default_factory=list, description="where the debtor may be when the "
+                                     "account has no time zone (default: the playbook's zone)")
+    area_codes: bool = Field(False, description="read US area codes of the account phone as zone evidence")
+
+    @field_validator("unknown_zones")
+    @classmethod
+    def _zones(cls, v: list[str]) -> list[str]:
+        for z in v:
+            try:
+                ZoneInfo(z)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                raise ValueError(f"unknown time zone {z!r}") from e
+        return v
 
 
 class Frequency(_M):
