@@ -98,7 +98,8 @@ def test_en_clock(en_pb, hour: int, minute: int, allowed: bool, warning: bool) -
     ("8505550123", 21, 30, False, True),
     ("8505550123", 20, 30, True, True),  # warning in Eastern
     # an unknown area code is no evidence: every zone again
-    ("5555550123", 20, 30, False, False),
+    ("5555550123", 20, 30, True, True),
+    ("5555550123", 12, 30, False, False),
 ])
 def test_en_unknown_zone(en_pb, phone: str | None, hour: int, minute: int, allowed: bool,  # type: ignore[no-untyped-def]
                          warning: bool) -> None:
@@ -144,11 +145,14 @@ def test_reg_f_seven_attempts_in_seven_days(en_pb) -> None:  # type: ignore[no-u
 def test_reg_f_quiet_week_after_a_conversation(en_pb) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 25, 14, 0, tzinfo=NY)
     talked = hist((datetime(2026, 11, 19, 18, 0, tzinfo=NY), True))  # day 1 = Nov 19, day 7 = Nov 25
-    dc = dial_check(None, talked, now, en_pb)
+    eastern = parse_account({"id": "A", "timezone": "America/New_York"})
+    dc = dial_check(eastern, talked, now, en_pb)
     assert not dc.allowed and "US-FREQ-02" in dc.rules and "2026-11-26" in dc.reason
     assert dc.next_allowed_at == datetime(2026, 11, 26, 8, 0, tzinfo=NY)
+    # debtor's zone unknown: the next call must also be after 08:00 in Hawaii (13:00 Eastern)
+    assert dial_check(None, talked, now, en_pb).next_allowed_at == datetime(2026, 11, 26, 13, 0, tzinfo=NY)
     older = hist((datetime(2026, 11, 18, 18, 0, tzinfo=NY), True))
-    assert dial_check(None, older, now, en_pb).allowed
+    assert dial_check(eastern, older, now, en_pb).allowed
 
 
 def test_blocked_call_can_still_be_in_the_warning_band(zh_pb) -> None:  # type: ignore[no-untyped-def]
