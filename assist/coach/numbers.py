@@ -181,6 +181,8 @@ _ZH_CURRENCY = r"(?:块钱|块|元整|元|圆|人民币|rmb|RMB)"
 _ZH_NOT_MONEY = ("天", "号", "日", "月", "年", "期", "个", "次", "点", "分", "岁", "%", "倍", "笔", "张", "位",
                  "小时", "周", "星期", "号码", "人", "家", "条", "楼", "层", "公里", "米", "斤", "秒", "遍",
                  "成", "折", "度", "分钟", "台", "辆", "套", "手", "声", "下", "句")
+# a date right after an amount (三千五 下周五) does not make it a count (三下, 五月)
+_ZH_DATE_AFTER = ("下周", "下个", "下星期", "下礼拜", "下月", "下午", "下下")
 _ZH_AMOUNT = re.compile(
     rf"(?P<pre>[¥￥]\s*)?(?P<num>(?:\d[\d,]*(?:\.\d+)?[{''.join(ZH_SMALL_UNITS)}{''.join(ZH_BIG_UNITS)}]*"
     rf"[{_ZH_NUM_CHARS}点]*)|[{_ZH_NUM_CHARS}][{_ZH_NUM_CHARS}点]*)(?P<cur>{_ZH_CURRENCY})?"
@@ -216,7 +218,7 @@ def _zh_amounts(text: str, require_currency: bool) -> list[Amount]:
         explicit = bool(m.group("cur") or m.group("pre"))
         has_scale = any(c in num for c in "百千万萬佰仟亿")
         if not explicit:
-            if after.startswith(_ZH_NOT_MONEY) or require_currency:
+            if (after.startswith(_ZH_NOT_MONEY) and not after.startswith(_ZH_DATE_AFTER)) or require_currency:
                 continue
             if not has_scale and len(num) >= 7:  # long digit strings are numbers, not money
                 continue
@@ -389,6 +391,13 @@ _ZH_REL = {"今天": 0, "今日": 0, "今儿": 0, "今晚": 0, "明天": 1, "明
            "后天": 2, "大后天": 3}
 
 
+def _yixia(comp: str, m: re.Match[str], pre: str) -> str:
+    """一下 (确认一下, 核对一下) before the date keeps its 下: 确认一下下周五 is 下周五, 确认一下周五 is 周五."""
+    if pre.startswith("下") and m.start() > 0 and comp[m.start() - 1] == "一":
+        return pre[1:]
+    return pre
+
+
 def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
     comp, idx = _compact(text)
     out: list[DateMention] = []
@@ -407,11 +416,13 @@ def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
         elif m.group("mday"):
             dd = _zh_int(m.group("dd"))
             pre = m.group("mpre") or ""
+            if pre.startswith("下下"):
+                pre = _yixia(comp, m, pre)
             off = None if not pre else (2 if pre.startswith("下下") else 1 if pre.startswith("下") else 0)
             if dd and 1 <= dd <= 31:
                 d = _day_of_month(today, dd, off)
         elif m.group("wk"):
-            pre = m.group("wpre") or ""
+            pre = _yixia(comp, m, m.group("wpre") or "")
             which = "next2" if pre.startswith("下下") else "next" if pre.startswith("下") else \
                 "this" if pre else "coming"
             d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], which, "following_week" if which == "next" else mode)

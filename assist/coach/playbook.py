@@ -294,11 +294,16 @@ class Promise(_M):
     amount_lead: list[str] = Field(default_factory=list, description="a verb right before an amount makes a "
                                    "commitment (还一万 / pay 500)")
     owed: list[str] = Field(default_factory=list, description="words before an amount that is owed, not promised")
+    correction: list[str] = Field(default_factory=list, description="self-correction cues (不对 / actually): "
+                                  "the figures after the last one win, and a revision replaces the promise")
+    further: list[str] = Field(default_factory=list, description="later instalments (剩下的 / the rest): listed, "
+                               "but the promise stays the next payment")
     short_reply: int = Field(16, description="longest reply (characters zh / words×4 en) read as a bare answer")
     window: int = Field(3, description="customer utterances over which amount and date may be combined")
     next_weekday: Literal["following_week", "coming"] = "following_week"
     text: str
     partial_text: str = ""
+    readback_text: str = Field("", description="reminder when the agent's next turn does not read the promise back")
 
 
 class Flag(_M):
@@ -449,6 +454,8 @@ class Playbook(_M):
         add(("promise:full_amount", p.full_amount, (), True))
         add(("promise:amount_lead", p.amount_lead, (), True))
         add(("promise:owed", p.owed, (), False))
+        add(("promise:correction", p.correction, (), False))
+        add(("promise:further", p.further, (), False))
         for c, cat in self.economic.items():
             add((f"economic:{c}", cat.patterns, (), True))
         add(("new_number", self.new_number, (), False))
