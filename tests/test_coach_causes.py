@@ -165,3 +165,158 @@ def test_readback_with_yixia_is_not_a_week_late() -> None:
 ])
 def test_en_relative_dates(text: str, today: date, want: date) -> None:
     assert [d.date for d in find_dates(text, "en-US", today)][:1] == [want]
+
+
+# ---------------------------------------------------------------- negation, refusal and reassurance
+
+
+@pytest.mark.parametrize("text", [
+    "您放心 欠款是民事纠纷 没有人会因为这个来抓您",
+    "我们绝对不会去您单位找您 这点您放心",
+    "这个我做不了主 没法保证给您免利息",
+    "减免的事我这边答应不了 您可以在APP上提交申请",
+    "不存在什么黑名单 这个您别听别人乱说",
+    "我们没有权力冻结您的账户",
+    "坐牢是不可能的 您别担心",
+    "不会影响您孩子上学的 您放心",
+    "我们不可能派人上门 您别紧张",
+])
+def test_negated_or_declined_is_not_a_violation_zh(text: str) -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.customer("你们是不是要来抓我 会不会坐牢")
+    c.agent(text)
+    assert c.violations() == []
+
+
+@pytest.mark.parametrize("text", [
+    "We would never involve the police in something like this.",
+    "Nobody is going to arrest you over a credit card balance.",
+    "No one will come to your house, I promise.",
+    "I can't waive the interest, that's not something I'm able to promise.",
+    "You won't go to jail for this, it's a civil matter.",
+    "There is no blacklist, that's not how it works.",
+    "I'm not able to take off the late fees, only the review team can decide that.",
+    "We will never contact your employer about this.",
+])
+def test_negated_or_declined_is_not_a_violation_en(text: str) -> None:
+    c = Call("en-US", EN_ACC)
+    c.customer("Are you going to have me arrested?")
+    c.agent(text)
+    assert c.violations() == []
+
+
+@pytest.mark.parametrize(("lang", "text", "kind"), [
+    ("zh-CN", "你再不还 我们明天就派人上门把你带走", "threat"),
+    ("zh-CN", "我们已经给您免了全部利息 剩下的本金还了就行", "misleading"),
+    ("zh-CN", "你要是不还 就要坐牢", "misleading"),
+    ("en-US", "If you don't pay today, you will be arrested.", "misleading"),
+    ("en-US", "We're going to call your employer and tell them.", "threat"),
+])
+def test_real_violations_still_count(lang: str, text: str, kind: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(text)
+    assert [k for k, _ in c.violations()] == [kind]
+
+
+def test_a_threat_is_not_also_misleading() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("明天我们就叫警察上门把你抓走 你就等着坐牢吧")
+    kinds = [k for k, _ in c.violations()]
+    assert "threat" in kinds and "misleading" not in kinds
+
+
+# ---------------------------------------------------------------- third parties
+
+
+@pytest.mark.parametrize(("who", "text"), [
+    ("我是他妈妈", "阿姨 麻烦您帮个忙 劝劝他把欠我们的钱还上"),
+    ("我是他同事 他出去了", "那能不能请您帮个忙 转告他一声 他那笔贷款得尽快处理"),
+    ("我是他邻居 他不在家", "大姐 麻烦您帮忙跟他说一声 让他赶紧把钱还了"),
+    ("我是他老婆", "那您能不能先帮他垫上 五千块就行"),
+])
+def test_favour_to_a_third_party_is_a_disclosure_zh(who: str, text: str) -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("您好 请问是张伟先生吗")
+    c.customer(who)
+    c.agent(text)
+    assert [k for k, _ in c.violations()] == ["third_party_disclosure"]
+
+
+@pytest.mark.parametrize(("who", "text"), [
+    ("No, this is his mother.", "Could you do me a favor and remind him he needs to take care of this balance?"),
+    ("I'm his coworker, he stepped out.", "Would you mind letting him know his payment is overdue?"),
+    ("This is his neighbor, he isn't home.", "Maybe you could help him out and cover the bill for him?"),
+])
+def test_favour_to_a_third_party_is_a_disclosure_en(who: str, text: str) -> None:
+    c = Call("en-US", EN_ACC)
+    c.agent("Hi, may I speak with James Carter?")
+    c.customer(who)
+    c.agent(text)
+    assert [k for k, _ in c.violations()] == ["third_party_disclosure"]
+
+
+@pytest.mark.parametrize(("lang", "who", "text"), [
+    ("zh-CN", "我是他妈妈", "好的 麻烦您转告他回个电话 我们这边是安信消费金融 电话4008123456"),
+    ("en-US", "I'm his coworker.", "Could you ask him to call Mike back at 1-800-555-0134? Thanks."),
+])
+def test_callback_request_to_a_third_party_is_fine(lang: str, who: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(who)
+    c.agent(text)
+    assert c.violations() == []
+
+
+# ---------------------------------------------------------------- wilful default
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("zh-CN", "这个月我是真的还不了 工资还没发"),
+    ("zh-CN", "现在一分钱都拿不出来 下个月再看"),
+    ("zh-CN", "这个月不还了 实在没钱 下个月一定还"),
+    ("en-US", "I just can't pay this month, money is really tight."),
+    ("en-US", "I'm not paying anything this month, I don't have it."),
+])
+def test_cannot_pay_this_month_is_not_wilful_default(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert [r.kind for r in c.coach.findings().risks] == []
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("zh-CN", "我就是不还 你们爱找谁找谁"),
+    ("zh-CN", "一分钱都不会还的 有本事去起诉我"),
+    ("en-US", "I'm never paying this, go ahead and sue me."),
+])
+def test_refusal_is_wilful_default(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert [r.kind for r in c.coach.findings().risks] == ["wilful_default"]
+
+
+# ---------------------------------------------------------------- temperament over the call
+
+
+def test_call_label_does_not_decay_to_neutral() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.customer("对不起 真的很抱歉 我不是故意不还的")
+    c.agent("没关系 我们一起看看")
+    c.customer("我很怕家里人知道 求求你别告诉我老婆")
+    c.agent("您放心 只跟您本人沟通")
+    for _ in range(8):
+        c.customer("好的")
+        c.agent("嗯 那我们确认一下")
+    f = c.coach.findings()
+    assert f.temperament.label == "sensitive"
+    assert f.temperament.changes and f.temperament.changes[0]["label"] == "sensitive"
+
+
+def test_summary_reports_the_call_label() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.customer("对不起 真的很抱歉 我不是故意不还的")
+    c.customer("我很怕家里人知道 求求你别告诉我老婆")
+    for _ in range(8):
+        c.customer("好的")
+    c.coach.end()
+    summary = [p for p in c.prompts + c.coach.end() if p.kind == "summary"]
+    assert summary == [] or summary[0].data["findings"]["temperament"]["label"] == "sensitive"
+    assert c.coach.findings().public()["temperament"]["label"] == "sensitive"  # type: ignore[index]

@@ -67,6 +67,14 @@ class Matching(_M):
     negators: list[str] = Field(default_factory=list)
     fillers: list[str] = Field(default_factory=list)
     max_fillers: int = 4
+    scope_negators: list[str] = Field(default_factory=list, description="negate a violation phrase later in "
+                                      "the same clause (没有人 / never / no one)")
+    scope_breaks: list[str] = Field(default_factory=list, description="words that end a scope negator's reach "
+                                    "(如果 / 就 / if / but)")
+    scope_max: int = Field(8, description="tokens a scope negator reaches")
+    post_negators: list[str] = Field(default_factory=list, description="negate a violation phrase right before "
+                                     "them (是不可能的 / isn't true)")
+    post_max: int = Field(3, description="tokens between a violation phrase and a post negator")
     keep_words: list[str] = Field(default_factory=list, description="English words never auto-corrected")
     weak_chars: str = Field("", description="Chinese characters too common to anchor a short phrase")
     literal_max: int = Field(2, description="Chinese alternatives up to this many characters need one "
@@ -483,12 +491,16 @@ class Playbook(_M):
             matcher = Matcher(
                 self.language, m.lexicon, default_gap=m.default_gap, negators=m.negators, fillers=m.fillers,
                 synonyms=m.synonyms, fuzzy_pinyin=m.fuzzy_pinyin, keep_words=m.keep_words,
-                vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]],
+                vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]]
+                + [*m.scope_negators, *m.scope_breaks, *m.post_negators],
                 weak_chars=m.weak_chars, literal_max=m.literal_max,
             )
             matcher.negation.max_fillers = m.max_fillers
+            matcher.negation.configure_scope(m.scope_negators, m.scope_breaks, m.post_negators, matcher.norm,
+                                             m.scope_max, m.post_max)
             phrases = {key: matcher.compile(pats, exceptions=exc, negate=neg, where=f"{where} {key}",
-                                            gap_negation=key.startswith("violation:"))
+                                            gap_negation=key.startswith("violation:"),
+                                            scope=key.startswith(("violation:", "risk:wilful_default")))
                        for key, pats, exc, neg in sets}
         except PatternError as e:
             raise PlaybookError(str(e)) from None
