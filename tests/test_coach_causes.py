@@ -320,3 +320,17 @@ def test_summary_reports_the_call_label() -> None:
     summary = [p for p in c.prompts + c.coach.end() if p.kind == "summary"]
     assert summary == [] or summary[0].data["findings"]["temperament"]["label"] == "sensitive"
     assert c.coach.findings().public()["temperament"]["label"] == "sensitive"  # type: ignore[index]
+
+
+def test_call_label_keeps_the_held_type_when_evidence_is_mixed() -> None:
+    from assist.coach.detectors.temperament import Temperament
+
+    c = Call("zh-CN", ZH_ACC)
+    t = next(d for d in c.coach.detectors if isinstance(d, Temperament))
+    # sensitive for most of the call, some dominant and procrastinating remarks later: no type has the
+    # share the whole-call rule wants, but the live label showed sensitive for 5 utterances
+    t.totals = {"dominant": 1.5, "sensitive": 2.0, "procrastinating": 1.5}
+    t.held = {"sensitive": 5, "dominant": 1}
+    assert t.overall(c.coach.state)[0] == "sensitive"
+    t.held = {"sensitive": 1}  # a label shown once is not enough
+    assert t.overall(c.coach.state)[0] == "neutral"

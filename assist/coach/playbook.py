@@ -219,6 +219,9 @@ class Anger(_M):
 class Temperament(_M):
     overall_min_score: float = Field(1.5, description="evidence over the whole call needed for a call label")
     overall_min_share: float = Field(0.45, description="share of all type evidence the call label must have")
+    held_min_utterances: int = Field(2, description="customer utterances a live label must have been shown to "
+                                     "become the call label when the whole-call evidence is mixed")
+    held_min_score: float = Field(1.2, description="whole-call evidence such a held label needs")
     hardship_discount: dict[str, float] = Field(
         default_factory=dict, description="weight of a type's evidence once hardship is known (没钱 is then real)")
     baseline_seconds: float = 30.0
