@@ -334,3 +334,22 @@ def test_call_label_keeps_the_held_type_when_evidence_is_mixed() -> None:
     assert t.overall(c.coach.state)[0] == "sensitive"
     t.held = {"sensitive": 1}  # a label shown once is not enough
     assert t.overall(c.coach.state)[0] == "neutral"
+
+
+# ---------------------------------------------------------------- disclosure timing (issue 14)
+
+
+def test_opening_items_reminded_in_the_opening_en() -> None:
+    c = Call("en-US", EN_ACC)
+    c.agent("Hi, this is Dana with Meridian Recovery Services.", start=1, end=4)
+    assert [p.data["missing"] for p in c.coach.tick(16) if p.kind == "disclosure"] == [["recording_notice"]]
+
+
+@pytest.mark.parametrize(("lang", "wrap_up"), [
+    ("zh-CN", "好的 那您还有什么问题吗"),
+    ("en-US", "Okay, is there anything else I can help you with today?"),
+])
+def test_closing_items_reminded_before_the_goodbye(lang: str, wrap_up: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    out = [p for p in c.agent(wrap_up) if p.kind == "disclosure"]
+    assert out and out[0].data["closing"] and "deadline" in out[0].data["missing"]
