@@ -43,70 +43,90 @@ def zh_number(s: str) -> float | None:
     toks = _ZH_NUM_TOKEN.findall(s)
     if "".join(toks) != s:
         return None
-    has_unit = any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks)
-    if not has_unit:
-        if all(t in ZH_DIGITS for t in toks):
-            return float(int("".join(str(ZH_DIGITS[t]) for t in toks)))
-        if len(toks) == 1 and toks[0][0].isdigit():
-            return float(toks[0])
-        if len(toks) == 3 and toks[1] == "点":  # 一点五
-            a, b = toks[0], toks[2]
-            av = ZH_DIGITS.get(a, None) if not a[0].isdigit() else float(a)
-            bv = ZH_DIGITS.get(b, None) if not b[0].isdigit() else b
-            if av is None or bv is None:
-                return None
-            return float(f"{int(av)}.{bv}")
-        return None
-    total = 0.0
-    section = 0.0
-    cur: float | None = None
-    cur_is_single = False
-    last_unit = 1
-    zero_seen = False
-    decimal_pending = False
+    if any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks):
+        return _zh_with_units(toks)
+    return _zh_without_units(toks)
+
+
+def _zh_without_units(toks: list[str]) -> float | None:
+    """二零二五 (digit by digit), 3500, 一点五."""
+    if all(t in ZH_DIGITS for t in toks):
+        return float(int("".join(str(ZH_DIGITS[t]) for t in toks)))
+    if len(toks) == 1 and toks[0][0].isdigit():
+        return float(toks[0])
+    if len(toks) == 3 and toks[1] == "点":  # 一点五
+        a, b = toks[0], toks[2]
+        av = ZH_DIGITS.get(a, None) if not a[0].isdigit() else float(a)
+        bv = ZH_DIGITS.get(b, None) if not b[0].isdigit() else b
+        if av is None or bv is None or "." in str(bv):  # 12点3.5 is not a number
+            return None
+        return float(f"{int(av)}.{bv}")
+    return None
+
+
+@dataclass
+class _ZhSum:
+    """Running state while reading a numeral with units left to right."""
+
+    total: float = 0.0
+    section: float = 0.0  # the part below the current 万/亿
+    cur: float | None = None  # the digit waiting for its unit
+    cur_is_single: bool = False
+    last_unit: int = 1
+    zero_seen: bool = False
+    decimal_pending: bool = False
+
+    def digit(self, t: str) -> bool:
+        """A digit token; False when the expression is ambiguous (一两千)."""
+        v = float(t) if t[0].isdigit() else float(ZH_DIGITS[t])
+        if self.decimal_pending and self.cur is not None:  # 1.5万 / 一点五万
+            self.cur = float(f"{int(self.cur)}.{int(v)}")
+            self.decimal_pending = False
+            self.cur_is_single = False
+            return True
+        if t in ZH_DIGITS and v == 0:
+            self.zero_seen = True  # 一百零五: the 五 is units, not tens
+            return True
+        if self.cur is not None:
+            return False
+        self.cur = v
+        self.cur_is_single = t in ZH_DIGITS or len(t) == 1
+        return True
+
+    def small_unit(self, u: int) -> None:
+        self.section += (1.0 if self.cur is None else self.cur) * u
+        self.cur, self.last_unit, self.zero_seen = None, u, False
+
+    def big_unit(self, u: int) -> None:
+        self.section += self.cur or 0.0
+        if self.section == 0:
+            self.section = 1.0
+        self.total = (self.total + self.section) * u if u > 10_000 else self.total + self.section * u
+        self.section, self.cur, self.last_unit, self.zero_seen = 0.0, None, u, False
+
+    def value(self) -> float:
+        if self.cur is not None:
+            # 一万二 = 12,000 and 两千五 = 2,500: a trailing single digit counts in the next unit down
+            if not self.zero_seen and self.last_unit >= 10 and self.cur_is_single and self.cur < 10:
+                self.section += self.cur * self.last_unit / 10
+            else:
+                self.section += self.cur
+        return self.total + self.section
+
+
+def _zh_with_units(toks: list[str]) -> float | None:
+    acc = _ZhSum()
     for t in toks:
         if t == "点":
-            decimal_pending = True
-            continue
-        if t[0].isdigit() or t in ZH_DIGITS:
-            v = float(t) if t[0].isdigit() else float(ZH_DIGITS[t])
-            if decimal_pending and cur is not None:
-                cur = float(f"{int(cur)}.{int(v)}")
-                decimal_pending = False
-                cur_is_single = False
-                continue
-            if t in ZH_DIGITS and v == 0:
-                zero_seen = True
-                continue
-            if cur is not None:  # two digits in a row with units around: 一两千 (ambiguous)
+            acc.decimal_pending = True
+        elif t[0].isdigit() or t in ZH_DIGITS:
+            if not acc.digit(t):
                 return None
-            cur = v
-            cur_is_single = t in ZH_DIGITS or len(t) == 1
         elif t in ZH_SMALL_UNITS:
-            u = ZH_SMALL_UNITS[t]
-            section += (1.0 if cur is None else cur) * u
-            cur = None
-            last_unit = u
-            zero_seen = False
+            acc.small_unit(ZH_SMALL_UNITS[t])
         else:
-            u = ZH_BIG_UNITS[t]
-            section += cur or 0.0
-            if section == 0:
-                section = 1.0
-            if u > 10_000:
-                total = (total + section) * u
-            else:
-                total += section * u
-            section = 0.0
-            cur = None
-            last_unit = u
-            zero_seen = False
-    if cur is not None:
-        if not zero_seen and last_unit >= 10 and cur_is_single and cur < 10:
-            section += cur * last_unit / 10
-        else:
-            section += cur
-    return total + section
+            acc.big_unit(ZH_BIG_UNITS[t])
+    return acc.value()
 
 
 # ------------------------------------------------------------------ English numerals
