@@ -505,34 +505,44 @@ def _en_ord(s: str) -> int | None:
     return None
 
 
+def _en_month_day(m: re.Match[str], today: date) -> date | None:
+    """December first, the 5th of next month (a month name without a year: this year or next)."""
+    mon = (m.group("mon") or m.group("mon2") or "").lower()
+    day = _en_ord(m.group("mday") or m.group("dday") or "")
+    if not day:
+        return None
+    if mon in ("this month", "next month"):
+        return _day_of_month(today, day, 0 if mon == "this month" else 1)
+    mo = _MONTHS.get(mon.rstrip("."))
+    if not mo:
+        return None
+    try:
+        d = date(today.year, mo, day)
+        return date(today.year + 1, mo, day) if d < today - timedelta(days=_PAST_YEAR_DAYS) else d
+    except ValueError:
+        return None
+
+
+def _en_slash(m: re.Match[str], today: date) -> date | None:
+    """12/5 or 12/5/2026 (US order)."""
+    mo, day = int(m.group("sm")), int(m.group("sd"))
+    y = int(m.group("sy")) if m.group("sy") else today.year
+    if y < 100:
+        y += 2000
+    try:
+        return date(y, mo, day)
+    except ValueError:
+        return None
+
+
 def _en_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
     out: list[DateMention] = []
     for m in _EN_DATE.finditer(text):
         d: date | None = None
         if m.group("md") or m.group("dm"):
-            mon = (m.group("mon") or m.group("mon2") or "").lower()
-            day = _en_ord(m.group("mday") or m.group("dday") or "")
-            if day:
-                if mon in ("this month", "next month"):
-                    d = _day_of_month(today, day, 0 if mon == "this month" else 1)
-                else:
-                    mo = _MONTHS.get(mon.rstrip("."))
-                    if mo:
-                        try:
-                            d = date(today.year, mo, day)
-                            if d < today - timedelta(days=_PAST_YEAR_DAYS):
-                                d = date(today.year + 1, mo, day)
-                        except ValueError:
-                            d = None
+            d = _en_month_day(m, today)
         elif m.group("slash"):
-            mo, day = int(m.group("sm")), int(m.group("sd"))
-            y = int(m.group("sy")) if m.group("sy") else today.year
-            if y < 100:
-                y += 2000
-            try:
-                d = date(y, mo, day)
-            except ValueError:
-                d = None
+            d = _en_slash(m, today)
         elif m.group("wk"):
             pre = (m.group("wpre") or "").lower()
             which = "next" if pre == "next" else "this" if pre == "this" else "coming"
