@@ -353,3 +353,17 @@ def test_closing_items_reminded_before_the_goodbye(lang: str, wrap_up: str) -> N
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
     out = [p for p in c.agent(wrap_up) if p.kind == "disclosure"]
     assert out and out[0].data["closing"] and "deadline" in out[0].data["missing"]
+
+
+@pytest.mark.parametrize(("lang", "who", "text"), [
+    ("zh-CN", "我是他哥", "那你帮他把欠款还了吧"),
+    ("zh-CN", "我跟他一个单位的", "麻烦您让他赶紧还钱"),
+    ("zh-CN", "我是他楼下邻居", "他欠我们钱一直没还"),
+    ("en-US", "I work with him.", "Can you tell him his account is past due?"),
+    ("en-US", "I live next door, he's out.", "Would you mind helping him pay what he owes?"),
+])
+def test_who_is_on_the_line_relative_colleague_neighbour(lang: str, who: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(who)
+    c.agent(text)
+    assert [k for k, _ in c.violations()] == ["third_party_disclosure"]
