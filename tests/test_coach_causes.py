@@ -367,3 +367,20 @@ def test_who_is_on_the_line_relative_colleague_neighbour(lang: str, who: str, te
     c.customer(who)
     c.agent(text)
     assert [k for k, _ in c.violations()] == ["third_party_disclosure"]
+
+
+def test_accepted_offer_card_does_not_ask_for_a_read_back() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("您下周五先还五千 可以吗")
+    c.customer("可以")
+    cards = [p for p in c.prompts if p.kind == "promise" and p.data.get("complete")]
+    assert len(cards) == 1 and cards[0].data["confirmed"] and "复述" not in cards[0].text
+    c.agent("好的 请通过官方APP还款")
+    assert not [p for p in c.prompts if p.data.get("readback")]
+
+
+def test_readback_reminder_when_the_agent_moves_on() -> None:
+    c = Call("en-US", EN_ACC)
+    c.customer("I'll pay two hundred dollars on December tenth.")
+    c.agent("Okay. Is there anything else going on with the account?")
+    assert [p for p in c.prompts if p.data.get("readback")]

@@ -315,6 +315,8 @@ class Promise(_M):
     text: str
     partial_text: str = ""
     readback_text: str = Field("", description="reminder when the agent's next turn does not read the promise back")
+    confirmed_text: str = Field("", description="the card when the agent already said the amount and date (an "
+                                "accepted offer): no read-back request")
 
 
 class Flag(_M):

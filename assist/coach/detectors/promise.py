@@ -323,7 +323,8 @@ class PromiseToPay(Detector):
     def _card(self, amount: float, when: date, segs: list[str], quote: str, confirmed: bool,
               state: CallState) -> None:
         pb = state.pb
-        state.emit("promise", pb.text(pb.promise.text, amount=_fmt_amount(amount), date=when.isoformat(),
+        template = pb.promise.confirmed_text if confirmed and pb.promise.confirmed_text else pb.promise.text
+        state.emit("promise", pb.text(template, amount=_fmt_amount(amount), date=when.isoformat(),
                                       currency=pb.currency),
                    severity="info", audience="agent", segments=segs, quote=quote,
                    data={"amount": round(amount, 2), "date": when.isoformat(), "complete": True,
