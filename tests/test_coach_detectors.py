@@ -416,7 +416,7 @@ def test_full_balance_means_total_due() -> None:
     assert p is not None and (p.amount, p.date) == (21500, "2026-11-30")
 
 
-def test_first_commitment_wins() -> None:
+def test_later_instalment_does_not_replace_the_promise() -> None:
     c = Call("en-US", EN_ACC)
     c.customer("I'll pay $500 next Friday.")
     c.customer("And I'll pay the rest, $2,150, on the 15th.")
