@@ -384,3 +384,24 @@ def test_readback_reminder_when_the_agent_moves_on() -> None:
     c.customer("I'll pay two hundred dollars on December tenth.")
     c.agent("Okay. Is there anything else going on with the account?")
     assert [p for p in c.prompts if p.data.get("readback")]
+
+
+@pytest.mark.parametrize(("lang", "offer", "reply", "want"), [
+    ("zh-CN", "您下周五先还五千 可以吗", "五千太多了 三千吧", (3000, "2026-12-04")),
+    ("en-US", "Could you do five hundred on December tenth?", "That's too much, how about three hundred?",
+     (300, "2026-12-10")),
+])
+def test_counter_offer_keeps_the_offer_date(lang: str, offer: str, reply: str, want: tuple[float, str]) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(offer)
+    c.customer(reply)
+    assert promise(c) == want
+
+
+@pytest.mark.parametrize("text", ["I can't do five hundred by Friday.", "I don't have five hundred for Friday.",
+                                  "Two hundred by the 15th isn't possible for me."])
+def test_refusal_of_an_offer_en(text: str) -> None:
+    c = Call("en-US", EN_ACC)
+    c.agent("Can you pay five hundred by Friday?")
+    c.customer(text)
+    assert promise(c) is None

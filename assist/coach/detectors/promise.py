@@ -139,6 +139,10 @@ class PromiseToPay(Detector):
         if offer is not None and short and pb.phrases("promise:affirm").find(view.tokens) is not None:
             return _Reading(amount if amount is not None else offer.amount,
                             when if when is not None else offer.date, True, confirmed=True)
+        if offer is not None and short and (amount is None) != (when is None):
+            # a counter-offer to the agent's offer (五千太多了 三千吧): the other piece is the offer's
+            return _Reading(amount if amount is not None else offer.amount,
+                            when if when is not None else offer.date, True)
         if not commits and not (asked and short and (amount is not None or when is not None)):
             return None
         if asked and short and context is not None:  # the answer to "那15号还多少呢" carries its date
