@@ -405,3 +405,29 @@ def test_refusal_of_an_offer_en(text: str) -> None:
     c.agent("Can you pay five hundred by Friday?")
     c.customer(text)
     assert promise(c) is None
+
+
+@pytest.mark.parametrize(("lang", "text", "kind"), [
+    # a negated condition does not negate the consequence (no punctuation, as recognisers write it)
+    ("en-US", "if you won't pay we will have you arrested", "threat"),
+    ("en-US", "unless you pay today you will be arrested", "misleading"),
+    ("zh-CN", "要是没办法还 我们就派人上门把你带走", "threat"),
+    ("zh-CN", "你如果不还 法院马上冻结你的财产", "misleading"),
+])
+def test_negated_condition_keeps_the_violation(lang: str, text: str, kind: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(text)
+    assert kind in [k for k, _ in c.violations()]
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("zh-CN", "您别害怕 欠款是民事纠纷 不涉及刑事责任"),
+    ("zh-CN", "黑名单这种说法是不存在的"),
+    ("zh-CN", "这不构成犯罪 您放心"),
+    ("en-US", "You're not in any legal trouble and no one is going to arrest you."),
+    ("en-US", "This won't affect your children or your job in any way."),
+])
+def test_more_reassurance(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(text)
+    assert c.violations() == []

@@ -430,6 +430,7 @@ class Negation:
         self.scope: list[tuple[str, ...]] = []
         self.breaks: list[tuple[str, ...]] = []
         self.post: list[tuple[str, ...]] = []
+        self.conditionals: list[tuple[str, ...]] = []
         self.scope_max = 0
         self.post_max = 0
 
@@ -448,12 +449,24 @@ class Negation:
         return False
 
     def configure_scope(self, scope: Iterable[str], breaks: Iterable[str], post: Iterable[str], norm: Normalizer,
-                        scope_max: int, post_max: int) -> None:
-        self.scope = [tuple(norm.pattern_tokens(n)) for n in scope if norm.pattern_tokens(n)]
-        self.breaks = [tuple(norm.pattern_tokens(n)) for n in breaks if norm.pattern_tokens(n)]
-        self.post = [tuple(norm.pattern_tokens(n)) for n in post if norm.pattern_tokens(n)]
+                        scope_max: int, post_max: int, conditionals: Iterable[str] = ()) -> None:
+        def seqs(items: Iterable[str]) -> list[tuple[str, ...]]:
+            return [tuple(norm.pattern_tokens(n)) for n in items if norm.pattern_tokens(n)]
+
+        self.scope, self.breaks, self.post = seqs(scope), seqs(breaks), seqs(post)
+        self.conditionals = seqs(conditionals)
         self.scope_max = scope_max
         self.post_max = post_max
+
+    def _conditional(self, toks: list[str], neg_start: int) -> bool:
+        """The negator sits in a condition (if you won't pay…, 要是没办法还…): it negates the
+        condition, not what follows."""
+        for end in range(neg_start, max(0, neg_start - 4) - 1, -1):
+            if end < neg_start and toks[end] == BOUNDARY:
+                return False
+            if any(self._ends_with(toks, end, c) for c in self.conditionals):
+                return True
+        return False
 
     def scoped(self, tokens: Tokens, start: int, end: int) -> bool:
         """A scope negator earlier in the clause, or a post negator right after the match."""
@@ -463,8 +476,9 @@ class Negation:
                 break
             if end_at < start and any(self._ends_with(toks, end_at + 1, b) for b in self.breaks):
                 break
-            if any(self._ends_with(toks, end_at, neg) for neg in self.scope):
-                return True
+            neg = next((n for n in self.scope if self._ends_with(toks, end_at, n)), None)
+            if neg is not None:
+                return not self._conditional(toks, end_at - len(neg))
         for begin in range(end, min(len(toks), end + self.post_max + 1)):
             if toks[begin] == BOUNDARY:
                 break

@@ -75,6 +75,8 @@ class Matching(_M):
     post_negators: list[str] = Field(default_factory=list, description="negate a violation phrase right before "
                                      "them (是不可能的 / isn't true)")
     post_max: int = Field(3, description="tokens between a violation phrase and a post negator")
+    scope_conditionals: list[str] = Field(default_factory=list, description="a scope negator right after one "
+                                          "of these negates a condition, not what follows (if you won't pay…)")
     keep_words: list[str] = Field(default_factory=list, description="English words never auto-corrected")
     weak_chars: str = Field("", description="Chinese characters too common to anchor a short phrase")
     literal_max: int = Field(2, description="Chinese alternatives up to this many characters need one "
@@ -497,12 +499,12 @@ class Playbook(_M):
                 self.language, m.lexicon, default_gap=m.default_gap, negators=m.negators, fillers=m.fillers,
                 synonyms=m.synonyms, fuzzy_pinyin=m.fuzzy_pinyin, keep_words=m.keep_words,
                 vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]]
-                + [*m.scope_negators, *m.scope_breaks, *m.post_negators],
+                + [*m.scope_negators, *m.scope_breaks, *m.post_negators, *m.scope_conditionals],
                 weak_chars=m.weak_chars, literal_max=m.literal_max,
             )
             matcher.negation.max_fillers = m.max_fillers
             matcher.negation.configure_scope(m.scope_negators, m.scope_breaks, m.post_negators, matcher.norm,
-                                             m.scope_max, m.post_max)
+                                             m.scope_max, m.post_max, m.scope_conditionals)
             phrases = {key: matcher.compile(pats, exceptions=exc, negate=neg, where=f"{where} {key}",
                                             gap_negation=key.startswith("violation:"),
                                             scope=key.startswith(("violation:", "risk:wilful_default")))
