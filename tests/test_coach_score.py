@@ -85,3 +85,22 @@ def test_bad_file_is_reported_and_others_still_run(tmp_path: Path, capsys: pytes
     assert cli_main(["replay", str(bad), str(TWO[0]), "--json"]) == 2
     cap = capsys.readouterr()
     assert "bad.jsonl" in cap.err and len(cap.out.splitlines()) == 1
+
+
+def test_replay_without_time_zone_and_with_phone_number(tmp_path: Path) -> None:
+    """The labelling guide: no account.timezone; account.phone (digits, maybe a JSON number) is evidence."""
+    head = {"call": {"language": "en-US", "started_at": "2026-12-02T22:45:00-05:00",
+                     "account": {"id": "A", "name": "Carlos Rivera", "principal": 900, "interest": 70, "penalty": 30,
+                                 "overdue_days": 25, "currency": "USD", "phone": 13035550147}},
+            "expect": {"call_time": {"allowed": True, "warning": True},
+                       "promise": {"amount": 200.0, "date": "2026-12-11"}}}
+    segs = [{"start": 0.5, "end": 3.0, "speaker": "agent", "text": "Hi Carlos, this is Mike with Meridian."},
+            {"start": 3.5, "end": 6.0, "speaker": "customer", "text": "I can pay two hundred dollars next Friday."}]
+    p = tmp_path / "call.jsonl"
+    p.write_text("\n".join(json.dumps(x) for x in [head, *segs]) + "\n")
+    rep = score_results([replay_file(p)], load_labels(p))
+    assert rep.call_time.rate == 1.0 and rep.promise.rate == 1.0, rep.format(details=True)
+    head["call"]["account"].pop("phone")  # type: ignore[attr-defined]
+    p.write_text("\n".join(json.dumps(x) for x in [head, *segs]) + "\n")
+    res = replay_file(p)
+    assert not res.findings.call_time.allowed  # 22:45 Eastern is past 21:00 in the East

@@ -98,6 +98,8 @@ class Account(BaseModel):
                     break
         if "id" in data and not isinstance(data["id"], str):
             data["id"] = str(data["id"])
+        if isinstance(data.get("phone"), int):  # digits written as a JSON number
+            data["phone"] = str(data["phone"])
         contacts = list(data.get("contacts") or [])
         for k in _CONTACT_ALIASES:
             extra = data.pop(k, None)

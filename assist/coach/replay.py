@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assist.coach.accounts import Account, AccountError, parse_account
-from assist.coach.dialing import ContactAttempt, ContactHistory
+from assist.coach.dialing import ContactAttempt, ContactHistory, candidate_zones
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import load_playbook
@@ -174,7 +174,7 @@ def replay_file(path: Path | str) -> ReplayResult:
             raise ReplayError(str(e)) from None
     call_id = str(call.get("call_id") or call.get("id") or p.stem)
     try:
-        history = _history(call, account, pb.timezone)
+        history = _history(call, account, candidate_zones(account, pb)[0])
     except ValidationError as e:
         raise ReplayError(f"{p} line 1 history: {e.errors()[0]['msg']}") from None
     ctx = CallContext(call_id=call_id, language=pb.language, started_at=started, account=account,
