@@ -431,3 +431,10 @@ def test_more_reassurance(lang: str, text: str) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
     c.agent(text)
     assert c.violations() == []
+
+
+@pytest.mark.parametrize("text", ["下周五还五千 我钱不够", "下周五还五千 还是算了吧"])
+def test_taking_it_back_is_no_promise(text: str) -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.customer(text)
+    assert promise(c) is None

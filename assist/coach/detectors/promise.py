@@ -129,6 +129,9 @@ class PromiseToPay(Detector):
         pb = state.pb
         correction = pb.phrases("promise:correction").hits(view.tokens)
         after = correction[-1].tok_end if correction else -1
+        starts = [a.start for a in view.amounts] + [d.start for d in view.dates]
+        if correction and not any(view.token_of_char(c) >= after for c in starts):
+            correction, after = [], -1  # 钱不够 / 还是算了 with no figure after it is no revision
         commits = pb.phrases("promise:commit").hits(view.tokens) + self._leads(view, state) + correction
         amount = self._amount(view, state, commits, after)
         when = self._date(view, state, commits, after)
