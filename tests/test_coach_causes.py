@@ -438,3 +438,17 @@ def test_taking_it_back_is_no_promise(text: str) -> None:
     c = Call("zh-CN", ZH_ACC)
     c.customer(text)
     assert promise(c) is None
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("zh-CN", "免息这个我没有权限 给您承诺不了"),
+    ("zh-CN", "利息全免？这个我真决定不了"),
+    ("zh-CN", "您说的打折我们这边是批不了的"),
+    ("en-US", "Waiving the interest isn't something I can do."),
+    ("en-US", "Stopping the calls isn't up to me, I'm sorry."),
+])
+def test_declined_waiver(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer("能不能把利息免了" if lang == "zh-CN" else "Can you waive the interest?")
+    c.agent(text)
+    assert c.violations() == []
