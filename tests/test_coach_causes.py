@@ -275,6 +275,9 @@ def test_callback_request_to_a_third_party_is_fine(lang: str, who: str, text: st
     ("zh-CN", "这个月不还了 实在没钱 下个月一定还"),
     ("en-US", "I just can't pay this month, money is really tight."),
     ("en-US", "I'm not paying anything this month, I don't have it."),
+    ("zh-CN", "我不还了 这个月实在没钱"),
+    ("zh-CN", "这段时间我没打算还 手头太紧"),
+    ("en-US", "I won't pay anything until I get my next check."),
 ])
 def test_cannot_pay_this_month_is_not_wilful_default(lang: str, text: str) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
@@ -286,6 +289,9 @@ def test_cannot_pay_this_month_is_not_wilful_default(lang: str, text: str) -> No
     ("zh-CN", "我就是不还 你们爱找谁找谁"),
     ("zh-CN", "一分钱都不会还的 有本事去起诉我"),
     ("en-US", "I'm never paying this, go ahead and sue me."),
+    ("en-US", "I will never pay, sue me."),
+    ("en-US", "I'm never paying you people."),
+    ("zh-CN", "不还了 你们随便吧"),
 ])
 def test_refusal_is_wilful_default(lang: str, text: str) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)

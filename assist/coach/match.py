@@ -15,7 +15,7 @@ Pattern syntax (see docs/playbooks.md)::
 
 A match is *negated* when a negator (不/没/别, not/never/won't…) stands right before it, allowing
 only filler tokens (会/去, will/going/to…) in between, inside the same clause.  Checks that opt in
-(`scope=True`, the violation checks) are also negated by a *scope negator* (没有人/绝不/never/no one…)
+(`scope=True`: the agent-side violation checks) are also negated by a *scope negator* (没有人/绝不/never/no one…)
 up to `scope_max` tokens earlier in the same clause unless a scope break (如果/就/if/but…) or, in
 English, a comma comes between; and by a *post negator* (是不可能的/不存在/isn't true…) up to
 `post_max` tokens after the match in the same clause (坐牢是不可能的).

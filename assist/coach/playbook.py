@@ -507,7 +507,7 @@ class Playbook(_M):
                                              m.scope_max, m.post_max, m.scope_conditionals)
             phrases = {key: matcher.compile(pats, exceptions=exc, negate=neg, where=f"{where} {key}",
                                             gap_negation=key.startswith("violation:"),
-                                            scope=key.startswith(("violation:", "risk:wilful_default")))
+                                            scope=key.startswith("violation:"))
                        for key, pats, exc, neg in sets}
         except PatternError as e:
             raise PlaybookError(str(e)) from None
