@@ -367,6 +367,10 @@ def test_closing_items_reminded_before_the_goodbye(lang: str, wrap_up: str) -> N
     ("zh-CN", "我是他楼下邻居", "他欠我们钱一直没还"),
     ("en-US", "I work with him.", "Can you tell him his account is past due?"),
     ("en-US", "I live next door, he's out.", "Would you mind helping him pay what he owes?"),
+    ("zh-CN", "他是我儿子 有什么事跟我说", "他的贷款逾期了 您能帮他还一下吗"),
+    ("zh-CN", "我是张伟的妈妈", "张伟欠我们的钱已经逾期了"),
+    ("en-US", "He's my son, what's this about?", "He has a past due balance with us."),
+    ("en-US", "I'm a friend of his.", "Can you remind him about the overdue payment?"),
 ])
 def test_who_is_on_the_line_relative_colleague_neighbour(lang: str, who: str, text: str) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
