@@ -462,3 +462,17 @@ def test_declined_waiver(lang: str, text: str) -> None:
     c.customer("能不能把利息免了" if lang == "zh-CN" else "Can you waive the interest?")
     c.agent(text)
     assert c.violations() == []
+
+
+@pytest.mark.parametrize(("lang", "text", "want"), [
+    ("zh-CN", "我都快被你们烦死了", []),
+    ("zh-CN", "累死了 刚下班", []),
+    ("zh-CN", "我在医院上班 现在忙", []),
+    ("zh-CN", "我爸上个月死了", ["hardship"]),
+    ("en-US", "I work at the hospital, I'm on shift.", []),
+    ("en-US", "I'm in the hospital right now.", ["hardship"]),
+])
+def test_hardship_is_not_a_figure_of_speech(lang: str, text: str, want: list[str]) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert [r.kind for r in c.coach.findings().risks] == want

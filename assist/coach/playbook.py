@@ -268,6 +268,7 @@ class HighRisk(_M):
 class Category(_M):
     label: str
     patterns: list[str]
+    except_: list[str] = Field(default_factory=list, alias="except")
 
 
 class Hardship(_M):
@@ -457,7 +458,7 @@ class Playbook(_M):
         add(("temperament:anger", self.temperament.anger.cues, (), True))
         add(("risk:wilful_default", self.risk.wilful_default.patterns, self.risk.wilful_default.except_, True))
         for c, cat in self.risk.hardship.categories.items():
-            add((f"risk:hardship:{c}", cat.patterns, (), True))
+            add((f"risk:hardship:{c}", cat.patterns, cat.except_, True))
         p = self.promise
         add(("promise:commit", p.commit, (), True))
         add(("promise:refuse", p.refuse, (), False))
