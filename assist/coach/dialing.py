@@ -71,7 +71,9 @@ class DialCheck(BaseModel):
     next_allowed_at: datetime | None = None
     remaining: str = ""
     local_time: str = ""
-    timezone: str = ""
+    timezone: str = Field("", description="the debtor's zone (the first candidate when it is not known)")
+    zones: list[str] = Field(default_factory=list, description="every zone the debtor may be in; the clock "
+                             "window held in all of them")
     connected_today: int | None = None
     attempts_in_window: int | None = None
 
@@ -242,7 +244,8 @@ def dial_check(account: Account | None, history: ContactHistory | None, now: dat
         next_allowed = _next_in_all(max(v.nexts), zones, playbook)
     return DialCheck(allowed=allowed, warning=warning, reason=reason, rules=rules, next_allowed_at=next_allowed,
                      remaining=v.remaining, local_time=local.isoformat(timespec="minutes"),
-                     timezone=",".join(zones), connected_today=connected_today, attempts_in_window=in_window)
+                     timezone=zones[0], zones=zones, connected_today=connected_today,
+                     attempts_in_window=in_window)
 
 
 def _next_in_all(candidate: datetime, zones: list[str], playbook: Playbook) -> datetime:
