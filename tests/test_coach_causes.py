@@ -476,3 +476,17 @@ def test_hardship_is_not_a_figure_of_speech(lang: str, text: str, want: list[str
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
     c.customer(text)
     assert [r.kind for r in c.coach.findings().risks] == want
+
+
+@pytest.mark.parametrize(("lang", "text", "clean"), [
+    ("zh-CN", "黑名单？没有这回事 您放心", True),
+    ("zh-CN", "抓人 不会这样的 您别担心", True),
+    ("zh-CN", "你知道会上黑名单吗？不还就是这样", False),
+    ("en-US", "Arrest? That's not going to happen.", True),
+    ("en-US", "A criminal record? No, that's not how it works.", True),
+    ("en-US", "You know you could be arrested? That's true.", False),
+])
+def test_echoed_fear_then_denied(lang: str, text: str, clean: bool) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(text)
+    assert (c.violations() == []) == clean

@@ -18,7 +18,8 @@ only filler tokens (会/去, will/going/to…) in between, inside the same claus
 (`scope=True`: the agent-side violation checks) are also negated by a *scope negator* (没有人/绝不/never/no one…)
 up to `scope_max` tokens earlier in the same clause unless a scope break (如果/就/if/but…) or, in
 English, a comma comes between; and by a *post negator* (是不可能的/不存在/isn't true…) up to
-`post_max` tokens after the match in the same clause (坐牢是不可能的).
+`post_max` tokens after the match in the same clause (坐牢是不可能的), or right after the agent echoes
+the customer's word as a question (黑名单？没有这回事).
 """
 
 from __future__ import annotations
@@ -479,9 +480,13 @@ class Negation:
             neg = next((n for n in self.scope if self._ends_with(toks, end_at, n)), None)
             if neg is not None:
                 return not self._conditional(toks, end_at - len(neg))
-        for begin in range(end, min(len(toks), end + self.post_max + 1)):
+        echoed = False  # "黑名单？没有这回事", "Arrest? That's not going to happen": one question mark
+        for begin in range(end, min(len(toks), end + self.post_max + 2)):
             if toks[begin] == BOUNDARY:
-                break
+                if echoed or tokens.text[tokens.spans[begin][0]:tokens.spans[begin][1]] not in ("?", "？"):
+                    break
+                echoed = True
+                continue
             if any(tuple(toks[begin:begin + len(neg)]) == neg for neg in self.post):
                 return True
         return False
