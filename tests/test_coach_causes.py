@@ -490,3 +490,25 @@ def test_echoed_fear_then_denied(lang: str, text: str, clean: bool) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
     c.agent(text)
     assert (c.violations() == []) == clean
+
+
+@pytest.mark.parametrize(("lang", "segs"), [
+    ("zh-CN", [("agent", "喂 张伟吗 我是安信消费金融的 他的借款逾期四十多天了 今天必须处理"),
+               ("customer", "我不是张伟 我是他妈妈")]),
+    ("en-US", [("agent", "Hi, this is Meridian Recovery calling for James Carter about his past due balance."),
+               ("customer", "This is his mother, he's not home.")]),
+])
+def test_disclosure_before_the_third_party_said_who_they_are(lang: str, segs: list[tuple[str, str]]) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    for speaker, text in segs:
+        c.seg(speaker, text)
+    assert c.violations() == [("third_party_disclosure", 0)]
+
+
+def test_debtor_who_confirmed_then_hands_over_is_not_looked_back_on() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("请问是张伟先生吗")
+    c.customer("对 是我")
+    c.agent("张先生 您的借款已经逾期四十五天了")
+    c.customer("我老婆跟你说 我是他老婆")
+    assert c.violations() == []
