@@ -512,3 +512,26 @@ def test_debtor_who_confirmed_then_hands_over_is_not_looked_back_on() -> None:
     c.agent("张先生 您的借款已经逾期四十五天了")
     c.customer("我老婆跟你说 我是他老婆")
     assert c.violations() == []
+
+
+@pytest.mark.parametrize(("lang", "text", "want"), [
+    ("zh-CN", "我下周五先还两千 剩下的月底还清", (2000, "2026-12-04")),
+    ("en-US", "I can pay two hundred on Friday and the rest on the 15th.", (200, "2026-11-27")),
+])
+def test_next_payment_and_the_rest_in_one_breath(lang: str, text: str, want: tuple[float, str]) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert promise(c) == want
+
+
+@pytest.mark.parametrize(("lang", "segs", "want"), [
+    ("zh-CN", [("agent", "那就是下周五还五千 对吧"), ("customer", "不对 是下下周五")], (5000, "2026-12-11")),
+    ("en-US", [("agent", "So that's three hundred on the 10th, correct?"), ("customer", "No, the 12th.")],
+     (300, "2026-12-12")),
+    ("zh-CN", [("customer", "我明天还三千"), ("agent", "好的"), ("customer", "哦 明天不行 后天吧")], (3000, "2026-11-27")),
+])
+def test_customer_corrects_the_read_back(lang: str, segs: list[tuple[str, str]], want: tuple[float, str]) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    for speaker, text in segs:
+        c.seg(speaker, text)
+    assert promise(c) == want

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 from assist.coach.detectors.base import CallState, Detector, SegmentView
 from assist.coach.findings import PromiseFinding
@@ -42,6 +43,17 @@ class _Part:
 
 def _fmt_amount(v: float) -> str:
     return f"{v:,.2f}".rstrip("0").rstrip(".")
+
+
+_Item = TypeVar("_Item", Amount, DateMention)
+
+
+def _before(items: list[_Item], until: int | None, view: SegmentView) -> list[_Item]:
+    """The items before token `until` (a later-instalment cue), if there are any; else all of them."""
+    if until is None:
+        return items
+    first = [x for x in items if view.token_of_char(x.start) < until]
+    return first or items
 
 
 def _closest(items: Sequence[Amount | DateMention], hits: list[Hit], view: SegmentView) -> int | None:
@@ -83,7 +95,8 @@ class PromiseToPay(Detector):
 
     # ------------------------------------------------------------------ parsing
 
-    def _amount(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1) -> float | None:
+    def _amount(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1,
+                until: int | None = None) -> float | None:
         pb = state.pb
         owed = pb.phrases("promise:owed").hits(view.tokens)
         amounts = []
@@ -92,6 +105,7 @@ class PromiseToPay(Detector):
             if any(0 <= tok - h.tok_end <= 2 for h in owed):
                 continue
             amounts.append(a)
+        amounts = _before(amounts, until, view)
         revised = [a for a in amounts if view.token_of_char(a.start) >= after] if after >= 0 else []
         if revised:
             return revised[-1].value  # 不对，还五千吧: the figure after the correction
@@ -102,9 +116,10 @@ class PromiseToPay(Detector):
             return state.account.total_due
         return None
 
-    def _date(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1) -> date | None:
+    def _date(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1,
+              until: int | None = None) -> date | None:
         today = view.today
-        dates = [d for d in view.dates if today <= d.date <= today + timedelta(days=400)]
+        dates = _before([d for d in view.dates if today <= d.date <= today + timedelta(days=400)], until, view)
         revised = [d for d in dates if view.token_of_char(d.start) >= after] if after >= 0 else []
         if revised:
             return revised[-1].date
@@ -133,8 +148,10 @@ class PromiseToPay(Detector):
         if correction and not any(view.token_of_char(c) >= after for c in starts):
             correction, after = [], -1  # 钱不够 / 还是算了 with no figure after it is no revision
         commits = pb.phrases("promise:commit").hits(view.tokens) + self._leads(view, state) + correction
-        amount = self._amount(view, state, commits, after)
-        when = self._date(view, state, commits, after)
+        further = pb.phrases("promise:further").hits(view.tokens)
+        until = further[0].tok_start if further else None  # 先还两千 剩下的月底还清: the rest is later
+        amount = self._amount(view, state, commits, after, until)
+        when = self._date(view, state, commits, after, until)
         short = self._short(view, state)
         question = view.text.rstrip().endswith(("?", "？", "吗"))
         if not commits and amount is not None and when is not None and not question:
