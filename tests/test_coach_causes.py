@@ -137,6 +137,7 @@ FRI = date(2026, 11, 20)
     ("我再核对一下下下周五", FRI, date(2026, 12, 4)),  # 一下 + 下周五 (the verb's 下 is not a second 下)
     ("确认一下下个月15号", FRI, date(2026, 12, 15)),
     ("这周五", FRI, FRI),
+    ("这周五", date(2026, 11, 21), date(2026, 11, 27)),  # said on a Saturday: not yesterday
     ("下周五", FRI, date(2026, 11, 27)),
     ("下下周五", FRI, date(2026, 12, 4)),
     ("月底", date(2026, 11, 30), date(2026, 11, 30)),

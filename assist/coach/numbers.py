@@ -446,6 +446,8 @@ def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
             which = "next2" if pre.startswith("下下") else "next" if pre.startswith("下") else \
                 "this" if pre else "coming"
             d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], which, "following_week" if which == "next" else mode)
+            if which == "this" and d < today:  # 这周五 said on a Saturday: the coming Friday, as in English
+                d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], "coming", mode)
         elif m.group("eom"):
             pre = m.group("epre") or ""
             if not pre and m.group("eom") == "底":
