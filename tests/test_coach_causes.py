@@ -536,3 +536,15 @@ def test_customer_corrects_the_read_back(lang: str, segs: list[tuple[str, str]],
     for speaker, text in segs:
         c.seg(speaker, text)
     assert promise(c) == want
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("zh-CN", "没有人能救你 我们明天就上门"),
+    ("zh-CN", "没办法 我们只能派人上门"),
+    ("en-US", "we're not going to wait any longer we will send someone to your house"),
+    ("en-US", "nobody can help you now we are calling your employer today"),
+])
+def test_negation_does_not_reach_a_new_clause(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.agent(text)
+    assert [k for k, _ in c.violations()] == ["threat"]

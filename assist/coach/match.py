@@ -471,20 +471,29 @@ class Negation:
 
     def scoped(self, tokens: Tokens, start: int, end: int) -> bool:
         """A scope negator earlier in the clause, or a post negator right after the match."""
+        return self._scope_before(tokens, start) or self._post_after(tokens, end)
+
+    def _scope_before(self, tokens: Tokens, start: int) -> bool:
         toks = tokens.toks
+        if any(tuple(toks[start:start + len(b)]) == b for b in self.breaks):
+            return False  # the match opens its own clause (我们…上门, we will…)
         for end_at in range(start, max(0, start - self.scope_max) - 1, -1):
             if end_at < start and (toks[end_at] == BOUNDARY or self._comma_after(tokens, end_at)):
-                break
+                return False
             if end_at < start and any(self._ends_with(toks, end_at + 1, b) for b in self.breaks):
-                break
+                return False
             neg = next((n for n in self.scope if self._ends_with(toks, end_at, n)), None)
             if neg is not None:
                 return not self._conditional(toks, end_at - len(neg))
+        return False
+
+    def _post_after(self, tokens: Tokens, end: int) -> bool:
+        toks = tokens.toks
         echoed = False  # "黑名单？没有这回事", "Arrest? That's not going to happen": one question mark
         for begin in range(end, min(len(toks), end + self.post_max + 2)):
             if toks[begin] == BOUNDARY:
                 if echoed or tokens.text[tokens.spans[begin][0]:tokens.spans[begin][1]] not in ("?", "？"):
-                    break
+                    return False
                 echoed = True
                 continue
             if any(tuple(toks[begin:begin + len(neg)]) == neg for neg in self.post):
