@@ -138,15 +138,12 @@ class Account(BaseModel):
         return self
 
     def localize(self, default_tz: str) -> Account:
-        """Give naive contact timestamps the playbook's default zone when the account has none."""
+        """Give naive contact timestamps `default_tz` (the debtor's likeliest zone) when the account has none."""
         tz = ZoneInfo(self.timezone or default_tz)
         for c in self.contacts:
             if c.at.tzinfo is None:
                 c.at = c.at.replace(tzinfo=tz)
         return self
-
-    def zone(self, default_tz: str) -> ZoneInfo:
-        return ZoneInfo(self.timezone or default_tz)
 
     @property
     def broken_promises(self) -> int:
