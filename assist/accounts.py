@@ -100,6 +100,8 @@ class Account(BaseModel):
                     break
         if "id" in data and not isinstance(data["id"], str):
             data["id"] = str(data["id"])
+        if isinstance(data.get("phone"), int):  # digits written as a JSON number
+            data["phone"] = str(data["phone"])
         contacts = list(data.get("contacts") or [])
         for k in _CONTACT_ALIASES:
             extra = data.pop(k, None)
@@ -138,15 +140,12 @@ class Account(BaseModel):
         return self
 
     def localize(self, default_tz: str) -> Account:
-        """Give naive contact timestamps the playbook's default zone when the account has none."""
+        """Give naive contact timestamps `default_tz` (the debtor's likeliest zone) when the account has none."""
         tz = ZoneInfo(self.timezone or default_tz)
         for c in self.contacts:
             if c.at.tzinfo is None:
                 c.at = c.at.replace(tzinfo=tz)
         return self
-
-    def zone(self, default_tz: str) -> ZoneInfo:
-        return ZoneInfo(self.timezone or default_tz)
 
     @property
     def broken_promises(self) -> int:

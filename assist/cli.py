@@ -112,7 +112,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from assist.coach.replay import run_replay
 
-    return run_replay(Path(args.file), args.json)
+    return run_replay([Path(f) for f in args.files], args.json, Path(args.score) if args.score else None)
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -194,9 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file")
     s.set_defaults(func=cmd_accounts)
 
-    s = sub.add_parser("replay", help="run a timed transcript (JSONL) through the coach")
-    s.add_argument("file")
-    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("replay", help="run timed transcripts (JSONL files or folders) through the coach")
+    s.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
+    s.add_argument("--json", action="store_true", help="one JSON line per call")
+    s.add_argument("--score", metavar="LABELS", help="print precision/recall against labels (docs/coach.md)")
     s.set_defaults(func=cmd_replay)
     return p
 

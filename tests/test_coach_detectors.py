@@ -131,10 +131,11 @@ def test_total_alone_is_not_a_breakdown() -> None:
 def test_reminder_when_due_and_at_closing() -> None:
     c = Call("zh-CN", ZH_ACC)
     c.agent("您好 我是安信消费金融的客服", start=1, end=4)
-    assert not [p for p in c.coach.tick(30) if p.kind == "disclosure"]
-    due = [p for p in c.coach.tick(61) if p.kind == "disclosure"]
-    assert due and "recording_notice" in due[0].data["missing"] and "identity" not in due[0].data["missing"]
-    assert not [p for p in c.coach.tick(62) if p.kind == "disclosure"]  # not repeated
+    assert not [p for p in c.coach.tick(10) if p.kind == "disclosure"]
+    # the recording notice is due in the opening (playbook: 15 s), not at the one-minute mark
+    due = [p for p in c.coach.tick(16) if p.kind == "disclosure"]
+    assert due and due[0].data["missing"] == ["recording_notice"]
+    assert not [p for p in c.coach.tick(17) if p.kind == "disclosure"]  # not repeated
     closing = [p for p in c.agent("好的 那先这样 再见", start=100, end=102) if p.kind == "disclosure"]
     assert closing and closing[0].data["closing"] and "deadline" in closing[0].data["missing"]
 
@@ -415,7 +416,7 @@ def test_full_balance_means_total_due() -> None:
     assert p is not None and (p.amount, p.date) == (21500, "2026-11-30")
 
 
-def test_first_commitment_wins() -> None:
+def test_later_instalment_does_not_replace_the_promise() -> None:
     c = Call("en-US", EN_ACC)
     c.customer("I'll pay $500 next Friday.")
     c.customer("And I'll pay the rest, $2,150, on the 15th.")

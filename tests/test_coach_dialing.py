@@ -76,8 +76,52 @@ def test_zh_budget_counts_local_calendar_day(zh_pb) -> None:  # type: ignore[no-
     (7, 59, False, False), (8, 0, True, False), (20, 29, True, False), (20, 30, True, True), (21, 0, False, False),
 ])
 def test_en_clock(en_pb, hour: int, minute: int, allowed: bool, warning: bool) -> None:  # type: ignore[no-untyped-def]
-    dc = dial_check(None, None, datetime(2026, 11, 25, hour, minute, tzinfo=NY), en_pb)
+    acc = parse_account({"id": "A", "timezone": "America/New_York"})
+    dc = dial_check(acc, None, datetime(2026, 11, 25, hour, minute, tzinfo=NY), en_pb)
     assert (dc.allowed, dc.warning) == (allowed, warning)
+
+
+@pytest.mark.parametrize(("phone", "hour", "minute", "allowed", "warning"), [
+    # no zone, no phone: every US zone (Reg F 1006.6(b)(1)(i)); 13:00-21:00 Eastern fits them all in November
+    (None, 12, 59, False, False),  # 07:59 in Hawaii
+    (None, 13, 0, True, False),
+    (None, 20, 30, True, True),  # the warning band in Eastern
+    (None, 21, 0, False, False),  # 21:00 Eastern forbids, though 20:00 Central is fine
+    # a Denver area code: Mountain time only
+    ("3035550123", 22, 45, True, True),  # 20:45 Mountain
+    ("1-303-555-0123", 23, 0, False, False),
+    # a Los Angeles number with the leading 1
+    ("12135550123", 10, 30, False, False),  # 07:30 Pacific
+    ("12135550123", 11, 0, True, False),
+    # 850 spans Eastern and Central: 21:30 Eastern is forbidden; the warning is Central's 20:30
+    # (warning counts in any zone where the call is not already forbidden)
+    ("8505550123", 21, 30, False, True),
+    ("8505550123", 20, 30, True, True),  # warning in Eastern
+    # an unknown area code is no evidence: every zone again
+    ("5555550123", 20, 30, True, True),
+    ("5555550123", 12, 30, False, False),
+])
+def test_en_unknown_zone(en_pb, phone: str | None, hour: int, minute: int, allowed: bool,  # type: ignore[no-untyped-def]
+                         warning: bool) -> None:
+    acc = parse_account({"id": "A", **({"phone": phone} if phone else {})})
+    dc = dial_check(acc, None, datetime(2026, 11, 25, hour, minute, tzinfo=NY), en_pb)
+    assert (dc.allowed, dc.warning) == (allowed, warning), dc.reason
+    if not allowed:
+        assert dc.rules[0] == "US-TIME-01" and dc.next_allowed_at is not None
+        assert dial_check(acc, None, dc.next_allowed_at, en_pb).allowed
+
+
+def test_started_at_offset_is_not_the_debtors_zone(en_pb) -> None:  # type: ignore[no-untyped-def]
+    # 20:30 in the agent's Pacific zone is 23:30 Eastern: forbidden when the debtor may be in the East
+    acc = parse_account({"id": "A"})
+    assert not dial_check(acc, None, datetime(2026, 11, 25, 20, 30, tzinfo=ZoneInfo("America/Los_Angeles")),
+                          en_pb).allowed
+
+
+def test_zh_unknown_zone_is_china(zh_pb) -> None:  # type: ignore[no-untyped-def]
+    acc = parse_account({"id": "A", "phone": "13812345678"})  # a Chinese mobile is not read as an area code
+    assert dial_check(acc, None, datetime(2026, 11, 25, 21, 30, tzinfo=SH), zh_pb).warning
+    assert not dial_check(acc, None, datetime(2026, 11, 25, 14, 30, tzinfo=ZoneInfo("UTC")), zh_pb).allowed
 
 
 def test_en_pacific_debtor_called_from_the_east(en_pb) -> None:  # type: ignore[no-untyped-def]
@@ -101,11 +145,14 @@ def test_reg_f_seven_attempts_in_seven_days(en_pb) -> None:  # type: ignore[no-u
 def test_reg_f_quiet_week_after_a_conversation(en_pb) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 25, 14, 0, tzinfo=NY)
     talked = hist((datetime(2026, 11, 19, 18, 0, tzinfo=NY), True))  # day 1 = Nov 19, day 7 = Nov 25
-    dc = dial_check(None, talked, now, en_pb)
+    eastern = parse_account({"id": "A", "timezone": "America/New_York"})
+    dc = dial_check(eastern, talked, now, en_pb)
     assert not dc.allowed and "US-FREQ-02" in dc.rules and "2026-11-26" in dc.reason
     assert dc.next_allowed_at == datetime(2026, 11, 26, 8, 0, tzinfo=NY)
+    # debtor's zone unknown: the next call must also be after 08:00 in Hawaii (13:00 Eastern)
+    assert dial_check(None, talked, now, en_pb).next_allowed_at == datetime(2026, 11, 26, 13, 0, tzinfo=NY)
     older = hist((datetime(2026, 11, 18, 18, 0, tzinfo=NY), True))
-    assert dial_check(None, older, now, en_pb).allowed
+    assert dial_check(eastern, older, now, en_pb).allowed
 
 
 def test_blocked_call_can_still_be_in_the_warning_band(zh_pb) -> None:  # type: ignore[no-untyped-def]

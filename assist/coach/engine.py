@@ -13,9 +13,12 @@ the new prompts.  `findings()` gives the end-of-call conclusions at any time.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from assist import logs
 from assist.coach.detectors import CallContext, CallState, Detector, SegmentView, default_detectors
 from assist.coach.detectors.sensitive import find_sensitive, mask_segment
+from assist.coach.dialing import candidate_zones
 from assist.coach.findings import Findings
 from assist.coach.playbook import Playbook, load_playbook
 from assist.events import Prompt, TranscriptSegment
@@ -34,9 +37,12 @@ class CallCoach:
                             account_id=ctx.account.id if ctx.account else None)
         self.state = CallState(ctx=ctx, pb=playbook, findings=findings)
         acc = ctx.account
-        self.state.tz = acc.zone(playbook.timezone) if acc else playbook.tz
+        # relative dates resolve in the debtor's zone: the account's, else the first candidate zone
+        # (the phone's area code, else the playbook's first unknown-zone entry)
+        zone = candidate_zones(acc, playbook)[0]
+        self.state.tz = ZoneInfo(zone)
         if acc is not None:
-            acc.localize(playbook.timezone)
+            acc.localize(zone)
         self._final_index: dict[str, int] = {}
         self._started = False
         self._ended = False
@@ -150,8 +156,3 @@ class CallCoach:
             today=self.state.local_date(seg.start), language=pb.language,
             next_weekday=pb.promise.next_weekday, masked_spans=len(spans),
         )
-
-    @property
-    def segment_index(self) -> dict[str, int]:
-        """segment_id → call-wide number of its final."""
-        return dict(self._final_index)

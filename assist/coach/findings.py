@@ -86,7 +86,8 @@ class Findings(BaseModel):
     call_time: CallTimeFinding = Field(default_factory=CallTimeFinding)
     temperament: TemperamentFinding = Field(default_factory=TemperamentFinding)
     risks: list[RiskFinding] = Field(default_factory=list)
-    promise: PromiseFinding | None = Field(None, description="the first concrete commitment (amount and date)")
+    promise: PromiseFinding | None = Field(None, description="the last concrete commitment to the next payment "
+                                           "(amount and date)")
     promises: list[PromiseFinding] = Field(default_factory=list)
     outcome: Outcome = "no_commitment"
     dispute: bool = False

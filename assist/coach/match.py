@@ -14,7 +14,12 @@ Pattern syntax (see docs/playbooks.md)::
     {name}                               expands to the lexicon entry ``name`` (a list of alternatives)
 
 A match is *negated* when a negator (不/没/别, not/never/won't…) stands right before it, allowing
-only filler tokens (会/去, will/going/to…) in between, inside the same clause.
+only filler tokens (会/去, will/going/to…) in between, inside the same clause.  Checks that opt in
+(`scope=True`: the agent-side violation checks) are also negated by a *scope negator* (没有人/绝不/never/no one…)
+up to `scope_max` tokens earlier in the same clause unless a scope break (如果/就/if/but…) or, in
+English, a comma comes between; and by a *post negator* (是不可能的/不存在/isn't true…) up to
+`post_max` tokens after the match in the same clause (坐牢是不可能的), or right after the agent echoes
+the customer's word as a question (黑名单？没有这回事).
 """
 
 from __future__ import annotations
@@ -423,6 +428,12 @@ class Negation:
         self.fillers = sorted({tuple(norm.pattern_tokens(f)) for f in fillers if norm.pattern_tokens(f)},
                               key=len, reverse=True)
         self.max_fillers = max_fillers
+        self.scope: list[tuple[str, ...]] = []
+        self.breaks: list[tuple[str, ...]] = []
+        self.post: list[tuple[str, ...]] = []
+        self.conditionals: list[tuple[str, ...]] = []
+        self.scope_max = 0
+        self.post_max = 0
 
     @staticmethod
     def _ends_with(toks: list[str], end: int, seq: tuple[str, ...]) -> bool:
@@ -437,6 +448,65 @@ class Negation:
                 if tuple(toks[i:i + n]) == neg:
                     return True
         return False
+
+    def configure_scope(self, scope: Iterable[str], breaks: Iterable[str], post: Iterable[str], norm: Normalizer,
+                        scope_max: int, post_max: int, conditionals: Iterable[str] = ()) -> None:
+        def seqs(items: Iterable[str]) -> list[tuple[str, ...]]:
+            return [tuple(norm.pattern_tokens(n)) for n in items if norm.pattern_tokens(n)]
+
+        self.scope, self.breaks, self.post = seqs(scope), seqs(breaks), seqs(post)
+        self.conditionals = seqs(conditionals)
+        self.scope_max = scope_max
+        self.post_max = post_max
+
+    def _conditional(self, toks: list[str], neg_start: int) -> bool:
+        """The negator sits in a condition (if you won't pay…, 要是没办法还…): it negates the
+        condition, not what follows."""
+        for end in range(neg_start, max(0, neg_start - 4) - 1, -1):
+            if end < neg_start and toks[end] == BOUNDARY:
+                return False
+            if any(self._ends_with(toks, end, c) for c in self.conditionals):
+                return True
+        return False
+
+    def scoped(self, tokens: Tokens, start: int, end: int) -> bool:
+        """A scope negator earlier in the clause, or a post negator right after the match."""
+        return self._scope_before(tokens, start) or self._post_after(tokens, end)
+
+    def _scope_before(self, tokens: Tokens, start: int) -> bool:
+        toks = tokens.toks
+        if any(tuple(toks[start:start + len(b)]) == b for b in self.breaks):
+            return False  # the match opens its own clause (我们…上门, we will…)
+        for end_at in range(start, max(0, start - self.scope_max) - 1, -1):
+            if end_at < start and (toks[end_at] == BOUNDARY or self._comma_after(tokens, end_at)):
+                return False
+            if end_at < start and any(self._ends_with(toks, end_at + 1, b) for b in self.breaks):
+                return False
+            neg = next((n for n in self.scope if self._ends_with(toks, end_at, n)), None)
+            if neg is not None:
+                return not self._conditional(toks, end_at - len(neg))
+        return False
+
+    def _post_after(self, tokens: Tokens, end: int) -> bool:
+        toks = tokens.toks
+        echoed = False  # "黑名单？没有这回事", "Arrest? That's not going to happen": one question mark
+        for begin in range(end, min(len(toks), end + self.post_max + 2)):
+            if toks[begin] == BOUNDARY:
+                if echoed or tokens.text[tokens.spans[begin][0]:tokens.spans[begin][1]] not in ("?", "？"):
+                    return False
+                echoed = True
+                continue
+            if any(tuple(toks[begin:begin + len(neg)]) == neg for neg in self.post):
+                return True
+        return False
+
+    @staticmethod
+    def _comma_after(tokens: Tokens, i: int) -> bool:
+        """A comma between token i and the next one (English clauses inside a sentence)."""
+        if i + 1 >= len(tokens.spans):
+            return False
+        between = tokens.text[tokens.spans[i][1]:tokens.spans[i + 1][0]]
+        return "," in between
 
     def negated(self, toks: list[str], start: int) -> bool:
         end = start
@@ -464,6 +534,7 @@ class PhraseSet:
     exceptions: list[re.Pattern[str]] = field(default_factory=list)
     gap_negation: bool = False  # also a negator between the slots cancels the hit
     heads: list[frozenset[str] | None] = field(default_factory=list)
+    scope: bool = False  # scope and post negators cancel the hit too (Negation.scoped)
 
     def _candidates(self, tokens: Tokens) -> list[tuple[str, re.Pattern[str]]]:
         if not self.heads:
@@ -477,6 +548,10 @@ class PhraseSet:
             return False
         if self.negation.negated(tokens.toks, ts):
             return True
+        if self.scope:
+            te = tokens.token_at(max(m.start(), m.end() - 1)) + 1
+            if self.negation.scoped(tokens, ts, te):
+                return True
         if self.gap_negation:
             for g in range(1, (m.re.groups or 0) + 1):
                 if m.start(g) >= 0 and m.end(g) > m.start(g):
@@ -552,7 +627,7 @@ class Matcher:
         return self.norm.tokens(text)
 
     def compile(self, patterns: Sequence[str], *, exceptions: Sequence[str] = (), negate: bool = True,
-                where: str = "", gap_negation: bool = False) -> PhraseSet:
+                where: str = "", gap_negation: bool = False, scope: bool = False) -> PhraseSet:
         regexes: list[re.Pattern[str]] = []
         for p in patterns:
             try:
@@ -561,4 +636,5 @@ class Matcher:
                 raise PatternError(f"{where}: {e}" if where else str(e)) from None
         exc = [compile_pattern(p, self.lexicon, self.norm, self.default_gap) for p in exceptions]
         heads = [pattern_heads(p, self.lexicon, self.norm) for p in patterns]
-        return PhraseSet(list(patterns), regexes, self.negation if negate else None, exc, gap_negation, heads)
+        return PhraseSet(list(patterns), regexes, self.negation if negate else None, exc, gap_negation, heads,
+                         scope=scope)

@@ -43,70 +43,90 @@ def zh_number(s: str) -> float | None:
     toks = _ZH_NUM_TOKEN.findall(s)
     if "".join(toks) != s:
         return None
-    has_unit = any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks)
-    if not has_unit:
-        if all(t in ZH_DIGITS for t in toks):
-            return float(int("".join(str(ZH_DIGITS[t]) for t in toks)))
-        if len(toks) == 1 and toks[0][0].isdigit():
-            return float(toks[0])
-        if len(toks) == 3 and toks[1] == "点":  # 一点五
-            a, b = toks[0], toks[2]
-            av = ZH_DIGITS.get(a, None) if not a[0].isdigit() else float(a)
-            bv = ZH_DIGITS.get(b, None) if not b[0].isdigit() else b
-            if av is None or bv is None:
-                return None
-            return float(f"{int(av)}.{bv}")
-        return None
-    total = 0.0
-    section = 0.0
-    cur: float | None = None
-    cur_is_single = False
-    last_unit = 1
-    zero_seen = False
-    decimal_pending = False
+    if any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks):
+        return _zh_with_units(toks)
+    return _zh_without_units(toks)
+
+
+def _zh_without_units(toks: list[str]) -> float | None:
+    """二零二五 (digit by digit), 3500, 一点五."""
+    if all(t in ZH_DIGITS for t in toks):
+        return float(int("".join(str(ZH_DIGITS[t]) for t in toks)))
+    if len(toks) == 1 and toks[0][0].isdigit():
+        return float(toks[0])
+    if len(toks) == 3 and toks[1] == "点":  # 一点五
+        a, b = toks[0], toks[2]
+        av = ZH_DIGITS.get(a, None) if not a[0].isdigit() else float(a)
+        bv = ZH_DIGITS.get(b, None) if not b[0].isdigit() else b
+        if av is None or bv is None or "." in str(bv):  # 12点3.5 is not a number
+            return None
+        return float(f"{int(av)}.{bv}")
+    return None
+
+
+@dataclass
+class _ZhSum:
+    """Running state while reading a numeral with units left to right."""
+
+    total: float = 0.0
+    section: float = 0.0  # the part below the current 万/亿
+    cur: float | None = None  # the digit waiting for its unit
+    cur_is_single: bool = False
+    last_unit: int = 1
+    zero_seen: bool = False
+    decimal_pending: bool = False
+
+    def digit(self, t: str) -> bool:
+        """A digit token; False when the expression is ambiguous (一两千)."""
+        v = float(t) if t[0].isdigit() else float(ZH_DIGITS[t])
+        if self.decimal_pending and self.cur is not None:  # 1.5万 / 一点五万
+            self.cur = float(f"{int(self.cur)}.{int(v)}")
+            self.decimal_pending = False
+            self.cur_is_single = False
+            return True
+        if t in ZH_DIGITS and v == 0:
+            self.zero_seen = True  # 一百零五: the 五 is units, not tens
+            return True
+        if self.cur is not None:
+            return False
+        self.cur = v
+        self.cur_is_single = t in ZH_DIGITS or len(t) == 1
+        return True
+
+    def small_unit(self, u: int) -> None:
+        self.section += (1.0 if self.cur is None else self.cur) * u
+        self.cur, self.last_unit, self.zero_seen = None, u, False
+
+    def big_unit(self, u: int) -> None:
+        self.section += self.cur or 0.0
+        if self.section == 0:
+            self.section = 1.0
+        self.total = (self.total + self.section) * u if u > 10_000 else self.total + self.section * u
+        self.section, self.cur, self.last_unit, self.zero_seen = 0.0, None, u, False
+
+    def value(self) -> float:
+        if self.cur is not None:
+            # 一万二 = 12,000 and 两千五 = 2,500: a trailing single digit counts in the next unit down
+            if not self.zero_seen and self.last_unit >= 10 and self.cur_is_single and self.cur < 10:
+                self.section += self.cur * self.last_unit / 10
+            else:
+                self.section += self.cur
+        return self.total + self.section
+
+
+def _zh_with_units(toks: list[str]) -> float | None:
+    acc = _ZhSum()
     for t in toks:
         if t == "点":
-            decimal_pending = True
-            continue
-        if t[0].isdigit() or t in ZH_DIGITS:
-            v = float(t) if t[0].isdigit() else float(ZH_DIGITS[t])
-            if decimal_pending and cur is not None:
-                cur = float(f"{int(cur)}.{int(v)}")
-                decimal_pending = False
-                cur_is_single = False
-                continue
-            if t in ZH_DIGITS and v == 0:
-                zero_seen = True
-                continue
-            if cur is not None:  # two digits in a row with units around: 一两千 (ambiguous)
+            acc.decimal_pending = True
+        elif t[0].isdigit() or t in ZH_DIGITS:
+            if not acc.digit(t):
                 return None
-            cur = v
-            cur_is_single = t in ZH_DIGITS or len(t) == 1
         elif t in ZH_SMALL_UNITS:
-            u = ZH_SMALL_UNITS[t]
-            section += (1.0 if cur is None else cur) * u
-            cur = None
-            last_unit = u
-            zero_seen = False
+            acc.small_unit(ZH_SMALL_UNITS[t])
         else:
-            u = ZH_BIG_UNITS[t]
-            section += cur or 0.0
-            if section == 0:
-                section = 1.0
-            if u > 10_000:
-                total = (total + section) * u
-            else:
-                total += section * u
-            section = 0.0
-            cur = None
-            last_unit = u
-            zero_seen = False
-    if cur is not None:
-        if not zero_seen and last_unit >= 10 and cur_is_single and cur < 10:
-            section += cur * last_unit / 10
-        else:
-            section += cur
-    return total + section
+            acc.big_unit(ZH_BIG_UNITS[t])
+    return acc.value()
 
 
 # ------------------------------------------------------------------ English numerals
@@ -181,6 +201,8 @@ _ZH_CURRENCY = r"(?:块钱|块|元整|元|圆|人民币|rmb|RMB)"
 _ZH_NOT_MONEY = ("天", "号", "日", "月", "年", "期", "个", "次", "点", "分", "岁", "%", "倍", "笔", "张", "位",
                  "小时", "周", "星期", "号码", "人", "家", "条", "楼", "层", "公里", "米", "斤", "秒", "遍",
                  "成", "折", "度", "分钟", "台", "辆", "套", "手", "声", "下", "句")
+# a date right after an amount (三千五 下周五) does not make it a count (三下, 五月)
+_ZH_DATE_AFTER = ("下周", "下个", "下星期", "下礼拜", "下月", "下午", "下下")
 _ZH_AMOUNT = re.compile(
     rf"(?P<pre>[¥￥]\s*)?(?P<num>(?:\d[\d,]*(?:\.\d+)?[{''.join(ZH_SMALL_UNITS)}{''.join(ZH_BIG_UNITS)}]*"
     rf"[{_ZH_NUM_CHARS}点]*)|[{_ZH_NUM_CHARS}][{_ZH_NUM_CHARS}点]*)(?P<cur>{_ZH_CURRENCY})?"
@@ -216,7 +238,7 @@ def _zh_amounts(text: str, require_currency: bool) -> list[Amount]:
         explicit = bool(m.group("cur") or m.group("pre"))
         has_scale = any(c in num for c in "百千万萬佰仟亿")
         if not explicit:
-            if after.startswith(_ZH_NOT_MONEY) or require_currency:
+            if (after.startswith(_ZH_NOT_MONEY) and not after.startswith(_ZH_DATE_AFTER)) or require_currency:
                 continue
             if not has_scale and len(num) >= 7:  # long digit strings are numbers, not money
                 continue
@@ -389,6 +411,13 @@ _ZH_REL = {"今天": 0, "今日": 0, "今儿": 0, "今晚": 0, "明天": 1, "明
            "后天": 2, "大后天": 3}
 
 
+def _yixia(comp: str, m: re.Match[str], pre: str) -> str:
+    """一下 (确认一下, 核对一下) before the date keeps its 下: 确认一下下周五 is 下周五, 确认一下周五 is 周五."""
+    if pre.startswith("下") and m.start() > 0 and comp[m.start() - 1] == "一":
+        return pre[1:]
+    return pre
+
+
 def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
     comp, idx = _compact(text)
     out: list[DateMention] = []
@@ -407,14 +436,18 @@ def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
         elif m.group("mday"):
             dd = _zh_int(m.group("dd"))
             pre = m.group("mpre") or ""
+            if pre.startswith("下下"):
+                pre = _yixia(comp, m, pre)
             off = None if not pre else (2 if pre.startswith("下下") else 1 if pre.startswith("下") else 0)
             if dd and 1 <= dd <= 31:
                 d = _day_of_month(today, dd, off)
         elif m.group("wk"):
-            pre = m.group("wpre") or ""
+            pre = _yixia(comp, m, m.group("wpre") or "")
             which = "next2" if pre.startswith("下下") else "next" if pre.startswith("下") else \
                 "this" if pre else "coming"
             d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], which, "following_week" if which == "next" else mode)
+            if which == "this" and d < today:  # 这周五 said on a Saturday: the coming Friday, as in English
+                d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], "coming", mode)
         elif m.group("eom"):
             pre = m.group("epre") or ""
             if not pre and m.group("eom") == "底":
@@ -474,34 +507,44 @@ def _en_ord(s: str) -> int | None:
     return None
 
 
+def _en_month_day(m: re.Match[str], today: date) -> date | None:
+    """December first, the 5th of next month (a month name without a year: this year or next)."""
+    mon = (m.group("mon") or m.group("mon2") or "").lower()
+    day = _en_ord(m.group("mday") or m.group("dday") or "")
+    if not day:
+        return None
+    if mon in ("this month", "next month"):
+        return _day_of_month(today, day, 0 if mon == "this month" else 1)
+    mo = _MONTHS.get(mon.rstrip("."))
+    if not mo:
+        return None
+    try:
+        d = date(today.year, mo, day)
+        return date(today.year + 1, mo, day) if d < today - timedelta(days=_PAST_YEAR_DAYS) else d
+    except ValueError:
+        return None
+
+
+def _en_slash(m: re.Match[str], today: date) -> date | None:
+    """12/5 or 12/5/2026 (US order)."""
+    mo, day = int(m.group("sm")), int(m.group("sd"))
+    y = int(m.group("sy")) if m.group("sy") else today.year
+    if y < 100:
+        y += 2000
+    try:
+        return date(y, mo, day)
+    except ValueError:
+        return None
+
+
 def _en_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
     out: list[DateMention] = []
     for m in _EN_DATE.finditer(text):
         d: date | None = None
         if m.group("md") or m.group("dm"):
-            mon = (m.group("mon") or m.group("mon2") or "").lower()
-            day = _en_ord(m.group("mday") or m.group("dday") or "")
-            if day:
-                if mon in ("this month", "next month"):
-                    d = _day_of_month(today, day, 0 if mon == "this month" else 1)
-                else:
-                    mo = _MONTHS.get(mon.rstrip("."))
-                    if mo:
-                        try:
-                            d = date(today.year, mo, day)
-                            if d < today - timedelta(days=_PAST_YEAR_DAYS):
-                                d = date(today.year + 1, mo, day)
-                        except ValueError:
-                            d = None
+            d = _en_month_day(m, today)
         elif m.group("slash"):
-            mo, day = int(m.group("sm")), int(m.group("sd"))
-            y = int(m.group("sy")) if m.group("sy") else today.year
-            if y < 100:
-                y += 2000
-            try:
-                d = date(y, mo, day)
-            except ValueError:
-                d = None
+            d = _en_slash(m, today)
         elif m.group("wk"):
             pre = (m.group("wpre") or "").lower()
             which = "next" if pre == "next" else "this" if pre == "this" else "coming"

@@ -67,6 +67,16 @@ class Matching(_M):
     negators: list[str] = Field(default_factory=list)
     fillers: list[str] = Field(default_factory=list)
     max_fillers: int = 4
+    scope_negators: list[str] = Field(default_factory=list, description="negate a violation phrase later in "
+                                      "the same clause (没有人 / never / no one)")
+    scope_breaks: list[str] = Field(default_factory=list, description="words that end a scope negator's reach "
+                                    "(如果 / 就 / if / but)")
+    scope_max: int = Field(8, description="tokens a scope negator reaches")
+    post_negators: list[str] = Field(default_factory=list, description="negate a violation phrase right before "
+                                     "them (是不可能的 / isn't true)")
+    post_max: int = Field(3, description="tokens between a violation phrase and a post negator")
+    scope_conditionals: list[str] = Field(default_factory=list, description="a scope negator right after one "
+                                          "of these negates a condition, not what follows (if you won't pay…)")
     keep_words: list[str] = Field(default_factory=list, description="English words never auto-corrected")
     weak_chars: str = Field("", description="Chinese characters too common to anchor a short phrase")
     literal_max: int = Field(2, description="Chinese alternatives up to this many characters need one "
@@ -159,6 +169,19 @@ class CallTime(_M):
     warning_text: str
     ok_text: str
     inbound_text: str
+    unknown_zones: list[str] = Field(default_factory=list, description="where the debtor may be when the "
+                                     "account has no time zone (default: the playbook's zone)")
+    area_codes: bool = Field(False, description="read US area codes of the account phone as zone evidence")
+
+    @field_validator("unknown_zones")
+    @classmethod
+    def _zones(cls, v: list[str]) -> list[str]:
+        for z in v:
+            try:
+                ZoneInfo(z)
+            except (ZoneInfoNotFoundError, ValueError) as e:
+                raise ValueError(f"unknown time zone {z!r}") from e
+        return v
 
 
 class Frequency(_M):
@@ -198,6 +221,9 @@ class Anger(_M):
 class Temperament(_M):
     overall_min_score: float = Field(1.5, description="evidence over the whole call needed for a call label")
     overall_min_share: float = Field(0.45, description="share of all type evidence the call label must have")
+    held_min_utterances: int = Field(2, description="customer utterances a live label must have been shown to "
+                                     "become the call label when the whole-call evidence is mixed")
+    held_min_score: float = Field(1.2, description="whole-call evidence such a held label needs")
     hardship_discount: dict[str, float] = Field(
         default_factory=dict, description="weight of a type's evidence once hardship is known (没钱 is then real)")
     baseline_seconds: float = 30.0
@@ -242,6 +268,7 @@ class HighRisk(_M):
 class Category(_M):
     label: str
     patterns: list[str]
+    except_: list[str] = Field(default_factory=list, alias="except")
 
 
 class Hardship(_M):
@@ -281,11 +308,18 @@ class Promise(_M):
     amount_lead: list[str] = Field(default_factory=list, description="a verb right before an amount makes a "
                                    "commitment (还一万 / pay 500)")
     owed: list[str] = Field(default_factory=list, description="words before an amount that is owed, not promised")
+    correction: list[str] = Field(default_factory=list, description="self-correction cues (不对 / actually): "
+                                  "the figures after the last one win, and a revision replaces the promise")
+    further: list[str] = Field(default_factory=list, description="later instalments (剩下的 / the rest): listed, "
+                               "but the promise stays the next payment")
     short_reply: int = Field(16, description="longest reply (characters zh / words×4 en) read as a bare answer")
     window: int = Field(3, description="customer utterances over which amount and date may be combined")
     next_weekday: Literal["following_week", "coming"] = "following_week"
     text: str
     partial_text: str = ""
+    readback_text: str = Field("", description="reminder when the agent's next turn does not read the promise back")
+    confirmed_text: str = Field("", description="the card when the agent already said the amount and date (an "
+                                "accepted offer): no read-back request")
 
 
 class Flag(_M):
@@ -424,7 +458,7 @@ class Playbook(_M):
         add(("temperament:anger", self.temperament.anger.cues, (), True))
         add(("risk:wilful_default", self.risk.wilful_default.patterns, self.risk.wilful_default.except_, True))
         for c, cat in self.risk.hardship.categories.items():
-            add((f"risk:hardship:{c}", cat.patterns, (), True))
+            add((f"risk:hardship:{c}", cat.patterns, cat.except_, True))
         p = self.promise
         add(("promise:commit", p.commit, (), True))
         add(("promise:refuse", p.refuse, (), False))
@@ -436,6 +470,8 @@ class Playbook(_M):
         add(("promise:full_amount", p.full_amount, (), True))
         add(("promise:amount_lead", p.amount_lead, (), True))
         add(("promise:owed", p.owed, (), False))
+        add(("promise:correction", p.correction, (), False))
+        add(("promise:further", p.further, (), False))
         for c, cat in self.economic.items():
             add((f"economic:{c}", cat.patterns, (), True))
         add(("new_number", self.new_number, (), False))
@@ -463,12 +499,16 @@ class Playbook(_M):
             matcher = Matcher(
                 self.language, m.lexicon, default_gap=m.default_gap, negators=m.negators, fillers=m.fillers,
                 synonyms=m.synonyms, fuzzy_pinyin=m.fuzzy_pinyin, keep_words=m.keep_words,
-                vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]],
+                vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]]
+                + [*m.scope_negators, *m.scope_breaks, *m.post_negators, *m.scope_conditionals],
                 weak_chars=m.weak_chars, literal_max=m.literal_max,
             )
             matcher.negation.max_fillers = m.max_fillers
+            matcher.negation.configure_scope(m.scope_negators, m.scope_breaks, m.post_negators, matcher.norm,
+                                             m.scope_max, m.post_max, m.scope_conditionals)
             phrases = {key: matcher.compile(pats, exceptions=exc, negate=neg, where=f"{where} {key}",
-                                            gap_negation=key.startswith("violation:"))
+                                            gap_negation=key.startswith("violation:"),
+                                            scope=key.startswith("violation:"))
                        for key, pats, exc, neg in sets}
         except PatternError as e:
             raise PlaybookError(str(e)) from None

@@ -6,8 +6,9 @@ File format (docs/coach.md): the first line is ``{"call": {"language", "started_
 "loudness_db".  Each segment is fed first as a partial (the words so far, at mid-utterance) and then
 as a final at its end time; `tick` runs before every event.
 
-`replay_file(path)` returns a ReplayResult; `run_replay(path, as_json)` prints it (the `assist
-replay` sub-command) and returns the exit status.
+`replay_file(path)` returns a ReplayResult; `run_replay(paths, as_json, score)` replays files and
+folders in one process and prints them, or scores them against labels (the `assist replay`
+sub-command), and returns the exit status.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assist.coach.accounts import Account, AccountError, parse_account
-from assist.coach.dialing import ContactAttempt, ContactHistory
+from assist.coach.dialing import ContactAttempt, ContactHistory, candidate_zones
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import load_playbook
@@ -173,7 +174,7 @@ def replay_file(path: Path | str) -> ReplayResult:
             raise ReplayError(str(e)) from None
     call_id = str(call.get("call_id") or call.get("id") or p.stem)
     try:
-        history = _history(call, account, pb.timezone)
+        history = _history(call, account, candidate_zones(account, pb)[0])
     except ValidationError as e:
         raise ReplayError(f"{p} line 1 history: {e.errors()[0]['msg']}") from None
     ctx = CallContext(call_id=call_id, language=pb.language, started_at=started, account=account,
@@ -240,23 +241,64 @@ def format_text(res: ReplayResult) -> str:
     return "\n".join(out)
 
 
-def run_replay(path: Path, as_json: bool) -> int:
-    """Print the replay of `path` (text, or one JSON object with --json); 0 on success, 2 on bad input."""
-    try:
-        res = replay_file(path)
-    except ReplayError as e:
-        print(f"assist replay: {e}", file=sys.stderr)
-        return 2
+def replay_paths(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as their `*.jsonl` files (sorted); each file once."""
+    out: list[Path] = []
+    for p in paths:
+        found = sorted(p.glob("*.jsonl")) if p.is_dir() else [p]
+        out += [f for f in found if f not in out]
+    return out
+
+
+def _print_result(res: ReplayResult, as_json: bool, many: bool) -> None:
     if as_json:
-        print(json.dumps(res.to_json(), ensure_ascii=False))
+        d = res.to_json()
+        if many:
+            d = {"file": res.path.name, **d}
+        print(json.dumps(d, ensure_ascii=False), flush=True)
     else:
-        print(format_text(res))
-    return 0
+        print(format_text(res) + ("\n" if many else ""))
 
 
-if __name__ == "__main__":  # python -m assist.coach.replay FILE [--json]
-    args = [a for a in sys.argv[1:] if a != "--json"]
-    if len(args) != 1:
-        print("usage: python -m assist.coach.replay FILE.jsonl [--json]", file=sys.stderr)
-        raise SystemExit(2)
-    raise SystemExit(run_replay(Path(args[0]), "--json" in sys.argv[1:]))
+def run_replay(path: Path | list[Path], as_json: bool, score: Path | None = None) -> int:
+    """Replay files and folders in one process (playbooks load once).
+
+    Prints one text report, or one JSON line per call with --json (with a "file" key when more than
+    one call is replayed).  With `score` (labels: see assist.coach.report.load_labels) the
+    precision/recall table is printed instead of the per-call text (after the JSON lines, on stderr,
+    with --json).  Returns 0 on success, 2 when a file is invalid (the others are still replayed).
+    """
+    files = replay_paths([path] if isinstance(path, Path) else list(path))
+    if not files:
+        print("assist replay: no *.jsonl files found", file=sys.stderr)
+        return 2
+    many = len(files) > 1
+    status = 0
+    results: list[ReplayResult] = []
+    for f in files:
+        try:
+            res = replay_file(f)
+        except ReplayError as e:
+            print(f"assist replay: {e}", file=sys.stderr)
+            status = 2
+            continue
+        results.append(res)
+        if score is None or as_json:
+            _print_result(res, as_json, many)
+    if score is not None:
+        from assist.coach.report import LabelError, load_labels, score_results
+
+        try:
+            labels = load_labels(score)
+        except LabelError as e:
+            print(f"assist replay: {e}", file=sys.stderr)
+            return 2
+        rep = score_results(results, labels)
+        print(rep.format(details=False), file=sys.stderr if as_json else sys.stdout)
+    return status
+
+
+if __name__ == "__main__":  # python -m assist.coach.replay FILE|DIR ... [--json] [--score LABELS]
+    from assist.cli import main as _cli_main
+
+    raise SystemExit(_cli_main(["replay", *sys.argv[1:]]))

@@ -9,12 +9,14 @@ promise amount and date exact; call time, temperament, risks, outcome, dispute, 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assist.coach.findings import Findings
 from assist.coach.replay import ReplayError, ReplayResult, replay_file
 
 
@@ -66,6 +68,8 @@ class Report:
     promise: Acc = field(default_factory=Acc)  # calls labelled with a promise: amount and date exact
     promise_spurious: PR = field(default_factory=PR)  # presence of a promise
     call_time: Acc = field(default_factory=Acc)
+    call_time_blocked: PR = field(default_factory=PR)  # off-hours or over the contact budget: allowed is false
+    call_time_warning: PR = field(default_factory=PR)
     temperament: Acc = field(default_factory=Acc)
     angry: Acc = field(default_factory=Acc)
     risks: PR = field(default_factory=PR)
@@ -78,22 +82,40 @@ class Report:
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, res: ReplayResult) -> None:
-        exp = res.expect or {}
-        f = res.findings
+    def score(self, res: ReplayResult, expect: dict[str, Any] | None = None) -> None:
+        """Compare one call's findings with its labels (`expect`, default: the file's own)."""
+        exp = (res.expect if expect is None else expect) or {}
         name = res.path.name
         miss = self.mismatches[name]
         self.calls += 1
-        if "violations" in exp:
-            want = {(v["kind"], int(v["segment"])) for v in exp["violations"]}
-            got = {(v.kind, v.segment) for v in f.violations}
-            for item in want | got:
-                self.violations.add(item in want, item in got)
-                self.violations_by_kind[item[0]].add(item in want, item in got)
-            for k, s in sorted(want - got):
-                miss.append(f"missed violation {k}@{s}: {res.segments[s].text[:60]!r}")
-            for k, s in sorted(got - want):
-                miss.append(f"false violation {k}@{s}: {res.segments[s].text[:60]!r}")
+        self._violations(exp, res, miss)
+        self._disclosures(exp, res.findings, miss)
+        self._promise(exp, res.findings, miss)
+        self._call_time(exp, res.findings, miss)
+        self._temperament(exp, res.findings, miss)
+        self._risks(exp, res.findings, miss)
+        self._fields(exp, res.findings, miss)
+        if not miss:
+            del self.mismatches[name]
+
+    def _violations(self, exp: dict[str, Any], res: ReplayResult, miss: list[str]) -> None:
+        if "violations" not in exp:
+            return
+        want = {(v["kind"], int(v["segment"])) for v in exp["violations"]}
+        got = {(v.kind, v.segment) for v in res.findings.violations}
+        for item in want | got:
+            self.violations.add(item in want, item in got)
+            self.violations_by_kind[item[0]].add(item in want, item in got)
+
+        def text(s: int) -> str:
+            return res.segments[s].text[:60] if 0 <= s < len(res.segments) else ""
+
+        for k, s in sorted(want - got):
+            miss.append(f"missed violation {k}@{s}: {text(s)!r}")
+        for k, s in sorted(got - want):
+            miss.append(f"false violation {k}@{s}: {text(s)!r}")
+
+    def _disclosures(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
         for key, want_done in (exp.get("disclosures") or {}).items():
             st = f.disclosures.get(key)
             got_done = bool(st and st.done)
@@ -102,55 +124,72 @@ class Report:
             self.disclosure_items.add(bool(want_done) == got_done)
             if bool(want_done) != got_done:
                 miss.append(f"disclosure {key}: expected {want_done}, got {got_done}")
-        if "promise" in exp:
-            want_p = exp["promise"]
-            got_p = f.promise
-            self.promise_spurious.add(want_p is not None, got_p is not None)
-            if want_p is not None:
-                ok = got_p is not None and abs(got_p.amount - float(want_p["amount"])) < 0.005 \
-                    and got_p.date == want_p["date"]
-                self.promise.add(ok)
-            else:
-                ok = got_p is None
-            if not ok:
-                miss.append(f"promise: expected {want_p}, got "
-                            f"{ {'amount': got_p.amount, 'date': got_p.date} if got_p else None}")
-        if "call_time" in exp:
-            ct = exp["call_time"]
-            ok = all(getattr(f.call_time, k) == ct[k] for k in ("allowed", "warning") if k in ct)
-            self.call_time.add(ok)
-            if not ok:
-                miss.append(f"call_time: expected {ct}, got allowed={f.call_time.allowed} "
-                            f"warning={f.call_time.warning} ({f.call_time.reason})")
-        if exp.get("temperament"):
-            t = exp["temperament"]
-            if "label" in t:
-                self.temperament.add(f.temperament.label == t["label"])
-                if f.temperament.label != t["label"]:
-                    miss.append(f"temperament: expected {t['label']}, got {f.temperament.label}")
-            if "angry" in t:
-                self.angry.add(f.temperament.angry == t["angry"])
-                if f.temperament.angry != t["angry"]:
-                    miss.append(f"angry: expected {t['angry']}, got {f.temperament.angry}")
-        if "risks" in exp:
-            want_r = set(exp["risks"])
-            got_r = {r.kind for r in f.risks}
-            for k in want_r | got_r:
-                self.risks.add(k in want_r, k in got_r)
-                self.risks_by_kind[k].add(k in want_r, k in got_r)
-            if want_r != got_r:
-                miss.append(f"risks: expected {sorted(want_r)}, got {sorted(got_r)}")
+
+    def _promise(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
+        if "promise" not in exp:
+            return
+        want_p = exp["promise"]
+        got_p = f.promise
+        self.promise_spurious.add(want_p is not None, got_p is not None)
+        if want_p is not None:
+            ok = got_p is not None and abs(got_p.amount - float(want_p["amount"])) < 0.005 \
+                and got_p.date == want_p["date"]
+            self.promise.add(ok)
+        else:
+            ok = got_p is None
+        if not ok:
+            got = {"amount": got_p.amount, "date": got_p.date} if got_p else None
+            miss.append(f"promise: expected {want_p}, got {got}")
+
+    def _call_time(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
+        if "call_time" not in exp:
+            return
+        ct = exp["call_time"]
+        ok = all(getattr(f.call_time, k) == ct[k] for k in ("allowed", "warning") if k in ct)
+        self.call_time.add(ok)
+        if "allowed" in ct:
+            self.call_time_blocked.add(not ct["allowed"], not f.call_time.allowed)
+        if "warning" in ct:
+            self.call_time_warning.add(bool(ct["warning"]), f.call_time.warning)
+        if not ok:
+            miss.append(f"call_time: expected {ct}, got allowed={f.call_time.allowed} "
+                        f"warning={f.call_time.warning} ({f.call_time.reason})")
+
+    def _temperament(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
+        t = exp.get("temperament")
+        if not t:
+            return
+        if "label" in t:
+            self.temperament.add(f.temperament.label == t["label"])
+            if f.temperament.label != t["label"]:
+                miss.append(f"temperament: expected {t['label']}, got {f.temperament.label}")
+        if "angry" in t:
+            self.angry.add(f.temperament.angry == t["angry"])
+            if f.temperament.angry != t["angry"]:
+                miss.append(f"angry: expected {t['angry']}, got {f.temperament.angry}")
+
+    def _risks(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
+        if "risks" not in exp:
+            return
+        want_r = set(exp["risks"])
+        got_r = {r.kind for r in f.risks}
+        for k in want_r | got_r:
+            self.risks.add(k in want_r, k in got_r)
+            self.risks_by_kind[k].add(k in want_r, k in got_r)
+        if want_r != got_r:
+            miss.append(f"risks: expected {sorted(want_r)}, got {sorted(got_r)}")
+
+    def _fields(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
         for key, acc in (("outcome", self.outcome), ("dispute", self.dispute),
                          ("new_contact_numbers", self.new_numbers)):
-            if key in exp:
-                got_v: Any = getattr(f, key)
-                want_v = exp[key]
-                ok = sorted(got_v) == sorted(want_v) if isinstance(want_v, list) else got_v == want_v
-                acc.add(ok)
-                if not ok:
-                    miss.append(f"{key}: expected {want_v}, got {got_v}")
-        if not miss:
-            del self.mismatches[name]
+            if key not in exp:
+                continue
+            got_v: Any = getattr(f, key)
+            want_v = exp[key]
+            ok = sorted(got_v) == sorted(want_v) if isinstance(want_v, list) else got_v == want_v
+            acc.add(ok)
+            if not ok:
+                miss.append(f"{key}: expected {want_v}, got {got_v}")
 
     # ------------------------------------------------------------------ output
 
@@ -173,6 +212,8 @@ class Report:
         acc("promise amount+date exact", self.promise)
         pr("promise present", self.promise_spurious)
         acc("call time (allowed, warning)", self.call_time)
+        pr("call time blocked (not allowed)", self.call_time_blocked)
+        pr("call time warning", self.call_time_warning)
         pr("risks", self.risks)
         for k in sorted(self.risks_by_kind):
             pr(f"  risk: {k}", self.risks_by_kind[k])
@@ -200,6 +241,55 @@ class Report:
 
 def corpus_files(directory: Path | str) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.jsonl"))
+
+
+class LabelError(ValueError):
+    """A labels file or folder that cannot be read."""
+
+
+def _expect_of(path: Path) -> dict[str, Any] | None:
+    try:
+        first = next((line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()), "")
+        head = json.loads(first) if first else None
+    except (OSError, json.JSONDecodeError) as e:
+        raise LabelError(f"{path}: {e}") from None
+    exp = head.get("expect") if isinstance(head, dict) else None
+    return exp if isinstance(exp, dict) else None
+
+
+def load_labels(source: Path | str) -> dict[str, dict[str, Any]]:
+    """Expected findings per call, keyed by the call file's stem (its name without `.jsonl`).
+
+    `source` is one of:
+    * a folder: the `expect` object on the first line of each `*.jsonl` in it (a corpus folder);
+    * a `.jsonl` call file: its own `expect` object;
+    * a `.json` file holding an object that maps call file names (with or without `.jsonl`) to expect
+      objects: `{"zh-CN-01-standard-full-script": {"violations": [], ...}, ...}`.
+    """
+    src = Path(source)
+    if src.is_dir():
+        files = corpus_files(src)
+        return {f.stem: e for f in files if (e := _expect_of(f)) is not None}
+    if src.suffix == ".jsonl":
+        e = _expect_of(src)
+        return {src.stem: e} if e is not None else {}
+    try:
+        raw = json.loads(src.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise LabelError(f"{src}: {e}") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise LabelError(f"{src}: expected a JSON object mapping call file names to expect objects")
+    return {(k[:-6] if k.endswith(".jsonl") else k): v for k, v in raw.items()}
+
+
+def score_results(results: list[ReplayResult], labels: dict[str, dict[str, Any]]) -> Report:
+    """Score replayed calls against `labels` (see load_labels); calls without a label are skipped."""
+    rep = Report()
+    for res in results:
+        exp = labels.get(res.path.stem)
+        if exp is not None:
+            rep.score(res, exp)
+    return rep
 
 
 def evaluate(paths: list[Path]) -> tuple[Report, list[ReplayResult]]:

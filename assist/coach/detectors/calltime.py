@@ -4,7 +4,7 @@ the contact budget, a warning inside the warning band, else the remaining budget
 from __future__ import annotations
 
 from assist.coach.detectors.base import CallState, Detector
-from assist.coach.dialing import ContactHistory, dial_check
+from assist.coach.dialing import ContactHistory, candidate_zones, dial_check
 from assist.coach.findings import CallTimeFinding
 
 
@@ -19,7 +19,7 @@ class CallTime(Detector):
             return
         history = ctx.history
         if history is None and ctx.account is not None:
-            history = ContactHistory.from_account(ctx.account, pb.timezone)
+            history = ContactHistory.from_account(ctx.account, candidate_zones(ctx.account, pb)[0])
         if history is not None:
             history = history.before(ctx.started_at, exclude_call=ctx.call_id)
         dc = dial_check(ctx.account, history or ContactHistory(), ctx.started_at, pb)

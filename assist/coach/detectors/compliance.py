@@ -6,8 +6,9 @@ Each hit prompts the agent and alerts supervisors (audience "both") with the quo
 the findings keep one violation per (kind, segment).
 
 Third-party disclosure: once the person on the line has said they are not the debtor (wrong number,
-"I'm his mother"…) and until they confirm they are, any debt term in the agent's speech is a
-disclosure to a third party.
+"I'm his mother"…) and until they confirm they are, any debt term about the debtor in the agent's
+speech is a disclosure to a third party, and so is what the agent said about the debt before the
+person said who they are (it was said to them too).
 """
 
 from __future__ import annotations
@@ -63,19 +64,38 @@ def run_specs(specs: list[ViolationSpec], view: SegmentView, state: CallState) -
 class Compliance(Detector):
     name = "compliance"
 
+    def __init__(self) -> None:
+        self.third_party_seen = False
+
     def _run(self, view: SegmentView, state: CallState) -> None:
         if view.speaker != "agent":
             return
         run_specs(state.pb.violations, view, state)
-        if state.third_party and not state.third_party_exempt and not state.right_party:
-            tp = state.pb.third_party
-            if view.final or state.pb.settings.partial_checks:
-                hit = state.pb.phrases("third_party:debt_terms").find(view.tokens)
-                if hit is not None and tp.debtor_refs and not self._about_debtor(view, state):
-                    hit = None  # a proverb (欠钱还钱天经地义) is not a disclosure about the debtor
-                if hit is not None:
-                    record_violation(state, view, kind="third_party_disclosure", check="third_party",
-                                     rule=tp.rule, severity=tp.severity, text=tp.text, hit=hit)
+        if self._to_third_party(state) and (view.final or state.pb.settings.partial_checks):
+            self._third_party_check(view, state)
+
+    @staticmethod
+    def _to_third_party(state: CallState) -> bool:
+        return state.third_party and not state.third_party_exempt and not state.right_party
+
+    def _third_party_check(self, view: SegmentView, state: CallState) -> None:
+        tp = state.pb.third_party
+        hit = state.pb.phrases("third_party:debt_terms").find(view.tokens)
+        if hit is not None and tp.debtor_refs and not self._about_debtor(view, state):
+            hit = None  # a proverb (欠钱还钱天经地义) is not a disclosure about the debtor
+        if hit is not None:
+            record_violation(state, view, kind="third_party_disclosure", check="third_party",
+                             rule=tp.rule, severity=tp.severity, text=tp.text, hit=hit)
+
+    def _looking_back(self, state: CallState) -> None:
+        """The person on the line has just said they are not the debtor: whatever the agent said
+        about the debt before that was said to them too."""
+        if self.third_party_seen or not self._to_third_party(state):
+            return
+        self.third_party_seen = True
+        for earlier in state.finals[:-1]:
+            if earlier.speaker == "agent":
+                self._third_party_check(earlier, state)
 
     @staticmethod
     def _about_debtor(view: SegmentView, state: CallState) -> bool:
@@ -92,4 +112,6 @@ class Compliance(Detector):
         self._run(view, state)
 
     def final(self, view: SegmentView, state: CallState) -> None:
+        if view.speaker == "customer":
+            self._looking_back(state)
         self._run(view, state)

@@ -3,9 +3,10 @@ breakdown, deadline, credit and legal consequences; en-US adds the debt-collecto
 
 Ticked from the agent's final segments only, with the call time.  An item with `all_of` groups is done
 once every group was said (in any segments).  Consequences stated inside a threatening or misleading
-sentence do not count.  A reminder goes out when an item with a `due` time is still missing at that
-point of the call, and when the agent starts closing the call — but not while the person on the line
-is a third party (the agent must not disclose the debt to them).
+sentence do not count.  A reminder goes out once per item when an item with a `due` time is still
+missing at that point of the call (opening items early: the recording notice at 15 s), and when the
+agent starts closing the call (a wrap-up line or the goodbye) for everything still missing — but not
+while the person on the line is a third party (the agent must not disclose the debt to them).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Disclosure(Detector):
 
     def __init__(self) -> None:
         self.groups: dict[str, set[int]] = {}
+        self.reminded: set[str] = set()  # items already reminded when they fell due
 
     def start(self, state: CallState) -> None:
         for item in state.pb.disclosures.items:
@@ -129,7 +131,11 @@ class Disclosure(Detector):
                 segments: list[str] | None = None) -> None:
         if state.third_party and not state.right_party:
             return
-        missing = self.missing(state) if closing else self.missing(state, due_by=due_by)
+        if closing:
+            missing = self.missing(state)
+        else:  # each item once when it falls due (recording notice at 15 s, identity at 20 s…)
+            missing = [k for k in self.missing(state, due_by=due_by) if k not in self.reminded]
+            self.reminded.update(missing)
         if not missing:
             return
         pb = state.pb

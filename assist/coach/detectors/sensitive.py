@@ -97,10 +97,6 @@ def mask_segment(seg: TranscriptSegment, playbook: Playbook | None = None) -> Tr
     return seg.model_copy(update={"text": _mask_text(seg.text, spans), "words": words})
 
 
-def mask_count(seg: TranscriptSegment, pb: Playbook) -> int:
-    return len(find_sensitive(seg.text, pb))
-
-
 class SensitiveData(Detector):
     """Prompts the agent not to read full ID/card numbers aloud."""
 

@@ -7,9 +7,14 @@ first `baseline_seconds`):
 * loudness (TranscriptSegment.loudness_db) against the baseline;
 * turn-taking: the customer starting while the agent still talks (interruption / overlap), long
   pauses before answering, long monologues.
-Scores decay per utterance; the shown label changes only after `hysteresis` consecutive utterances
-agree (and anger enters/leaves with separate thresholds), and each change brings the playbook's
-guidance and example phrasing.
+Scores decay per utterance; the shown (live) label changes only after `hysteresis` consecutive
+utterances agree (and anger enters/leaves with separate thresholds), and each change brings the
+playbook's guidance and example phrasing.
+
+The call's label (findings, summary, supervisor) describes the customer over the whole call: the
+type with the most undecayed evidence when it is clear enough, else the type the live label held
+longest.  A customer who was sensitive for two minutes and calm at the end stays sensitive; the live
+label may calm down, the call label does not forget.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class Temperament(Detector):
         self.pending_signal: dict[str, float] = {}
         self.interruptions = 0
         self.counted: set[tuple[float, float]] = set()
+        self.held: dict[str, int] = {}  # customer utterances each non-neutral live label was shown
 
     # ------------------------------------------------------------------ signals
 
@@ -181,6 +187,8 @@ class Temperament(Detector):
                        key="temperament:angry")
         elif self.angry and self.anger < cfg.anger.exit:
             self.angry = False
+        if self.label != "neutral":
+            self.held[self.label] = self.held.get(self.label, 0) + 1
         self._publish(state)
 
     def _prompt(self, label: str, state: CallState, seg_ids: list[str], view: SegmentView) -> None:
@@ -214,6 +222,13 @@ class Temperament(Detector):
         conf = totals[top] / (total + 1.0)
         if totals[top] >= cfg.overall_min_score and share >= cfg.overall_min_share:
             return top, round(conf, 3)
+        # the live label found a type and held it: the call keeps the one it held longest, if the
+        # evidence for it is more than a single remark
+        held = {t: n for t, n in self.held.items()
+                if n >= cfg.held_min_utterances and totals.get(t, 0.0) >= cfg.held_min_score}
+        if held:
+            kept = max(held, key=lambda t: (held[t], totals.get(t, 0.0)))
+            return kept, round(totals.get(kept, 0.0) / (total + 1.0), 3)
         return "neutral", round(1.0 - conf, 3)
 
     def _publish(self, state: CallState) -> None:

@@ -38,7 +38,10 @@ OUTCOMES = ("promise_to_pay", "refused", "dispute", "hardship", "wrong_party", "
 EXPECT_KEYS = {"disclosures", "violations", "call_time", "temperament", "risks", "promise", "outcome",
                "dispute", "new_contact_numbers"}
 ACCOUNT_KEYS = {"id", "name", "principal", "interest", "penalty", "total_due", "overdue_days", "stage",
-                "due_date", "currency", "timezone"}
+                "due_date", "currency"}
+ACCOUNT_OPTIONAL = {"history", "timezone", "phone"}  # no timezone: the debtor's zone is unknown (README)
+US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles",
+            "America/Anchorage", "Pacific/Honolulu")
 CURRENCY = {"zh-CN": "CNY", "en-US": "USD"}
 
 # Thresholds shared with the coach (documented in README.md).
@@ -196,21 +199,46 @@ def parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo is not None else None
 
 
+def candidate_zones(account: dict[str, Any], language: str) -> list[str]:
+    """The README's rule: the account's zone; else the US area code's zone(s); else every US zone
+    (en-US) or Asia/Shanghai (zh-CN).  The area-code table is the coach's (plain data)."""
+    if account.get("timezone"):
+        return [account["timezone"]]
+    phone = account.get("phone")
+    if phone and language == "en-US":
+        sys.path.insert(0, str(HERE.parent.parent.parent))
+        from assist.coach.areacodes import zones_for_phone
+
+        zones = zones_for_phone(str(phone))
+        if zones:
+            return list(zones)
+    return list(US_ZONES) if language == "en-US" else ["Asia/Shanghai"]
+
+
 def hour_of(ts: datetime) -> float:
     return ts.hour + ts.minute / 60 + ts.second / 3600
 
 
+def clock(language: str, local: datetime, zones: list[str]) -> tuple[bool, bool]:
+    """(inside the window in every zone, in the warning band in a zone where the call is not forbidden)."""
+    window, warn = (((CN_QUIET[1], CN_QUIET[0]), CN_WARN) if language == "zh-CN" else (US_WINDOW, US_WARN))
+    ok, warning = True, False
+    for z in zones:
+        h = hour_of(local.astimezone(ZoneInfo(z)))
+        if not window[0] <= h < window[1]:
+            ok = False
+        elif warn[0] <= h < warn[1]:
+            warning = True
+    return ok, warning
+
+
 def expected_call_time(language: str, local: datetime, history: list[tuple[datetime, bool]],
-                       where: str, report: Report) -> dict[str, bool]:
-    h = hour_of(local)
+                       where: str, report: Report, zones: list[str] | None = None) -> dict[str, bool]:
+    in_window, warning = clock(language, local, zones or [str(local.tzinfo)])
     if language == "zh-CN":
-        in_quiet = h >= CN_QUIET[0] or h < CN_QUIET[1]
-        warning = CN_WARN[0] <= h < CN_WARN[1]
         connected_today = sum(1 for at, conn in history if conn and at.date() == local.date())
-        allowed = not in_quiet and connected_today + 1 <= CN_MAX_CONNECTED_PER_DAY
+        allowed = in_window and connected_today + 1 <= CN_MAX_CONNECTED_PER_DAY
         return {"allowed": allowed, "warning": warning}
-    in_window = US_WINDOW[0] <= h < US_WINDOW[1]
-    warning = US_WARN[0] <= h < US_WARN[1]
     verdicts = []
     # Two readings of "within 7 days": debtor-local calendar days (Reg F) and a rolling 7x24h window.
     # The corpus avoids cases where they differ, so the label never depends on that choice.
@@ -288,7 +316,7 @@ def check_file(path: Path, report: Report) -> CallInfo | None:
     if local is None:
         return None
     history = [(parse_ts(h["at"]), h["connected"]) for h in account.get("history", [])]
-    tz = ZoneInfo(account["timezone"])
+    tz = ZoneInfo(candidate_zones(account, language)[0])
     hist_local = [(at.astimezone(tz), conn) for at, conn in history if at is not None]
     check_segments(segments, language, name, report)
     if not isinstance(expect, dict):
@@ -304,7 +332,7 @@ def check_account(account: Any, language: str, started: datetime, where: str,
         report.add(where, "account must be an object")
         return None
     missing = ACCOUNT_KEYS - set(account)
-    extra = set(account) - ACCOUNT_KEYS - {"history"}
+    extra = set(account) - ACCOUNT_KEYS - ACCOUNT_OPTIONAL
     if missing or extra:
         report.add(where, f"account keys: missing {sorted(missing)}, unexpected {sorted(extra)}")
         return None
@@ -317,10 +345,12 @@ def check_account(account: Any, language: str, started: datetime, where: str,
         report.add(where, f"total_due {account['total_due']} != principal+interest+penalty {parts}")
     if account["currency"] != CURRENCY[language]:
         report.add(where, f"currency must be {CURRENCY[language]} for {language}")
+    if "phone" in account and not re.fullmatch(r"\d{10,13}", str(account["phone"])):
+        report.add(where, f"account.phone {account['phone']!r} must be digits")
     try:
-        tz = ZoneInfo(account["timezone"])
+        tz = ZoneInfo(candidate_zones(account, language)[0])
     except (ZoneInfoNotFoundError, ValueError):
-        report.add(where, f"unknown timezone {account['timezone']!r}")
+        report.add(where, f"unknown timezone {account.get('timezone')!r}")
         return None
     local = started.astimezone(tz)
     days = account["overdue_days"]
@@ -426,7 +456,8 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
         report.add(where, "violations must be listed in segment order")
     # call time
     ct = expect["call_time"]
-    computed = expected_call_time(language, local, history, where, report)
+    computed = expected_call_time(language, local, history, where, report,
+                                  zones=candidate_zones(account, language))
     if ct != computed:
         report.add(where, f"call_time {ct} but the rules give {computed} (local {local:%Y-%m-%d %H:%M})")
     # temperament
