@@ -7,8 +7,18 @@ started_at + history, promise amounts that were actually spoken, new numbers the
 Then checks corpus coverage (every detector and violation kind in both languages).
 
 Usage:  python tests/data/coach/validate.py [FILE ...]
-With no FILE, validates every *.jsonl in this directory except the engine's own dev-* files.
+        python tests/data/coach/validate.py --dir DIR [--dir DIR ...]
+With no FILE, validates every *.jsonl in this directory except the engine's own dev-* files, then checks
+coverage. With FILEs, validates just those files (no coverage check). With --dir, validates every *.jsonl
+in each DIR (except dev-* files) and checks the coverage of each DIR on its own, e.g.
+``--dir tests/data/coach/heldout`` for the held-out corpus.
 Exit status 0 when everything passes, 1 otherwise (each problem printed as ``file:line: message``).
+
+``account.timezone`` may be missing and ``account.phone`` (digits) may be given. An unknown zone is judged
+in every candidate zone (README "Unknown time zone"): the zone(s) of a known US area code for en-US, else
+every US zone for en-US, and Asia/Shanghai for zh-CN. Dates (due_date, promise) use the first candidate.
+US area codes are read only for en-US calls: an 11-digit Chinese mobile (150...) would otherwise look like
+a US number with the leading 1.
 """
 
 from __future__ import annotations
@@ -39,9 +49,7 @@ EXPECT_KEYS = {"disclosures", "violations", "call_time", "temperament", "risks",
                "dispute", "new_contact_numbers"}
 ACCOUNT_KEYS = {"id", "name", "principal", "interest", "penalty", "total_due", "overdue_days", "stage",
                 "due_date", "currency"}
-ACCOUNT_OPTIONAL = {"history", "timezone", "phone"}  # no timezone: the debtor's zone is unknown (README)
-US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles",
-            "America/Anchorage", "Pacific/Honolulu")
+ACCOUNT_OPTIONAL = {"history", "timezone", "phone"}
 CURRENCY = {"zh-CN": "CNY", "en-US": "USD"}
 
 # Thresholds shared with the coach (documented in README.md).
@@ -54,6 +62,59 @@ US_WINDOW = (8.0, 21.0)         # allowed 08:00-21:00 debtor-local
 US_WARN = (20.5, 21.0)
 US_MAX_ATTEMPTS_7D = 7          # the 8th attempt within 7 days is not allowed
 US_CONVERSATION_DAYS = 7        # no call within 7 days after a telephone conversation
+
+# Unknown debtor zone (README "Unknown time zone", Reg F 1006.6(b)(1)(i)).
+US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
+            "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu")
+CN_ZONE = "Asia/Shanghai"
+_ET, _CT, _MT, _AZ, _PT, _AK, _HI = US_ZONES
+# US area code -> IANA zone(s), main zone first. Area codes that span two zones list both.
+AREA_CODE_ZONES: dict[str, tuple[str, ...]] = {
+    # Eastern
+    "202": (_ET,), "203": (_ET,), "212": (_ET,), "215": (_ET,), "216": (_ET,), "239": (_ET,),
+    "267": (_ET,), "301": (_ET,), "302": (_ET,), "305": (_ET,), "313": (_ET,), "321": (_ET,),
+    "347": (_ET,), "404": (_ET,), "407": (_ET,), "410": (_ET,), "412": (_ET,), "413": (_ET,),
+    "470": (_ET,), "508": (_ET,), "513": (_ET,), "516": (_ET,), "518": (_ET,), "561": (_ET,),
+    "571": (_ET,), "603": (_ET,), "614": (_ET,), "617": (_ET,), "646": (_ET,), "678": (_ET,),
+    "703": (_ET,), "704": (_ET,), "716": (_ET,), "718": (_ET,), "727": (_ET,), "754": (_ET,),
+    "757": (_ET,), "770": (_ET,), "786": (_ET,), "804": (_ET,), "813": (_ET,), "843": (_ET,),
+    "864": (_ET,), "904": (_ET,), "917": (_ET,), "919": (_ET,), "954": (_ET,), "973": (_ET,),
+    "980": (_ET,),
+    # Central
+    "205": (_CT,), "210": (_CT,), "214": (_CT,), "217": (_CT,), "225": (_CT,), "251": (_CT,),
+    "281": (_CT,), "312": (_CT,), "314": (_CT,), "316": (_CT,), "319": (_CT,), "334": (_CT,),
+    "346": (_CT,), "402": (_CT,), "405": (_CT,), "414": (_CT,), "469": (_CT,), "501": (_CT,),
+    "504": (_CT,), "512": (_CT,), "601": (_CT,), "608": (_CT,), "612": (_CT,), "615": (_CT,),
+    "630": (_CT,), "651": (_CT,), "713": (_CT,), "737": (_CT,), "773": (_CT,), "816": (_CT,),
+    "817": (_CT,), "832": (_CT,), "847": (_CT,), "901": (_CT,), "918": (_CT,), "972": (_CT,),
+    # Mountain
+    "303": (_MT,), "307": (_MT,), "385": (_MT,), "406": (_MT,), "435": (_MT,), "505": (_MT,),
+    "575": (_MT,), "719": (_MT,), "720": (_MT,), "801": (_MT,), "915": (_MT,), "970": (_MT,),
+    # Arizona (no daylight saving time)
+    "480": (_AZ,), "520": (_AZ,), "602": (_AZ,), "623": (_AZ,), "928": (_AZ,),
+    # Pacific
+    "206": (_PT,), "209": (_PT,), "213": (_PT,), "253": (_PT,), "310": (_PT,), "323": (_PT,),
+    "360": (_PT,), "408": (_PT,), "415": (_PT,), "425": (_PT,), "503": (_PT,), "509": (_PT,),
+    "510": (_PT,), "530": (_PT,), "559": (_PT,), "562": (_PT,), "619": (_PT,), "626": (_PT,),
+    "650": (_PT,), "661": (_PT,), "702": (_PT,), "707": (_PT,), "714": (_PT,), "725": (_PT,),
+    "760": (_PT,), "775": (_PT,), "805": (_PT,), "818": (_PT,), "858": (_PT,), "909": (_PT,),
+    "916": (_PT,), "925": (_PT,), "949": (_PT,), "971": (_PT,),
+    # Alaska and Hawaii
+    "907": (_AK,), "808": (_HI,),
+    # Area codes that span two zones
+    "208": ("America/Boise", _PT),              # Idaho: south Mountain, panhandle Pacific
+    "270": (_CT, _ET),                          # western Kentucky
+    "308": (_CT, _MT),                          # western Nebraska
+    "541": (_PT, "America/Boise"),              # eastern Oregon (Malheur County on Mountain)
+    "605": (_CT, _MT),                          # South Dakota
+    "620": (_CT, _MT),                          # south-west Kansas
+    "701": (_CT, _MT),                          # North Dakota
+    "785": (_CT, _MT),                          # north-west Kansas
+    "812": ("America/Indiana/Indianapolis", _CT),  # southern Indiana
+    "850": (_CT, _ET),                          # Florida panhandle (Tallahassee is Eastern)
+    "906": ("America/Detroit", "America/Menominee"),  # Michigan's Upper Peninsula
+    "931": (_CT, _ET),                          # Tennessee
+}
 
 SEGMENTS_MIN, SEGMENTS_MAX = 8, 30
 ZH_RATE = (2.5, 7.0)            # spoken units (characters/digits) per second
@@ -85,6 +146,7 @@ class CallInfo:
     number: int
     expect: dict[str, Any]
     local_start: datetime
+    zones: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- numbers spoken in the transcript
@@ -199,46 +261,58 @@ def parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo is not None else None
 
 
-def candidate_zones(account: dict[str, Any], language: str) -> list[str]:
-    """The README's rule: the account's zone; else the US area code's zone(s); else every US zone
-    (en-US) or Asia/Shanghai (zh-CN).  The area-code table is the coach's (plain data)."""
-    if account.get("timezone"):
-        return [account["timezone"]]
-    phone = account.get("phone")
-    if phone and language == "en-US":
-        sys.path.insert(0, str(HERE.parent.parent.parent))
-        from assist.coach.areacodes import zones_for_phone
-
-        zones = zones_for_phone(str(phone))
-        if zones:
-            return list(zones)
-    return list(US_ZONES) if language == "en-US" else ["Asia/Shanghai"]
-
-
 def hour_of(ts: datetime) -> float:
     return ts.hour + ts.minute / 60 + ts.second / 3600
 
 
-def clock(language: str, local: datetime, zones: list[str]) -> tuple[bool, bool]:
-    """(inside the window in every zone, in the warning band in a zone where the call is not forbidden)."""
-    window, warn = (((CN_QUIET[1], CN_QUIET[0]), CN_WARN) if language == "zh-CN" else (US_WINDOW, US_WARN))
-    ok, warning = True, False
-    for z in zones:
-        h = hour_of(local.astimezone(ZoneInfo(z)))
-        if not window[0] <= h < window[1]:
-            ok = False
-        elif warn[0] <= h < warn[1]:
-            warning = True
-    return ok, warning
+def us_area_code(phone: Any) -> str | None:
+    """Area code of a US number given as digits, with or without the leading 1."""
+    if not isinstance(phone, str) or not phone.isdigit():
+        return None
+    if len(phone) == 11 and phone.startswith("1"):
+        phone = phone[1:]
+    if len(phone) == 10 and phone[0] in "23456789":
+        return phone[:3]
+    return None
+
+
+def candidate_zones(account: dict[str, Any], language: str) -> tuple[str, ...]:
+    """The debtor's zone, or every zone they may be in when it is unknown (first = the one for dates)."""
+    if account.get("timezone") is not None:
+        return (account["timezone"],)
+    if language == "en-US":
+        code = us_area_code(account.get("phone"))
+        if code in AREA_CODE_ZONES:
+            return AREA_CODE_ZONES[code]
+        return US_ZONES
+    return (CN_ZONE,)
+
+
+def expected_call_time_zones(language: str, started: datetime, zones: tuple[str, ...],
+                             history: list[tuple[datetime, bool]], where: str,
+                             report: Report) -> dict[str, bool]:
+    """allowed only if allowed in every candidate zone; warning if in the warning window in any."""
+    verdicts = []
+    for zone in zones:
+        tz = ZoneInfo(zone)
+        verdicts.append(expected_call_time(language, started.astimezone(tz),
+                                           [(at.astimezone(tz), conn) for at, conn in history],
+                                           where, report))
+    return {"allowed": all(v["allowed"] for v in verdicts),
+            "warning": any(v["warning"] for v in verdicts)}
 
 
 def expected_call_time(language: str, local: datetime, history: list[tuple[datetime, bool]],
-                       where: str, report: Report, zones: list[str] | None = None) -> dict[str, bool]:
-    in_window, warning = clock(language, local, zones or [str(local.tzinfo)])
+                       where: str, report: Report) -> dict[str, bool]:
+    h = hour_of(local)
     if language == "zh-CN":
+        in_quiet = h >= CN_QUIET[0] or h < CN_QUIET[1]
+        warning = CN_WARN[0] <= h < CN_WARN[1]
         connected_today = sum(1 for at, conn in history if conn and at.date() == local.date())
-        allowed = in_window and connected_today + 1 <= CN_MAX_CONNECTED_PER_DAY
+        allowed = not in_quiet and connected_today + 1 <= CN_MAX_CONNECTED_PER_DAY
         return {"allowed": allowed, "warning": warning}
+    in_window = US_WINDOW[0] <= h < US_WINDOW[1]
+    warning = US_WARN[0] <= h < US_WARN[1]
     verdicts = []
     # Two readings of "within 7 days": debtor-local calendar days (Reg F) and a rolling 7x24h window.
     # The corpus avoids cases where they differ, so the label never depends on that choice.
@@ -315,15 +389,15 @@ def check_file(path: Path, report: Report) -> CallInfo | None:
     local = check_account(account, language, started, where, report)
     if local is None:
         return None
-    history = [(parse_ts(h["at"]), h["connected"]) for h in account.get("history", [])]
-    tz = ZoneInfo(candidate_zones(account, language)[0])
-    hist_local = [(at.astimezone(tz), conn) for at, conn in history if at is not None]
+    zones = candidate_zones(account, language)
+    history = [(at, h["connected"]) for h in account.get("history", [])
+               if (at := parse_ts(h["at"])) is not None]
     check_segments(segments, language, name, report)
     if not isinstance(expect, dict):
         report.add(where, "expect must be an object")
         return None
-    check_expect(expect, language, account, local, hist_local, segments, where, report)
-    return CallInfo(path, language, number, expect, local)
+    check_expect(expect, language, account, local, started, zones, history, segments, where, report)
+    return CallInfo(path, language, number, expect, local, zones)
 
 
 def check_account(account: Any, language: str, started: datetime, where: str,
@@ -345,12 +419,17 @@ def check_account(account: Any, language: str, started: datetime, where: str,
         report.add(where, f"total_due {account['total_due']} != principal+interest+penalty {parts}")
     if account["currency"] != CURRENCY[language]:
         report.add(where, f"currency must be {CURRENCY[language]} for {language}")
-    if "phone" in account and not re.fullmatch(r"\d{10,13}", str(account["phone"])):
-        report.add(where, f"account.phone {account['phone']!r} must be digits")
+    if "phone" in account and not (isinstance(account["phone"], str)
+                                   and re.fullmatch(r"\d{7,15}", account["phone"])):
+        report.add(where, f"account.phone {account['phone']!r} must be a string of 7-15 digits")
+        return None
+    if "timezone" in account and not isinstance(account["timezone"], str):
+        report.add(where, f"account.timezone {account['timezone']!r} must be an IANA zone name")
+        return None
     try:
         tz = ZoneInfo(candidate_zones(account, language)[0])
     except (ZoneInfoNotFoundError, ValueError):
-        report.add(where, f"unknown timezone {account.get('timezone')!r}")
+        report.add(where, f"unknown timezone {account['timezone']!r}")
         return None
     local = started.astimezone(tz)
     days = account["overdue_days"]
@@ -420,8 +499,8 @@ def check_segments(segments: list[dict[str, Any]], language: str, name: str, rep
 
 
 def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any], local: datetime,
-                 history: list[tuple[datetime, bool]], segments: list[dict[str, Any]], where: str,
-                 report: Report) -> None:
+                 started: datetime, zones: tuple[str, ...], history: list[tuple[datetime, bool]],
+                 segments: list[dict[str, Any]], where: str, report: Report) -> None:
     missing = EXPECT_KEYS - {"temperament"} - set(expect)
     extra = set(expect) - EXPECT_KEYS
     if missing or extra:
@@ -456,10 +535,10 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
         report.add(where, "violations must be listed in segment order")
     # call time
     ct = expect["call_time"]
-    computed = expected_call_time(language, local, history, where, report,
-                                  zones=candidate_zones(account, language))
+    computed = expected_call_time_zones(language, started, zones, history, where, report)
     if ct != computed:
-        report.add(where, f"call_time {ct} but the rules give {computed} (local {local:%Y-%m-%d %H:%M})")
+        shown = ", ".join(f"{z} {started.astimezone(ZoneInfo(z)):%Y-%m-%d %H:%M}" for z in zones)
+        report.add(where, f"call_time {ct} but the rules give {computed} (local {shown})")
     # temperament
     if "temperament" in expect:
         t = expect["temperament"]
@@ -597,15 +676,42 @@ def check_coverage(calls: list[CallInfo], report: Report) -> None:
             report.add("corpus", f"{lang}: no dispute")
 
 
+def corpus_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.jsonl") if not p.name.startswith("dev-"))
+
+
 def main(argv: list[str]) -> int:
-    if argv:
-        paths = [Path(a) for a in argv]
-    else:
-        paths = sorted(p for p in HERE.glob("*.jsonl") if not p.name.startswith("dev-"))
+    dirs: list[Path] = []
+    files: list[str] = []
+    args = iter(argv)
+    for a in args:
+        if a == "--dir" or a.startswith("--dir="):
+            value = a.split("=", 1)[1] if "=" in a else next(args, None)
+            if not value:
+                print("--dir needs a folder")
+                return 2
+            dirs.append(Path(value))
+        else:
+            files.append(a)
     report = Report()
-    calls = [c for p in paths if (c := check_file(p, report)) is not None]
     if not argv:
-        check_coverage(calls, report)
+        groups = [corpus_files(HERE)]
+    elif dirs:
+        groups = [corpus_files(d) for d in dirs]
+        for d, group in zip(dirs, groups):
+            if not group:
+                report.add(str(d), "no call files")
+        if files:
+            groups.append([Path(a) for a in files])
+    else:
+        groups = [[Path(a) for a in files]]
+    paths = [p for group in groups for p in group]
+    calls: list[CallInfo] = []
+    for i, group in enumerate(groups):
+        group_calls = [c for p in group if (c := check_file(p, report)) is not None]
+        calls += group_calls
+        if not argv or i < len(dirs):
+            check_coverage(group_calls, report)
     for err in report.errors:
         print(err)
     langs = Counter(c.language for c in calls)
