@@ -91,11 +91,11 @@ async def test_401_refresh_with_oauth_and_dead_letter_for_private_app(
     await submitted_call(db, clock, "c1", ["hubspot"])
     await submitted_call(db, clock, "c2", ["hubspot"])
     hs.expire_tokens()
-    oauth = adapter(hs, clock, refresh_token="hrtok", client_id="hcid", client_secret="hsecret")
-    w1 = make_worker(db, {"hubspot": oauth}, clock)
+    app = adapter(hs, clock, refresh_token="hrtok", client_id="hcid", client_secret="hsecret")
+    w1 = make_worker(db, {"hubspot": app}, clock)
     await w1.store.db.execute("UPDATE outbox SET next_attempt_at=next_attempt_at+1000 WHERE call_id='c2'")
     await w1.run_once()
-    assert (await item(db, "c1", "hubspot"))["status"] == "done" and oauth.refreshes == 1
+    assert (await item(db, "c1", "hubspot"))["status"] == "done" and app.oauth.refreshes == 1
     assert [r.route for r in hs.received] == ["create", "token", "create"]
     hs.expire_tokens()
     clock.advance(1000)
@@ -105,6 +105,21 @@ async def test_401_refresh_with_oauth_and_dead_letter_for_private_app(
     assert row["status"] == "dead" and row["last_error_kind"] == "auth" and "private-app" in row["last_error"]
     await w1.close()
     await w2.close()
+
+
+async def test_token_endpoint_down_is_retried(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
+    db, clock, hs = env
+    await submitted_call(db, clock, "c1", ["hubspot"])
+    hs.expire_tokens()
+    hs.push("token", Fault(status=503, body={"status": "error", "message": "unavailable"}))
+    worker = make_worker(db, {"hubspot": adapter(hs, clock, refresh_token="hrtok", client_id="hcid",
+                                                 client_secret="hsecret")}, clock)
+    await worker.run_once()
+    row = await item(db, "c1", "hubspot")
+    assert row["status"] == "pending" and row["last_error_kind"] == "auth_refresh"
+    await drain(worker, clock)
+    assert hs.created == 1 and hs.token_grants == 1
+    await worker.close()
 
 
 async def test_429_retry_after_and_5xx(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:

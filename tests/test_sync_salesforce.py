@@ -80,8 +80,19 @@ async def test_expired_session_is_refreshed(env: tuple[Database, ManualClock, Fa
     await worker.run_once()
     row = await item(db, "c1", "salesforce")
     assert row["status"] == "done" and row["attempts"] == 1
-    assert sf.token_grants == 1 and a.access_token == "tok-1"
+    assert sf.token_grants == 1 and a.oauth.access_token == "tok-1"
     assert [r.route for r in sf.received] == ["upsert", "token", "upsert"]
+    await worker.close()
+
+
+async def test_concurrent_401s_share_one_refresh(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
+    db, clock, sf = env
+    for c in ("a", "b", "c"):
+        await submitted_call(db, clock, c, ["salesforce"])
+    sf.expire_tokens()
+    worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock, concurrency=3)
+    await worker.run_once()
+    assert sf.token_grants == 1 and sf.count("upsert") == 6 and len(sf.tasks) == 3
     await worker.close()
 
 

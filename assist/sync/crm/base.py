@@ -178,10 +178,22 @@ def check_status(ans: Answer, service: str, clock: Clock) -> None:
     raise PermanentError("http_4xx", what, http_status=s)
 
 
-async def close_session(session: aiohttp.ClientSession | None) -> None:
-    if session is not None and not session.closed:
-        await session.close()
-        await asyncio.sleep(0)
+class HttpClient:
+    """The adapters' HTTP session: opened on first use (and again after a close), with assist's User-Agent."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+            await asyncio.sleep(0)
 
 
 # ------------------------------------------------------------------------------------------- text of a call
