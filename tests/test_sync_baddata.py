@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -25,7 +26,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Webh
     clock = ManualClock()
     db = await open_db(tmp_path / "assist.db")
     async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx  # type: ignore[misc]
+        yield db, clock, rx
     await db.close()
 
 
@@ -82,9 +83,12 @@ async def test_bad_edits_are_refused_and_change_nothing(env: tuple[Database, Man
     await add_call(db, "c1", ended_at=clock.now())
     await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
     before = await db.fetchall("SELECT * FROM outbox")
-    for edits, needle in [({"promise": {"amount": 0, "date": "2026-12-05"}}, r"promise\.amount"),
-                          ({"duration_seconds": 1}, "not editable"),
-                          ({"contact_changes": ["12"]}, "not a phone number")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"promise": {"amount": 0, "date": "2026-12-05"}}, r"promise\.amount"),
+        ({"duration_seconds": 1}, "not editable"),
+        ({"contact_changes": ["12"]}, "not a phone number"),
+    ]
+    for edits, needle in cases:
         with pytest.raises(SummaryError, match=needle):
             await edit_summary(db, "c1", edits, clock.now(), settings=settings())
     assert [dict(r) for r in await db.fetchall("SELECT * FROM outbox")] == [dict(r) for r in before]

@@ -25,7 +25,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Fake
     clock = ManualClock()
     db = await open_db(tmp_path / "assist.db")
     async with FakeHubSpot() as hs:
-        yield db, clock, hs  # type: ignore[misc]
+        yield db, clock, hs
     await db.close()
 
 

@@ -24,7 +24,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Fake
     clock = ManualClock()
     db = await open_db(tmp_path / "assist.db")
     async with FakeSalesforce() as sf:
-        yield db, clock, sf  # type: ignore[misc]
+        yield db, clock, sf
     await db.close()
 
 
@@ -119,8 +119,8 @@ async def test_refused_refresh_token_is_dead_lettered(env: tuple[Database, Manua
 
 async def test_rate_limits_and_5xx_are_retried(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
     db, clock, sf = env
-    for c in ("a", "b", "c"):
-        await submitted_call(db, clock, c, ["salesforce"])
+    for call in ("a", "b", "c"):
+        await submitted_call(db, clock, call, ["salesforce"])
     sf.push("upsert",
             Fault(status=429, headers={"Retry-After": "30"}, body=[{"errorCode": "X", "message": "slow"}]),
             Fault(status=403, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit"}]),

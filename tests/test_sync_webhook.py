@@ -25,7 +25,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Webh
     clock = ManualClock()
     db = await open_db(tmp_path / "assist.db")
     async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx  # type: ignore[misc]
+        yield db, clock, rx
     await db.close()
 
 

@@ -61,7 +61,7 @@ async def add_call(db: Database, call_id: str, *, ended_at: float, language: str
     start = datetime.fromtimestamp(ended_at - duration, UTC)
     await store.upsert_started(CallStarted(call_id=call_id, protocol="test", agent_id="agent-7",
                                            account_id=account_id, language=language, started_at=start,
-                                           customer_phone="+8613800000000", direction=direction))  # type: ignore[arg-type]
+                                           customer_phone="+8613800000000", direction=direction))
     await store.ended(CallEnded(call_id=call_id, ended_at=end, duration=duration))
 
 

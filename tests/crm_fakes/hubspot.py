@@ -83,7 +83,7 @@ class FakeHubSpot(OAuthServer):
         body = body_json(request)
         if not isinstance(body, dict):
             return _err(400, "VALIDATION_ERROR", "Invalid input JSON")
-        props = body.get("properties")
+        props: Any = body.get("properties")
         bad = self._check_properties(props, create=True)
         if bad is not None:
             return bad

@@ -67,7 +67,7 @@ class FakeSalesforce(OAuthServer):
                 return _err(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type Task", [name])
             if not isinstance(value, kind) or isinstance(value, bool):
                 return _err(400, "JSON_PARSER_ERROR", f"Cannot deserialize value of {name}", [name])
-            if name in LIMITS and len(value) > LIMITS[name]:
+            if name in LIMITS and isinstance(value, str) and len(value) > LIMITS[name]:
                 return _err(400, "STRING_TOO_LONG", f"{name}: data value too large", [name])
         if body.get("CallType") not in (None, "Inbound", "Outbound", "Internal"):
             return _err(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Call Type: bad value for restricted picklist",
