@@ -17,17 +17,14 @@ from assist.sync.finalize import edit_summary, finalize_from_findings, get_summa
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import SummaryError
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, drain, item, make_worker, open_db, settings
+from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, drain, fake_crm, item, make_worker, settings
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx
-    await db.close()
+    async with fake_crm(tmp_path, lambda clock: WebhookReceiver(SECRET, now=clock.now)) as ready:
+        yield ready
 
 
 def hook(rx: WebhookReceiver, clock: ManualClock) -> dict[str, WebhookAdapter]:

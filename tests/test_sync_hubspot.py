@@ -16,17 +16,14 @@ from assist.sync.crm.hubspot import HubSpotAdapter
 from assist.sync.crm.ratelimit import TokenBucket
 from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import drain, fake_crm, item, make_worker, open_db, settings, submitted_call
 from tests.crm_fakes.hubspot import FakeHubSpot
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeHubSpot]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with FakeHubSpot() as hs:
-        yield db, clock, hs
-    await db.close()
+    async with fake_crm(tmp_path, lambda _: FakeHubSpot()) as ready:
+        yield ready
 
 
 def adapter(hs: FakeHubSpot, clock: ManualClock, **kw: Any) -> HubSpotAdapter:

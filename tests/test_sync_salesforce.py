@@ -15,17 +15,14 @@ from assist.sync.crm.base import PermanentError
 from assist.sync.crm.salesforce import SalesforceAdapter
 from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import drain, fake_crm, item, make_worker, settings, submitted_call
 from tests.crm_fakes.salesforce import FakeSalesforce
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeSalesforce]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with FakeSalesforce() as sf:
-        yield db, clock, sf
-    await db.close()
+    async with fake_crm(tmp_path, lambda _: FakeSalesforce()) as ready:
+        yield ready
 
 
 def adapter(sf: FakeSalesforce, clock: ManualClock, **kw: Any) -> SalesforceAdapter:
@@ -90,6 +87,7 @@ async def test_concurrent_401s_share_one_refresh(env: tuple[Database, ManualCloc
     for c in ("a", "b", "c"):
         await submitted_call(db, clock, c, ["salesforce"])
     sf.expire_tokens()
+    sf.push("token", Fault(delay=0.3))  # a slow grant: every request meets its 401 while it is under way
     worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock, concurrency=3)
     await worker.run_once()
     assert sf.token_grants == 1 and sf.count("upsert") == 6 and len(sf.tasks) == 3

@@ -16,17 +16,14 @@ from assist.sync.finalize import edit_summary
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import summary_id_for
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import SECRET, drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import SECRET, drain, fake_crm, item, make_worker, settings, submitted_call
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx
-    await db.close()
+    async with fake_crm(tmp_path, lambda clock: WebhookReceiver(SECRET, now=clock.now)) as ready:
+        yield ready
 
 
 def adapter(rx: WebhookReceiver, clock: ManualClock, timeout: float = 2.0, secret: str = SECRET) -> WebhookAdapter:

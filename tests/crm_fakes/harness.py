@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import assist.store.outbox  # noqa: F401  (registers the summaries/outbox migrations before open)
 from assist.events import CallEnded, CallStarted
@@ -14,6 +15,7 @@ from assist.store.db import Database
 from assist.sync.clock import ManualClock
 from assist.sync.outbox import OutboxWorker
 from assist.sync.settings import SyncSettings
+from tests.crm_fakes.base import FakeServer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -52,6 +54,21 @@ SEGMENTS = [{"segment_id": "seg-a-3", "start": 42.5}]
 
 async def open_db(path: Path) -> Database:
     return await Database(path).open()
+
+
+F = TypeVar("F", bound=FakeServer)
+
+
+@asynccontextmanager
+async def fake_crm(tmp_path: Path, make: Callable[[ManualClock], F]) -> AsyncIterator[tuple[Database, ManualClock, F]]:
+    """A fresh database, a manual clock and a running fake CRM made with that clock; all closed after."""
+    clock = ManualClock()
+    db = await open_db(tmp_path / "assist.db")
+    try:
+        async with make(clock) as fake:
+            yield db, clock, fake
+    finally:
+        await db.close()
 
 
 async def add_call(db: Database, call_id: str, *, ended_at: float, language: str = "zh-CN",

@@ -110,11 +110,7 @@ class HubSpotAdapter:
         data = ans.json(SERVICE)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot search answer has no results list: {ans.text(120)!r}",
-                http_status=ans.status,
-            )
+            raise ans.unexpected(f"HubSpot search answer has no results list: {ans.text(120)!r}")
         for r in results:
             if isinstance(r, dict) and isinstance(r.get("id"), str | int):
                 return str(r["id"])
@@ -154,12 +150,7 @@ class HubSpotAdapter:
         data = ans.json(SERVICE, ambiguous=True)
         new_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(new_id, str | int) or isinstance(new_id, bool) or str(new_id) == "":
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot answered {ans.status} without a call id: {ans.text(120)!r}",
-                http_status=ans.status,
-                ambiguous=True,
-            )
+            raise ans.unexpected(f"HubSpot answered {ans.status} without a call id: {ans.text(120)!r}", ambiguous=True)
         return Delivered(str(new_id), ans.status, "created")
 
     async def _resolve_conflict(self, ans: Answer, s: Summary, props: dict[str, str]) -> Delivered:
@@ -183,17 +174,12 @@ class HubSpotAdapter:
             f"/crm/v3/objects/contacts/{quote(account_id, safe='')}",
             params={"properties": ",".join(self.contact_properties)},
         )
-        if ans.status == 404:
+        data = ans.record(SERVICE, self._check)
+        if data is None:
             return None
-        self._check(ans)
-        data = ans.json(SERVICE)
-        props = data.get("properties") if isinstance(data, dict) else None
+        props = data.get("properties")
         if not isinstance(props, dict):
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot contact has no properties object: {ans.text(120)!r}",
-                http_status=ans.status,
-            )
+            raise ans.unexpected(f"HubSpot contact has no properties object: {ans.text(120)!r}")
         return {"id": str(data.get("id", account_id)), **props}
 
     async def close(self) -> None:

@@ -143,9 +143,7 @@ class OAuthSession(HttpClient):
             raise
         data = ans.json(endpoint)
         if not isinstance(data, dict) or not isinstance(data.get("access_token"), str) or not data["access_token"]:
-            raise RetryableError(
-                "bad_response", f"{endpoint} answered without an access_token", http_status=ans.status
-            )
+            raise ans.unexpected(f"{endpoint} answered without an access_token")
         return data
 
     def _take_grant(self, data: dict[str, Any]) -> None:

@@ -124,11 +124,8 @@ class SalesforceAdapter:
         data = ans.json(SERVICE, ambiguous=True)
         rid = data.get("id") if isinstance(data, dict) else None
         if not isinstance(rid, str) or not rid:
-            raise RetryableError(
-                "bad_response",
-                f"Salesforce answered {ans.status} without a record id: {ans.text(120)!r}",
-                http_status=ans.status,
-                ambiguous=True,
+            raise ans.unexpected(
+                f"Salesforce answered {ans.status} without a record id: {ans.text(120)!r}", ambiguous=True
             )
         if isinstance(data, dict) and data.get("success") is False:
             raise PermanentError(
@@ -161,17 +158,8 @@ class SalesforceAdapter:
         ans = await self.oauth.request(
             "GET", f"{self._base()}/Account/{quote(account_id, safe='')}", params={"fields": fields}
         )
-        if ans.status == 404:
-            return None
-        self._check(ans)
-        data = ans.json(SERVICE)
-        if not isinstance(data, dict):
-            raise RetryableError(
-                "bad_response",
-                f"Salesforce account is {type(data).__name__}, not an object",
-                http_status=ans.status,
-            )
-        return {k: v for k, v in data.items() if k != "attributes"}
+        data = ans.record(SERVICE, self._check)
+        return None if data is None else {k: v for k, v in data.items() if k != "attributes"}
 
     async def close(self) -> None:
         await self.oauth.close()

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from assist.sync.clock import Clock, SystemClock
-from assist.sync.crm.base import Delivered, DeliveryItem, HttpClient, RetryableError, check_status, exchange
+from assist.sync.crm.base import Delivered, DeliveryItem, HttpClient, check_status, exchange
 
 SECRET_PREFIX = "whsec_"
 
@@ -116,17 +116,7 @@ class WebhookAdapter:
         url = self.account_url.replace("{account_id}", quote(account_id, safe=""))
         headers = self.headers(f"lookup_{uuid.uuid4().hex}", b"")
         ans = await exchange(self.http.session, "GET", url, within=self.timeout, headers=headers)
-        if ans.status == 404:
-            return None
-        check_status(ans, "account endpoint", self.clock)
-        data = ans.json("account endpoint")
-        if not isinstance(data, dict):
-            raise RetryableError(
-                "bad_response",
-                f"account endpoint answered {type(data).__name__}, not an object",
-                http_status=ans.status,
-            )
-        return data
+        return ans.record("account endpoint", lambda a: check_status(a, "account endpoint", self.clock))
 
     async def close(self) -> None:
         await self.http.close()
