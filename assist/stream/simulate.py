@@ -41,9 +41,9 @@ import sys
 import uuid
 import wave
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -85,21 +85,20 @@ class SimulationError(Exception):
     """The server refused or broke the simulated call; the message says how."""
 
 
-@dataclass(frozen=True)
-class Options:
-    """What the caller says about the call and the credentials each phone system presents."""
+class Options(TypedDict, total=False):
+    """What the caller says about the call, and the credentials each phone system presents."""
 
-    agent: str | None = None
-    account: str | None = None
-    language: str | None = None
-    call_id: str | None = None
-    api_token: str | None = None
-    twilio_auth_token: str | None = None
-    audiohook_api_key: str | None = None
-    audiohook_client_secret: str | None = None
-    audiofork_user: str | None = None
-    audiofork_password: str | None = None
-    rtp_payload_type: int = 0
+    agent: str | None
+    account: str | None
+    language: str | None
+    call_id: str | None
+    api_token: str | None
+    twilio_auth_token: str | None
+    audiohook_api_key: str | None
+    audiohook_client_secret: str | None
+    audiofork_user: str | None
+    audiofork_password: str | None
+    rtp_payload_type: int
 
 
 # --------------------------------------------------------------------------- audio input
@@ -208,12 +207,13 @@ async def _register(
     http: aiohttp.ClientSession, server: str, options: Options, protocol: str, **extra: Any
 ) -> dict[str, Any]:
     """POST /api/calls for a call of `protocol`; the server's reply (call_id, rtp endpoints)."""
-    headers = {"Authorization": f"Bearer {options.api_token}"} if options.api_token else {}
+    token = options.get("api_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {
-        "call_id": options.call_id,
-        "agent_id": options.agent,
-        "account_id": options.account,
-        "language": options.language,
+        "call_id": options.get("call_id"),
+        "agent_id": options.get("agent"),
+        "account_id": options.get("account"),
+        "language": options.get("language"),
         "protocol": protocol,
         **extra,
     }
@@ -401,16 +401,18 @@ def _customer_agent(tracks: list[bytes]) -> tuple[bytes, bytes | None]:
 
 async def _plan_twilio(path: Path, server: str, o: Options) -> Plan:
     customer, agent = _customer_agent(wav_tracks(path, 8000))
-    params = {k: v for k, v in (("agentId", o.agent), ("accountId", o.account), ("language", o.language)) if v}
+    named = (("agentId", o.get("agent")), ("accountId", o.get("account")), ("language", o.get("language")))
+    params = {k: v for k, v in named if v}
     client = TwilioClient(
-        call_sid=o.call_id,
+        call_sid=o.get("call_id"),
         custom_parameters=params,
         tracks=("inbound", "outbound") if agent is not None else ("inbound",),
     )
     url = ws_url(server, "/twilio")
 
     async def connect() -> _WsLink:
-        return _WsLink(await _open_ws(url, additional_headers=twilio_upgrade_headers(url, o.twilio_auth_token)))
+        headers = twilio_upgrade_headers(url, o.get("twilio_auth_token"))
+        return _WsLink(await _open_ws(url, additional_headers=headers))
 
     return Plan(client.call_sid, [Leg(connect, client.script(customer, agent))])
 
@@ -422,12 +424,12 @@ async def _plan_audiofork(path: Path, server: str, o: Options) -> Plan:
     client = AudioForkClient(
         sample_rate=rate,
         channels=len(tracks),
-        call_id=o.call_id,
-        agent_id=o.agent,
-        account_id=o.account,
-        language=o.language,
+        call_id=o.get("call_id"),
+        agent_id=o.get("agent"),
+        account_id=o.get("account"),
+        language=o.get("language"),
     )
-    user, password = o.audiofork_user, o.audiofork_password
+    user, password = o.get("audiofork_user"), o.get("audiofork_password")
     headers = {"Authorization": basic_auth_header(user or "", password or "")} if user or password else {}
     url = ws_url(server, "/audiofork")
 
@@ -568,11 +570,11 @@ def _audiohook_frames(tracks: list[bytes]) -> Iterator[tuple[float, tuple[bytes,
 
 
 async def _plan_audiohook(path: Path, server: str, o: Options) -> Plan:
-    conversation_id = o.call_id or str(uuid.uuid4())
+    conversation_id = o.get("call_id") or str(uuid.uuid4())
     if not is_uuid(conversation_id):
         raise SimulationError(f"AudioHook conversationId must be a UUID, got {conversation_id!r}")
     async with _http_session() as http:
-        reg = await _register(http, server, replace(o, call_id=conversation_id), "audiohook")
+        reg = await _register(http, server, {**o, "call_id": conversation_id}, "audiohook")
     tracks = wav_tracks(path, AUDIOHOOK_RATE)
     client = AudioHookClient(
         conversation_id=conversation_id,
@@ -583,14 +585,14 @@ async def _plan_audiohook(path: Path, server: str, o: Options) -> Plan:
             "aniName": "Simulated Customer",
             "dnis": "+18005550199",
         },
-        language=o.language,
+        language=o.get("language"),
     )
     url = ws_url(server, "/audiohook")
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     headers = client.signed_headers(
-        o.audiohook_api_key or "assist-simulator",
-        o.audiohook_client_secret,
+        o.get("audiohook_api_key") or "assist-simulator",
+        o.get("audiohook_client_secret"),
         host=authority(parts.netloc, parts.scheme),
         request_target=target,
         scheme=parts.scheme,
@@ -726,7 +728,7 @@ def _rtp_endpoint(endpoints: dict[str, Any], speaker: str, server_host: str) -> 
 
 
 async def _plan_rtp(path: Path, server: str, o: Options) -> Plan:
-    payload_type = o.rtp_payload_type
+    payload_type = o.get("rtp_payload_type", 0)
     if payload_type not in (0, 118):
         raise SimulationError(f"RTP payload type {payload_type} unsupported: use 0 (PCMU) or 118 (L16/16000)")
     async with _http_session() as http:
@@ -767,42 +769,12 @@ PROTOCOLS = tuple(PHONE_SYSTEMS)
 # --------------------------------------------------------------------------- entry points
 
 
-async def simulate(
-    path: Path,
-    protocol: str,
-    server: str,
-    *,
-    agent: str | None = None,
-    account: str | None = None,
-    language: str | None = None,
-    fast: bool = False,
-    api_token: str | None = None,
-    twilio_auth_token: str | None = None,
-    audiohook_api_key: str | None = None,
-    audiohook_client_secret: str | None = None,
-    audiofork_user: str | None = None,
-    audiofork_password: str | None = None,
-    call_id: str | None = None,
-    rtp_payload_type: int = 0,
-) -> str:
+async def simulate(path: Path, protocol: str, server: str, *, fast: bool = False, **options: Unpack[Options]) -> str:
     """Stream `path` into the assist server at `server` (http://host:port) as `protocol`; the call id."""
     path = Path(path)
     system = PHONE_SYSTEMS.get(protocol)
     if system is None:
         raise SimulationError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    options = Options(
-        agent=agent,
-        account=account,
-        language=language,
-        call_id=call_id,
-        api_token=api_token,
-        twilio_auth_token=twilio_auth_token,
-        audiohook_api_key=audiohook_api_key,
-        audiohook_client_secret=audiohook_client_secret,
-        audiofork_user=audiofork_user,
-        audiofork_password=audiofork_password,
-        rtp_payload_type=rtp_payload_type,
-    )
     log.info("simulating call", protocol=protocol, wav=str(path), server=server, fast=fast)
     plan = await system.plan(path, server, options)
     pacer = Pacer(system.fast_speed if fast else 1.0)
