@@ -14,9 +14,16 @@ from assist.sync.clock import ManualClock
 from assist.sync.crm.base import RetryableError
 from assist.sync.crm.hubspot import HubSpotAdapter
 from assist.sync.crm.ratelimit import TokenBucket
-from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, fake_crm, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import (
+    delivered_then_edited,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    open_db,
+    submitted_call,
+)
 from tests.crm_fakes.hubspot import FakeHubSpot
 
 
@@ -171,12 +178,8 @@ async def test_4xx_dead_lettered(env: tuple[Database, ManualClock, FakeHubSpot])
 
 async def test_update_after_edit_patches_the_stored_id(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
     db, clock, hs = env
-    await submitted_call(db, clock, "c1", ["hubspot"])
-    worker = make_worker(db, {"hubspot": adapter(hs, clock)}, clock)
-    await worker.run_once()
+    worker = await delivered_then_edited(db, clock, "hubspot", adapter(hs, clock), {"agent_notes": "客户要求周末联系"})
     [cid] = hs.calls_with_key("c1")
-    await edit_summary(db, "c1", {"agent_notes": "客户要求周末联系"}, clock.now(), settings=settings())
-    await worker.run_once()
     assert hs.created == 1 and hs.updated == 1
     assert hs.received[-1].method == "PATCH" and hs.received[-1].path == f"/crm/v3/objects/calls/{cid}"
     assert "客户要求周末联系" in hs.calls[cid]["properties"]["hs_call_body"]

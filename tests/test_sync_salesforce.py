@@ -13,9 +13,8 @@ from assist.store.db import Database
 from assist.sync.clock import ManualClock
 from assist.sync.crm.base import PermanentError
 from assist.sync.crm.salesforce import SalesforceAdapter
-from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, fake_crm, item, make_worker, settings, submitted_call
+from tests.crm_fakes.harness import delivered_then_edited, drain, fake_crm, item, make_worker, submitted_call
 from tests.crm_fakes.salesforce import FakeSalesforce
 
 
@@ -159,16 +158,12 @@ async def test_4xx_is_dead_lettered_with_salesforce_error(env: tuple[Database, M
 
 async def test_update_after_edit_upserts_the_same_task(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
     db, clock, sf = env
-    await submitted_call(db, clock, "c1", ["salesforce"])
-    worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock)
-    await worker.run_once()
-    first_id = sf.tasks["c1"]["Id"]
-    await edit_summary(db, "c1", {"outcome": "refused", "promise": None}, clock.now(), settings=settings())
-    await worker.run_once()
-    assert sf.created == 1 and sf.updated == 1 and sf.tasks["c1"]["Id"] == first_id
+    edits = {"outcome": "refused", "promise": None}
+    worker = await delivered_then_edited(db, clock, "salesforce", adapter(sf, clock), edits)
+    assert sf.created == 1 and sf.updated == 1 and len(sf.tasks) == 1
     assert sf.tasks["c1"]["CallDisposition"] == "refused" and "拒绝还款" in sf.tasks["c1"]["Subject"]
     assert "TaskSubtype" not in upserts(sf)[1]
-    assert (await item(db, "c1", "salesforce"))["remote_id"] == first_id
+    assert (await item(db, "c1", "salesforce"))["remote_id"] == sf.tasks["c1"]["Id"]
     await worker.close()
 
 

@@ -12,11 +12,18 @@ from assist.store.db import Database
 from assist.sync.clock import ManualClock
 from assist.sync.crm.base import RetryableError
 from assist.sync.crm.webhook import WebhookAdapter, secret_bytes, sign, verify
-from assist.sync.finalize import edit_summary
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import summary_id_for
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import SECRET, drain, fake_crm, item, make_worker, settings, submitted_call
+from tests.crm_fakes.harness import (
+    SECRET,
+    delivered_then_edited,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    submitted_call,
+)
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
@@ -124,11 +131,7 @@ async def test_409_means_the_receiver_already_has_it(env: tuple[Database, Manual
 
 async def test_update_after_edit(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await submitted_call(db, clock, "c1", ["webhook"])
-    worker = make_worker(db, {"webhook": adapter(rx, clock)}, clock)
-    await worker.run_once()
-    await edit_summary(db, "c1", {"outcome": "callback", "promise": None}, clock.now(), settings=settings())
-    await worker.run_once()
+    worker = await delivered_then_edited(db, clock, "webhook", adapter(rx, clock), {"outcome": "callback", "promise": None})
     assert rx.order == ["sum_c1:v1", "sum_c1:v2"]
     assert rx.records["sum_c1:v2"]["type"] == "call.summary.updated"
     assert rx.summaries["sum_c1"]["outcome"] == "callback" and rx.summaries["sum_c1"]["version"] == 2

@@ -136,3 +136,16 @@ async def item(db: Database, call_id: str, target: str) -> dict[str, Any]:
                             (call_id, target))
     assert row is not None
     return dict(row)
+
+
+async def delivered_then_edited(db: Database, clock: ManualClock, target: str, adapter: Any,
+                                edits: dict[str, Any]) -> OutboxWorker:
+    """Call c1 delivered to `target`, then edited by the agent and delivered again; the worker (to close)."""
+    await submitted_call(db, clock, "c1", [target])
+    worker = make_worker(db, {target: adapter}, clock)
+    await worker.run_once()
+    from assist.sync.finalize import edit_summary
+
+    await edit_summary(db, "c1", edits, clock.now(), settings=settings())
+    await worker.run_once()
+    return worker
