@@ -17,7 +17,17 @@ from assist.sync.finalize import edit_summary, finalize_from_findings, get_summa
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import SummaryError
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, drain, fake_crm, item, make_worker, settings
+from tests.crm_fakes.harness import (
+    FINDINGS,
+    SECRET,
+    add_call,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    settings,
+    submitted_call,
+)
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
@@ -62,9 +72,7 @@ async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
 
 async def test_corrupted_payload_is_dead_lettered_not_sent(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     await db.execute("""UPDATE outbox SET payload=json_set(payload, '$.outcome', 'gone_fishing')""")
     worker = make_worker(db, hook(rx, clock), clock)
     await worker.run_once()
@@ -97,9 +105,7 @@ async def test_bad_edits_are_refused_and_change_nothing(env: tuple[Database, Man
 async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
         env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=400, body={"error": "field data.promise.date: expected dd/mm/yyyy"}))
     worker = make_worker(db, hook(rx, clock), clock)
     await worker.run_once()
@@ -116,9 +122,7 @@ async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
 
 async def test_unreadable_answers_are_retried(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=500, body=b"\xff\xfe garbage"))
     worker = make_worker(db, hook(rx, clock), clock)
     await worker.run_once()

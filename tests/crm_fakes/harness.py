@@ -111,14 +111,21 @@ async def drain(worker: OutboxWorker, clock: ManualClock, *, step: float = 30.0,
     raise AssertionError(f"outbox not drained after {max_steps} steps")
 
 
+async def submit_call(db: Database, call_id: str, targets: list[str], *, ended_at: float, now: float,
+                      cfg: SyncSettings | None = None, findings: dict[str, Any] | None = None,
+                      **call_kw: Any) -> None:
+    """A call that ended at `ended_at`, finalized and submitted by the agent at `now`: its rows are ready."""
+    await add_call(db, call_id, ended_at=ended_at, **call_kw)
+    from assist.sync.finalize import finalize_from_findings, submit_summary
+
+    await finalize_from_findings(db, call_id, findings or FINDINGS, targets, now, settings=cfg or settings())
+    await submit_summary(db, call_id, now)
+
+
 async def submitted_call(db: Database, clock: ManualClock, call_id: str, targets: list[str],
                          findings: dict[str, Any] | None = None, **call_kw: Any) -> None:
     """A call that ended now, finalized and submitted by the agent: its rows are ready."""
-    await add_call(db, call_id, ended_at=clock.now(), **call_kw)
-    from assist.sync.finalize import finalize_from_findings, submit_summary
-
-    await finalize_from_findings(db, call_id, findings or FINDINGS, targets, clock.now(), settings=settings())
-    await submit_summary(db, call_id, clock.now())
+    await submit_call(db, call_id, targets, ended_at=clock.now(), now=clock.now(), findings=findings, **call_kw)
 
 
 def make_worker(db: Database, adapters: dict[str, Any], clock: ManualClock, alerts: list[Any] | None = None,
