@@ -12,14 +12,12 @@ import pytest_asyncio
 
 from assist.store.db import Database
 from assist.sync.clock import ManualClock
-from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.finalize import edit_summary, finalize_from_findings, get_summary, submit_summary
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import SummaryError
 from tests.crm_fakes.base import Fault
 from tests.crm_fakes.harness import (
     FINDINGS,
-    SECRET,
     add_call,
     drain,
     fake_crm,
@@ -27,18 +25,16 @@ from tests.crm_fakes.harness import (
     make_worker,
     settings,
     submitted_call,
+    webhook_adapter,
+    webhook_receiver,
 )
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    async with fake_crm(tmp_path, lambda clock: WebhookReceiver(SECRET, now=clock.now)) as ready:
+    async with fake_crm(tmp_path, webhook_receiver) as ready:
         yield ready
-
-
-def hook(rx: WebhookReceiver, clock: ManualClock) -> dict[str, WebhookAdapter]:
-    return {"webhook": WebhookAdapter(rx.url + "/hook", SECRET, clock=clock)}
 
 
 async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
@@ -53,7 +49,7 @@ async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
     with pytest.raises(SummaryError, match="cannot submit"):
         await submit_summary(db, "c1", clock.now())
     alerts: list[OutboxAlert] = []
-    worker = make_worker(db, hook(rx, clock), clock, alerts)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock, alerts)
     await worker.run_once()
     assert [a.kind for a in alerts] == ["dead_letter"] and "promise.amount" in alerts[0].message
     assert not rx.records
@@ -74,7 +70,7 @@ async def test_corrupted_payload_is_dead_lettered_not_sent(env: tuple[Database, 
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     await db.execute("""UPDATE outbox SET payload=json_set(payload, '$.outcome', 'gone_fishing')""")
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "dead" and row["last_error_kind"] == "invalid_summary"
@@ -107,7 +103,7 @@ async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=400, body={"error": "field data.promise.date: expected dd/mm/yyyy"}))
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "dead" and "expected dd/mm/yyyy" in row["last_error"]
@@ -124,7 +120,7 @@ async def test_unreadable_answers_are_retried(env: tuple[Database, ManualClock, 
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=500, body=b"\xff\xfe garbage"))
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "pending" and row["last_status"] == 500 and "garbage" in row["last_error"]

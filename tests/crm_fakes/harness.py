@@ -13,9 +13,11 @@ from assist.events import CallEnded, CallStarted
 from assist.store.calls import CallStore
 from assist.store.db import Database
 from assist.sync.clock import ManualClock
+from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.outbox import OutboxWorker
 from assist.sync.settings import SyncSettings
 from tests.crm_fakes.base import FakeServer
+from tests.crm_fakes.webhook import WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -156,3 +158,15 @@ async def delivered_then_edited(db: Database, clock: ManualClock, target: str, a
     await edit_summary(db, "c1", edits, clock.now(), settings=settings())
     await worker.run_once()
     return worker
+
+
+def webhook_receiver(clock: ManualClock) -> WebhookReceiver:
+    """A receiver that knows SECRET and keeps the test's time."""
+    return WebhookReceiver(SECRET, now=clock.now)
+
+
+def webhook_adapter(rx: WebhookReceiver, clock: ManualClock, *, timeout: float = 2.0,
+                    secret: str = SECRET) -> WebhookAdapter:
+    """An adapter delivering to `rx` and looking accounts up there."""
+    return WebhookAdapter(rx.url + "/hook", secret, clock=clock, timeout=timeout,
+                          account_url=rx.url + "/accounts/{account_id}")
