@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from assist.sync.clock import Clock
@@ -55,34 +55,26 @@ def oauth_error(ans: Answer) -> str:
     return ans.text()
 
 
+@dataclass(kw_only=True, eq=False)
 class OAuthSession(HttpClient):
-    """Bearer-token requests to `base_url` (None until a grant names it), refreshed at `token_url`."""
+    """Bearer-token requests to `base_url` (None until a grant names it), refreshed at `token_url`;
+    `no_refresh_hint` ends the error when there is nothing to refresh with."""
 
-    def __init__(
-        self,
-        *,
-        service: str,
-        base_url: str | None,
-        token_url: str,
-        access_token: str | None,
-        client: OAuthClient,
-        timeout: float,
-        clock: Clock,
-        no_refresh_hint: str = "",
-        on_grant: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
+    service: str
+    base_url: str | None
+    token_url: str
+    access_token: str | None
+    client: OAuthClient
+    timeout: float
+    clock: Clock
+    no_refresh_hint: str = ""
+    on_grant: Callable[[dict[str, Any]], None] | None = None
+    refreshes: int = field(default=0, init=False)
+    _refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.service = service
-        self.base_url = base_url.rstrip("/") if base_url else None
-        self.token_url = token_url
-        self.access_token = access_token
-        self.client = client
-        self.timeout = timeout
-        self.clock = clock
-        self.no_refresh_hint = no_refresh_hint
-        self.on_grant = on_grant
-        self._refresh_lock = asyncio.Lock()
-        self.refreshes = 0
+        self.base_url = self.base_url.rstrip("/") if self.base_url else None
 
     async def request(
         self, method: str, path: str, *, before: Callable[[], Awaitable[None]] | None = None, **kwargs: Any
