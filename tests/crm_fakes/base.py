@@ -32,6 +32,12 @@ class Fault:
     delay: float = 0.0
     after: bool = False
 
+    async def apply(self) -> web.Response | None:
+        """Wait `delay`; then the answer to give instead of the real one (None: give the real one)."""
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return None if self.status is None else self.response()
+
     def response(self) -> web.Response:
         body = self.body
         if isinstance(body, dict | list):
@@ -91,18 +97,12 @@ class FakeServer:
             self.inflight += 1
             try:
                 fault = self._fault(name)
-                if fault is not None and not fault.after:
-                    if fault.delay:
-                        await asyncio.sleep(fault.delay)
-                    if fault.status is not None:
-                        return fault.response()
+                if fault is not None and not fault.after and (instead := await fault.apply()) is not None:
+                    return instead
                 request[BODY] = body
                 real = await handler(request)
-                if fault is not None and fault.after:
-                    if fault.delay:
-                        await asyncio.sleep(fault.delay)
-                    if fault.status is not None:
-                        return fault.response()
+                if fault is not None and fault.after and (instead := await fault.apply()) is not None:
+                    return instead
                 return real
             finally:
                 self.inflight -= 1
