@@ -6,7 +6,8 @@ so a custom call property with unique values (`assist_call_key` = call id) is se
 ambiguous failure (timeout, dropped connection, unreadable answer) the next attempt searches for that
 property before creating, and a 409 on create (the value exists) is resolved by searching too.  Requests
 pass a client-side token bucket (search has its own, lower one).  With an OAuth app, a 401 is answered by
-one refresh-token grant; a private-app token cannot be refreshed, so its 401 is dead-lettered.
+one refresh-token grant (`OAuthSession`, shared with Salesforce); a private-app token cannot be refreshed,
+so its 401 is dead-lettered.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 PATCH /services/data/vXX.X/sobjects/Task/Call_Key__c/{call_id} creates the Task the first time (201) and
 updates it afterwards (200/204), so a retried or re-sent request can never make a second Task; a later edit
 is the same upsert.  An expired session (401 INVALID_SESSION_ID) is refreshed once with the OAuth
-refresh-token grant.  REQUEST_LIMIT_EXCEEDED (403) and 5xx are retried; other 4xx are dead-lettered with
-Salesforce's errorCode and message.
+refresh-token grant (`OAuthSession`, shared with HubSpot).  REQUEST_LIMIT_EXCEEDED (403) and 5xx are
+retried; other 4xx are dead-lettered with Salesforce's errorCode and message.
 """
 
 from __future__ import annotations
