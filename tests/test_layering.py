@@ -28,6 +28,8 @@ def _imported_parts(path: Path) -> set[tuple[int, str]]:
     found: set[tuple[int, str]] = set()
     for node in ast.walk(tree):
         names: list[str] = []
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -180,7 +180,7 @@ async def test_ending_a_call_through_the_api_tells_the_phone_system(quick: Serve
         received: list[str] = []
         with pytest.raises((websockets.ConnectionClosed, TimeoutError)):
             for _ in range(20):
-                received.append(await asyncio.wait_for(ws.recv(), 5))
+                received.append(str(await asyncio.wait_for(ws.recv(), 5)))
                 if json.loads(received[-1]).get("type") == "disconnect":
                     await ws.send(client.close())
     disconnects = [json.loads(m) for m in received if json.loads(m).get("type") == "disconnect"]

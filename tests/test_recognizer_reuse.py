@@ -66,7 +66,7 @@ def _endpoint_cut(model: Path, pcm: bytes) -> bytes:
 
 async def test_recycled_recogniser_decodes_like_a_new_one(model_dir: Path, tmp_path: Path,
                                                           audio: dict[str, np.ndarray]) -> None:
-    model = endpoint_overlay(model_dir, [0.3, 0.6, 1.0], tmp_path / "models")
+    model = endpoint_overlay(model_dir, (0.3, 0.6, 1.0), tmp_path / "models")
     reference = _pcm(audio["quiet"], audio["speech"], audio["quiet"], audio["other"], audio["quiet"])
     earlier_calls = [
         _pcm(audio["noise"][: RATE * 8], audio["other"]),  # hung up mid-utterance

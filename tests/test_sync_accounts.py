@@ -20,7 +20,7 @@ from tests.crm_fakes.salesforce import FakeSalesforce
 @pytest_asyncio.fixture
 async def hs() -> AsyncIterator[FakeHubSpot]:
     async with FakeHubSpot() as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 async def test_cache_timeout_and_last_known_record(hs: FakeHubSpot) -> None:

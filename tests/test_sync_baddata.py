@@ -5,32 +5,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from assist.store.db import Database
 from assist.sync.clock import ManualClock
-from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.finalize import edit_summary, finalize_from_findings, get_summary, submit_summary
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import SummaryError
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, drain, item, make_worker, open_db, settings
+from tests.crm_fakes.harness import (
+    FINDINGS,
+    add_call,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    settings,
+    submitted_call,
+    webhook_adapter,
+    webhook_receiver,
+)
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx  # type: ignore[misc]
-    await db.close()
-
-
-def hook(rx: WebhookReceiver, clock: ManualClock) -> dict[str, WebhookAdapter]:
-    return {"webhook": WebhookAdapter(rx.url + "/hook", SECRET, clock=clock)}
+    async with fake_crm(tmp_path, webhook_receiver) as ready:
+        yield ready
 
 
 async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
@@ -45,7 +49,7 @@ async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
     with pytest.raises(SummaryError, match="cannot submit"):
         await submit_summary(db, "c1", clock.now())
     alerts: list[OutboxAlert] = []
-    worker = make_worker(db, hook(rx, clock), clock, alerts)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock, alerts)
     await worker.run_once()
     assert [a.kind for a in alerts] == ["dead_letter"] and "promise.amount" in alerts[0].message
     assert not rx.records
@@ -64,11 +68,9 @@ async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
 
 async def test_corrupted_payload_is_dead_lettered_not_sent(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     await db.execute("""UPDATE outbox SET payload=json_set(payload, '$.outcome', 'gone_fishing')""")
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "dead" and row["last_error_kind"] == "invalid_summary"
@@ -82,9 +84,12 @@ async def test_bad_edits_are_refused_and_change_nothing(env: tuple[Database, Man
     await add_call(db, "c1", ended_at=clock.now())
     await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
     before = await db.fetchall("SELECT * FROM outbox")
-    for edits, needle in [({"promise": {"amount": 0, "date": "2026-12-05"}}, r"promise\.amount"),
-                          ({"duration_seconds": 1}, "not editable"),
-                          ({"contact_changes": ["12"]}, "not a phone number")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"promise": {"amount": 0, "date": "2026-12-05"}}, r"promise\.amount"),
+        ({"duration_seconds": 1}, "not editable"),
+        ({"contact_changes": ["12"]}, "not a phone number"),
+    ]
+    for edits, needle in cases:
         with pytest.raises(SummaryError, match=needle):
             await edit_summary(db, "c1", edits, clock.now(), settings=settings())
     assert [dict(r) for r in await db.fetchall("SELECT * FROM outbox")] == [dict(r) for r in before]
@@ -96,11 +101,9 @@ async def test_bad_edits_are_refused_and_change_nothing(env: tuple[Database, Man
 async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
         env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=400, body={"error": "field data.promise.date: expected dd/mm/yyyy"}))
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "dead" and "expected dd/mm/yyyy" in row["last_error"]
@@ -115,11 +118,9 @@ async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
 
 async def test_unreadable_answers_are_retried(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await add_call(db, "c1", ended_at=clock.now())
-    await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
-    await submit_summary(db, "c1", clock.now())
+    await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=500, body=b"\xff\xfe garbage"))
-    worker = make_worker(db, hook(rx, clock), clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "pending" and row["last_status"] == 500 and "garbage" in row["last_error"]

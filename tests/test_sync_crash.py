@@ -13,9 +13,8 @@ from pathlib import Path
 
 import assist
 from assist.store.db import Database
-from assist.sync.finalize import finalize_from_findings, submit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, open_db, settings
+from tests.crm_fakes.harness import SECRET, open_db, submit_call
 from tests.crm_fakes.salesforce import FakeSalesforce
 from tests.crm_fakes.webhook import WebhookReceiver
 
@@ -50,9 +49,7 @@ async def test_sigkill_mid_delivery_then_restart(tmp_path: Path) -> None:
     now = time.time()
     for i in range(N):
         call_id = f"crash-{i:03d}"
-        await add_call(db, call_id, ended_at=now - i)
-        await finalize_from_findings(db, call_id, FINDINGS, ["webhook", "salesforce"], now, settings=settings())
-        await submit_summary(db, call_id, now)
+        await submit_call(db, call_id, ["webhook", "salesforce"], ended_at=now - i, now=now)
 
     async with WebhookReceiver(SECRET) as rx, FakeSalesforce() as sf:
         # both CRMs store the data, then take 0.4 s to answer: a kill lands between the two

@@ -14,19 +14,23 @@ from assist.sync.clock import ManualClock
 from assist.sync.crm.base import RetryableError
 from assist.sync.crm.hubspot import HubSpotAdapter
 from assist.sync.crm.ratelimit import TokenBucket
-from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import (
+    delivered_then_edited,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    open_db,
+    submitted_call,
+)
 from tests.crm_fakes.hubspot import FakeHubSpot
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeHubSpot]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with FakeHubSpot() as hs:
-        yield db, clock, hs  # type: ignore[misc]
-    await db.close()
+    async with fake_crm(tmp_path, lambda _: FakeHubSpot()) as ready:
+        yield ready
 
 
 def adapter(hs: FakeHubSpot, clock: ManualClock, **kw: Any) -> HubSpotAdapter:
@@ -91,11 +95,11 @@ async def test_401_refresh_with_oauth_and_dead_letter_for_private_app(
     await submitted_call(db, clock, "c1", ["hubspot"])
     await submitted_call(db, clock, "c2", ["hubspot"])
     hs.expire_tokens()
-    oauth = adapter(hs, clock, refresh_token="hrtok", client_id="hcid", client_secret="hsecret")
-    w1 = make_worker(db, {"hubspot": oauth}, clock)
+    app = adapter(hs, clock, refresh_token="hrtok", client_id="hcid", client_secret="hsecret")
+    w1 = make_worker(db, {"hubspot": app}, clock)
     await w1.store.db.execute("UPDATE outbox SET next_attempt_at=next_attempt_at+1000 WHERE call_id='c2'")
     await w1.run_once()
-    assert (await item(db, "c1", "hubspot"))["status"] == "done" and oauth.refreshes == 1
+    assert (await item(db, "c1", "hubspot"))["status"] == "done" and app.oauth.refreshes == 1
     assert [r.route for r in hs.received] == ["create", "token", "create"]
     hs.expire_tokens()
     clock.advance(1000)
@@ -105,6 +109,21 @@ async def test_401_refresh_with_oauth_and_dead_letter_for_private_app(
     assert row["status"] == "dead" and row["last_error_kind"] == "auth" and "private-app" in row["last_error"]
     await w1.close()
     await w2.close()
+
+
+async def test_token_endpoint_down_is_retried(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
+    db, clock, hs = env
+    await submitted_call(db, clock, "c1", ["hubspot"])
+    hs.expire_tokens()
+    hs.push("token", Fault(status=503, body={"status": "error", "message": "unavailable"}))
+    worker = make_worker(db, {"hubspot": adapter(hs, clock, refresh_token="hrtok", client_id="hcid",
+                                                 client_secret="hsecret")}, clock)
+    await worker.run_once()
+    row = await item(db, "c1", "hubspot")
+    assert row["status"] == "pending" and row["last_error_kind"] == "auth_refresh"
+    await drain(worker, clock)
+    assert hs.created == 1 and hs.token_grants == 1
+    await worker.close()
 
 
 async def test_429_retry_after_and_5xx(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
@@ -159,12 +178,8 @@ async def test_4xx_dead_lettered(env: tuple[Database, ManualClock, FakeHubSpot])
 
 async def test_update_after_edit_patches_the_stored_id(env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
     db, clock, hs = env
-    await submitted_call(db, clock, "c1", ["hubspot"])
-    worker = make_worker(db, {"hubspot": adapter(hs, clock)}, clock)
-    await worker.run_once()
+    worker = await delivered_then_edited(db, clock, "hubspot", adapter(hs, clock), {"agent_notes": "客户要求周末联系"})
     [cid] = hs.calls_with_key("c1")
-    await edit_summary(db, "c1", {"agent_notes": "客户要求周末联系"}, clock.now(), settings=settings())
-    await worker.run_once()
     assert hs.created == 1 and hs.updated == 1
     assert hs.received[-1].method == "PATCH" and hs.received[-1].path == f"/crm/v3/objects/calls/{cid}"
     assert "客户要求周末联系" in hs.calls[cid]["properties"]["hs_call_body"]

@@ -7,12 +7,9 @@ import random
 from pathlib import Path
 
 from assist.sync.clock import ManualClock
-from assist.sync.crm.webhook import WebhookAdapter
-from assist.sync.finalize import finalize_from_findings, submit_summary
 from assist.sync.outbox import OutboxAlert, OutboxWorker
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, drain, open_db, settings
-from tests.crm_fakes.webhook import WebhookReceiver
+from tests.crm_fakes.harness import drain, open_db, settings, submit_call, webhook_adapter, webhook_receiver
 
 # minutes before the outage began that each call ended (its deadline is 120 min after that)
 ENDED_AGO = [25, 0, 60, 15, 45, 4, 65, 35, 20, 55, 40, 50]
@@ -26,14 +23,12 @@ async def test_long_outage_then_recovery(tmp_path: Path) -> None:
     cfg = settings(targets=["webhook"], backoff_cap=120, concurrency=1, batch=20, safety_margin_minutes=15)
     for ago in ENDED_AGO:
         call_id = f"call-{ago:02d}"
-        await add_call(db, call_id, ended_at=t0 - ago * 60)
-        await finalize_from_findings(db, call_id, FINDINGS, ["webhook"], t0, settings=cfg)
-        await submit_summary(db, call_id, t0)
+        await submit_call(db, call_id, ["webhook"], ended_at=t0 - ago * 60, now=t0, cfg=cfg)
 
     alerts: list[OutboxAlert] = []
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
+    async with webhook_receiver(clock) as rx:
         rx.set_mode("hook", Fault(status=503, body={"error": "maintenance"}))
-        adapter = WebhookAdapter(rx.url + "/hook", SECRET, clock=clock, timeout=2.0)
+        adapter = webhook_adapter(rx, clock)
         worker = OutboxWorker(db, {"webhook": adapter}, cfg, clock=clock, on_alert=alerts.append,
                               rng=random.Random(11), worker_id="w-outage")
         requests_during_outage: list[int] = []
@@ -81,12 +76,10 @@ async def test_retry_after_on_503_paces_the_probes(tmp_path: Path) -> None:
     db = await open_db(tmp_path / "assist.db")
     cfg = settings(targets=["webhook"], concurrency=2)
     for i in range(4):
-        await add_call(db, f"c{i}", ended_at=clock.now())
-        await finalize_from_findings(db, f"c{i}", FINDINGS, ["webhook"], clock.now(), settings=cfg)
-        await submit_summary(db, f"c{i}", clock.now())
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
+        await submit_call(db, f"c{i}", ["webhook"], ended_at=clock.now(), now=clock.now(), cfg=cfg)
+    async with webhook_receiver(clock) as rx:
         rx.set_mode("hook", Fault(status=503, body={"error": "later"}, headers={"Retry-After": "600"}))
-        worker = OutboxWorker(db, {"webhook": WebhookAdapter(rx.url + "/hook", SECRET, clock=clock)}, cfg,
+        worker = OutboxWorker(db, {"webhook": webhook_adapter(rx, clock)}, cfg,
                               clock=clock, rng=random.Random(5), worker_id="w")
         t0 = clock.now()
         await drain(worker, clock, step=30, until=lambda: clock.now() >= t0 + 3600)

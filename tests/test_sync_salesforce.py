@@ -13,19 +13,15 @@ from assist.store.db import Database
 from assist.sync.clock import ManualClock
 from assist.sync.crm.base import PermanentError
 from assist.sync.crm.salesforce import SalesforceAdapter
-from assist.sync.finalize import edit_summary
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import delivered_then_edited, drain, fake_crm, item, make_worker, submitted_call
 from tests.crm_fakes.salesforce import FakeSalesforce
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeSalesforce]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with FakeSalesforce() as sf:
-        yield db, clock, sf  # type: ignore[misc]
-    await db.close()
+    async with fake_crm(tmp_path, lambda _: FakeSalesforce()) as ready:
+        yield ready
 
 
 def adapter(sf: FakeSalesforce, clock: ManualClock, **kw: Any) -> SalesforceAdapter:
@@ -80,8 +76,20 @@ async def test_expired_session_is_refreshed(env: tuple[Database, ManualClock, Fa
     await worker.run_once()
     row = await item(db, "c1", "salesforce")
     assert row["status"] == "done" and row["attempts"] == 1
-    assert sf.token_grants == 1 and a.access_token == "tok-1"
+    assert sf.token_grants == 1 and a.oauth.access_token == "tok-1"
     assert [r.route for r in sf.received] == ["upsert", "token", "upsert"]
+    await worker.close()
+
+
+async def test_concurrent_401s_share_one_refresh(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
+    db, clock, sf = env
+    for c in ("a", "b", "c"):
+        await submitted_call(db, clock, c, ["salesforce"])
+    sf.expire_tokens()
+    sf.push("token", Fault(delay=0.3))  # a slow grant: every request meets its 401 while it is under way
+    worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock, concurrency=3)
+    await worker.run_once()
+    assert sf.token_grants == 1 and sf.count("upsert") == 6 and len(sf.tasks) == 3
     await worker.close()
 
 
@@ -108,8 +116,8 @@ async def test_refused_refresh_token_is_dead_lettered(env: tuple[Database, Manua
 
 async def test_rate_limits_and_5xx_are_retried(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
     db, clock, sf = env
-    for c in ("a", "b", "c"):
-        await submitted_call(db, clock, c, ["salesforce"])
+    for call in ("a", "b", "c"):
+        await submitted_call(db, clock, call, ["salesforce"])
     sf.push("upsert",
             Fault(status=429, headers={"Retry-After": "30"}, body=[{"errorCode": "X", "message": "slow"}]),
             Fault(status=403, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit"}]),
@@ -150,16 +158,12 @@ async def test_4xx_is_dead_lettered_with_salesforce_error(env: tuple[Database, M
 
 async def test_update_after_edit_upserts_the_same_task(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
     db, clock, sf = env
-    await submitted_call(db, clock, "c1", ["salesforce"])
-    worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock)
-    await worker.run_once()
-    first_id = sf.tasks["c1"]["Id"]
-    await edit_summary(db, "c1", {"outcome": "refused", "promise": None}, clock.now(), settings=settings())
-    await worker.run_once()
-    assert sf.created == 1 and sf.updated == 1 and sf.tasks["c1"]["Id"] == first_id
+    edits = {"outcome": "refused", "promise": None}
+    worker = await delivered_then_edited(db, clock, "salesforce", adapter(sf, clock), edits)
+    assert sf.created == 1 and sf.updated == 1 and len(sf.tasks) == 1
     assert sf.tasks["c1"]["CallDisposition"] == "refused" and "拒绝还款" in sf.tasks["c1"]["Subject"]
     assert "TaskSubtype" not in upserts(sf)[1]
-    assert (await item(db, "c1", "salesforce"))["remote_id"] == first_id
+    assert (await item(db, "c1", "salesforce"))["remote_id"] == sf.tasks["c1"]["Id"]
     await worker.close()
 
 

@@ -12,26 +12,27 @@ from assist.store.db import Database
 from assist.sync.clock import ManualClock
 from assist.sync.crm.base import RetryableError
 from assist.sync.crm.webhook import WebhookAdapter, secret_bytes, sign, verify
-from assist.sync.finalize import edit_summary
 from assist.sync.outbox import OutboxAlert
 from assist.sync.summary import summary_id_for
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import SECRET, drain, item, make_worker, open_db, settings, submitted_call
+from tests.crm_fakes.harness import (
+    SECRET,
+    delivered_then_edited,
+    drain,
+    fake_crm,
+    item,
+    make_worker,
+    submitted_call,
+    webhook_adapter,
+    webhook_receiver,
+)
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
-    async with WebhookReceiver(SECRET, now=clock.now) as rx:
-        yield db, clock, rx  # type: ignore[misc]
-    await db.close()
-
-
-def adapter(rx: WebhookReceiver, clock: ManualClock, timeout: float = 2.0, secret: str = SECRET) -> WebhookAdapter:
-    return WebhookAdapter(rx.url + "/hook", secret, clock=clock, timeout=timeout,
-                          account_url=rx.url + "/accounts/{account_id}")
+    async with fake_crm(tmp_path, webhook_receiver) as ready:
+        yield ready
 
 
 def test_signature_matches_the_standard_webhooks_test_vector() -> None:
@@ -51,7 +52,7 @@ def test_signature_matches_the_standard_webhooks_test_vector() -> None:
 async def test_create(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
-    worker = make_worker(db, {"webhook": adapter(rx, clock)}, clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     assert await worker.run_once() == 1
     got = rx.received[-1]
     assert got.headers["webhook-id"] == got.headers["idempotency-key"] == "sum_c1:v1"
@@ -67,7 +68,7 @@ async def test_timeout_then_retry_is_not_stored_twice(env: tuple[Database, Manua
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(delay=1.0, after=True))  # stored, but the answer comes too late
-    worker = make_worker(db, {"webhook": adapter(rx, clock, timeout=0.3)}, clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock, timeout=0.3)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "pending" and row["last_error_kind"] == "timeout" and row["ambiguous"] == 1
@@ -82,7 +83,7 @@ async def test_wrong_secret_is_dead_lettered(env: tuple[Database, ManualClock, W
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     alerts: list[OutboxAlert] = []
-    worker = make_worker(db, {"webhook": adapter(rx, clock, secret="not-the-secret")}, clock, alerts)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock, secret="not-the-secret")}, clock, alerts)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "dead" and row["last_status"] == 401 and "signature mismatch" in row["last_error"]
@@ -98,7 +99,7 @@ async def test_429_retry_after_5xx_retried_4xx_dead(env: tuple[Database, ManualC
             Fault(status=502, body="bad gateway"),
             Fault(status=422, body={"error": "data.outcome unknown to us"}),
             Fault(status=410, body={"error": "endpoint retired"}))
-    worker = make_worker(db, {"webhook": adapter(rx, clock)}, clock, concurrency=1)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock, concurrency=1)
     t = clock.now()
     await worker.run_once()
     rows = {c: await item(db, c, "webhook") for c in "abcd"}
@@ -116,7 +117,7 @@ async def test_409_means_the_receiver_already_has_it(env: tuple[Database, Manual
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=409, body={"error": "duplicate webhook-id"}))
-    worker = make_worker(db, {"webhook": adapter(rx, clock)}, clock)
+    worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")
     assert row["status"] == "done"
@@ -127,11 +128,7 @@ async def test_409_means_the_receiver_already_has_it(env: tuple[Database, Manual
 
 async def test_update_after_edit(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    await submitted_call(db, clock, "c1", ["webhook"])
-    worker = make_worker(db, {"webhook": adapter(rx, clock)}, clock)
-    await worker.run_once()
-    await edit_summary(db, "c1", {"outcome": "callback", "promise": None}, clock.now(), settings=settings())
-    await worker.run_once()
+    worker = await delivered_then_edited(db, clock, "webhook", webhook_adapter(rx, clock), {"outcome": "callback", "promise": None})
     assert rx.order == ["sum_c1:v1", "sum_c1:v2"]
     assert rx.records["sum_c1:v2"]["type"] == "call.summary.updated"
     assert rx.summaries["sum_c1"]["outcome"] == "callback" and rx.summaries["sum_c1"]["version"] == 2
@@ -141,7 +138,7 @@ async def test_update_after_edit(env: tuple[Database, ManualClock, WebhookReceiv
 async def test_lookup_account(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     _, clock, rx = env
     rx.accounts["A-1"] = {"name": "张三", "balance": 3200}
-    a = adapter(rx, clock)
+    a = webhook_adapter(rx, clock)
     assert await a.lookup_account("A-1") == {"name": "张三", "balance": 3200}
     assert await a.lookup_account("nobody") is None
     rx.push("account", Fault(status=200, body=["not", "an", "object"]))

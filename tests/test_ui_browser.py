@@ -32,7 +32,7 @@ from assist.stream.simulate import simulate
 from assist.sync.finalize import finalize_from_findings
 from assist.web.browser.directory import is_alert
 from tests.conftest import CallAudio, Server, start_server, wait_for
-from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, browser_hub, password_of
 
 ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -104,7 +104,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     sim = asyncio.create_task(simulate(call8k.path, "twilio", server.addr, agent="agent-7", account="MH-DEMO-0001",
                                        fast=False, call_id=CALL))
     hub = server.ctx.hub
-    directory = server.ctx.browser_hub.directory
+    directory = browser_hub(server).directory
     await wait_for(lambda: CALL in directory.live, timeout=15)
     # the live transcript: recognised speech shows up, partials faint, then finals
     await expect(agent.locator("#call-status")).to_have_attribute("data-state", "live")
@@ -190,7 +190,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     await expect(agent.locator("#call-status")).to_have_attribute("data-state", "ended")
     await expect(agent.locator("#summary")).to_be_visible()
     await hub.drain()
-    service = server.ctx.browser_hub.service
+    service = browser_hub(server).service
     if await service.get_draft(CALL) is None:  # no sync wiring: draft it as the wiring would
         await asyncio.sleep(2)
         if await service.get_draft(CALL) is None:

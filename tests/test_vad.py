@@ -141,7 +141,9 @@ def test_floor_follows_a_noisy_line() -> None:
 
 @pytest.mark.parametrize("vad", ["off", "endpoint", "energy"])
 async def test_mode_keeps_words_on_the_call_timeline(tmp_path: Path, call8k: CallAudio, vad: str) -> None:
-    model = endpoint_overlay(resolve(MODEL_SPEC), (0.3, 0.6, 1.0), tmp_path / "models")
+    base = resolve(MODEL_SPEC)
+    assert base is not None
+    model = endpoint_overlay(base, (0.3, 0.6, 1.0), tmp_path / "models")
     engine = AsrEngine(model, workers=1, vad=vad, max_streams=2)
     await engine.start()
     try:

@@ -23,7 +23,10 @@ sends as fast as the transport accepts (still in order); UDP has no back-pressur
 mode runs at FAST_UDP_SPEED times real time rather than risk kernel buffer drops.
 
 The message builders are the sans-I/O client classes in the protocol modules; this module only adds
-the sockets.  `simulate()` returns the call id: the one the server assigned at registration
+the sockets.  Each protocol is one entry of `PHONE_SYSTEMS`: its `plan` reads the WAV, registers the
+call if the protocol needs that, and returns one `Leg` per connection (how to connect, the timed
+messages that frame the audio); its `Link` says how to start and stop.  One loop (`_drive`) runs
+every leg.  `simulate()` returns the call id: the one the server assigned at registration
 (audiohook/audiosocket/rtp), else the id the phone system put on the wire (Twilio callSid,
 audiofork callId).
 """
@@ -37,9 +40,10 @@ import os
 import sys
 import uuid
 import wave
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -67,7 +71,7 @@ from assist.stream.protocols.twilio import TwilioClient, twilio_upgrade_headers
 
 log = logs.get(__name__)
 
-PROTOCOLS = ("twilio", "audiohook", "audiofork", "audiosocket", "rtp")
+M_contra = TypeVar("M_contra", contravariant=True)
 FAST_UDP_SPEED = 10.0
 AUDIOHOOK_FRAME_SECONDS = 0.2
 AUDIOHOOK_PING_INTERVAL = 5.0
@@ -79,6 +83,22 @@ HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
 
 class SimulationError(Exception):
     """The server refused or broke the simulated call; the message says how."""
+
+
+class Options(TypedDict, total=False):
+    """What the caller says about the call, and the credentials each phone system presents."""
+
+    agent: str | None
+    account: str | None
+    language: str | None
+    call_id: str | None
+    api_token: str | None
+    twilio_auth_token: str | None
+    audiohook_api_key: str | None
+    audiohook_client_secret: str | None
+    audiofork_user: str | None
+    audiofork_password: str | None
+    rtp_payload_type: int
 
 
 # --------------------------------------------------------------------------- audio input
@@ -156,45 +176,60 @@ def _close_text(exc: ConnectionClosed) -> str:
 # --------------------------------------------------------------------------- HTTP contract
 
 
-async def _register(
-    http: aiohttp.ClientSession, server: str, api_token: str | None, body: dict[str, Any]
+async def _fetch_json(
+    http: aiohttp.ClientSession,
+    method: str,
+    server: str,
+    path: str,
+    *,
+    ok: tuple[int, ...] = (200,),
+    **kwargs: Any,
 ) -> dict[str, Any]:
-    """POST /api/calls; the server's reply (call_id, rtp endpoints)."""
-    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    clean = {k: v for k, v in body.items() if v is not None}
-    url = http_url(server, "/api/calls")
+    """One request to the server's HTTP API; its JSON object, or a SimulationError saying what was wrong."""
+    url = http_url(server, path)
     try:
-        async with http.post(url, json=clean, headers=headers) as resp:
+        async with http.request(method, url, **kwargs) as resp:
             status, text = resp.status, await resp.text()
     except (aiohttp.ClientError, OSError) as exc:
-        raise SimulationError(f"POST {url}: {exc}") from exc
-    if status not in (200, 201):
-        raise SimulationError(f"POST /api/calls -> HTTP {status}: {text[:300]}")
+        raise SimulationError(f"{method} {url}: {exc}") from exc
+    if status not in ok:
+        raise SimulationError(f"{method} {path} -> HTTP {status}: {text[:300]}")
     try:
         reply = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SimulationError(f"POST /api/calls returned non-JSON: {text[:300]}") from exc
-    if not isinstance(reply, dict) or not isinstance(reply.get("call_id"), str):
-        raise SimulationError(f"POST /api/calls reply has no call_id: {text[:300]}")
-    return reply
-
-
-async def _healthz(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
-    url = http_url(server, "/healthz")
-    try:
-        async with http.get(url) as resp:
-            status, text = resp.status, await resp.text()
-    except (aiohttp.ClientError, OSError) as exc:
-        raise SimulationError(f"GET {url}: {exc}") from exc
-    if status != 200:
-        raise SimulationError(f"GET /healthz -> HTTP {status}: {text[:300]}")
-    try:
-        reply = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SimulationError(f"GET /healthz returned non-JSON: {text[:300]}") from exc
+        raise SimulationError(f"{method} {path} returned non-JSON: {text[:300]}") from exc
     if not isinstance(reply, dict):
-        raise SimulationError(f"GET /healthz returned {text[:300]}")
+        raise SimulationError(f"{method} {path} returned {text[:300]}")
     return reply
+
+
+async def _register(
+    http: aiohttp.ClientSession, server: str, options: Options, protocol: str, **extra: Any
+) -> dict[str, Any]:
+    """POST /api/calls for a call of `protocol`; the server's reply (call_id, rtp endpoints)."""
+    token = options.get("api_token")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {
+        "call_id": options.get("call_id"),
+        "agent_id": options.get("agent"),
+        "account_id": options.get("account"),
+        "language": options.get("language"),
+        "protocol": protocol,
+        **extra,
+    }
+    clean = {k: v for k, v in body.items() if v is not None}
+    reply = await _fetch_json(http, "POST", server, "/api/calls", ok=(200, 201), json=clean, headers=headers)
+    if not isinstance(reply.get("call_id"), str):
+        raise SimulationError(f"POST /api/calls reply has no call_id: {json.dumps(reply)[:300]}")
+    return reply
+
+
+def _http_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=HTTP_TIMEOUT)
+
+
+def _server_host(server: str) -> str:
+    return urlsplit(http_url(server, "/")).hostname or "127.0.0.1"
 
 
 async def _open_ws(url: str, **kwargs: Any) -> ClientConnection:
@@ -210,8 +245,88 @@ async def _open_ws(url: str, **kwargs: Any) -> ClientConnection:
         raise SimulationError(f"{url}: cannot connect ({exc})") from exc
 
 
-class _Inbox:
-    """Collects what the server sends on a one-way WebSocket stream (errors, closes)."""
+# --------------------------------------------------------------------------- the driving loop
+
+
+class Link(Protocol[M_contra]):
+    """One open connection of a simulated call, as the driving loop sees it."""
+
+    async def start(self) -> None:
+        """Whatever the protocol does before the first audio frame (handshake, checks)."""
+
+    def ended(self) -> bool:
+        """The server ended the stream: stop sending (the end is checked by `finish`)."""
+
+    async def send(self, message: M_contra) -> None:
+        """Put one scripted message on the wire."""
+
+    async def finish(self) -> None:
+        """After the script: end the stream the protocol's way, say how the server ended it, release the link."""
+
+    async def abort(self) -> None:
+        """Leaving early (error, cancel): release the link without checks."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One connection's worth of a call: how to open it and the timed messages to send on it."""
+
+    connect: Callable[[], Awaitable[Link[Any]]]
+    script: Iterable[tuple[float, Any]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A call ready to stream: its call id and its legs (one per connection)."""
+
+    call_id: str
+    legs: list[Leg]
+    per_track: bool = False  # one connection per speaker: the legs share one clock started before they connect
+
+
+@dataclass(frozen=True)
+class PhoneSystem:
+    """One protocol: `plan` reads the WAV, frames its audio and registers the call; `fast_speed` is the
+    pace of `--fast` (None = as fast as the transport accepts)."""
+
+    plan: Callable[[Path, str, Options], Awaitable[Plan]]
+    fast_speed: float | None = None
+
+
+async def _drive(leg: Leg, pacer: Pacer) -> None:
+    """The one loop every protocol runs: connect, start, send the script on its schedule, finish."""
+    link = await leg.connect()
+    try:
+        await link.start()
+        for at, message in leg.script:
+            await pacer.wait(at)
+            if link.ended():
+                break
+            await link.send(message)
+    except BaseException:
+        await link.abort()
+        raise
+    await link.finish()
+
+
+async def _run_legs(legs: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the legs of a call together; the first SimulationError (not an ExceptionGroup) comes out."""
+    if len(legs) == 1:
+        await legs[0]
+        return
+    try:
+        async with asyncio.TaskGroup() as group:
+            for leg in legs:
+                group.create_task(leg)
+    except* SimulationError as group_error:
+        raise group_error.exceptions[0] from None
+
+
+# --------------------------------------------------------------------------- WebSocket protocols
+
+
+class _WsLink:
+    """A one-way WebSocket stream (Twilio, audiofork); collects what the server says (errors, closes)."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
@@ -229,9 +344,15 @@ class _Inbox:
         texts = [m if isinstance(m, str) else f"<{len(m)} bytes>" for m in self.messages]
         return "; ".join(texts)[:500]
 
-    async def send(self, data: str | bytes) -> None:
+    async def start(self) -> None:
+        return None
+
+    def ended(self) -> bool:
+        return False  # a closed socket shows in send()
+
+    async def send(self, message: str | bytes) -> None:
         try:
-            await self.ws.send(data)
+            await self.ws.send(message)
         except ConnectionClosed as exc:
             await asyncio.sleep(0)
             said = self.describe()
@@ -240,103 +361,91 @@ class _Inbox:
                 + (f" after sending: {said}" if said else "")
             ) from exc
 
-    async def finish(self, check: bool = True) -> None:
+    async def finish(self) -> None:
         """Close our side; if the server had closed first with an error code, say so."""
-        await self.ws.close()
-        await self.task
+        await self._close()
         proto = self.ws.protocol
         rcvd = proto.close_rcvd
-        if check and rcvd is not None and proto.close_rcvd_then_sent and rcvd.code not in (1000, 1001):
+        if rcvd is not None and proto.close_rcvd_then_sent and rcvd.code not in (1000, 1001):
             said = self.describe()
             raise SimulationError(
                 f"server closed the WebSocket (code {rcvd.code} {rcvd.reason!r})"
                 + (f" after: {said}" if said else "")
             )
 
+    async def abort(self) -> None:
+        await self._close()
 
-# --------------------------------------------------------------------------- protocols
+    async def _close(self) -> None:
+        await self.ws.close()
+        await self.task
 
 
-async def _simulate_twilio(
-    path: Path,
-    server: str,
-    pacer: Pacer,
-    *,
-    agent: str | None,
-    account: str | None,
-    language: str | None,
-    call_id: str | None,
-    auth_token: str | None,
-) -> str:
-    tracks = wav_tracks(path, 8000)
-    customer, agent_pcm = tracks[0], (tracks[1] if len(tracks) > 1 else None)
-    params = {k: v for k, v in (("agentId", agent), ("accountId", account), ("language", language)) if v}
+class _AudioForkLink(_WsLink):
+    """mod_audio_fork's stream: the subprotocol must be accepted; error messages are logged at the end."""
+
+    async def start(self) -> None:
+        if self.ws.subprotocol != SUBPROTOCOL:
+            raise SimulationError(f"server did not accept the {SUBPROTOCOL} subprotocol (got {self.ws.subprotocol!r})")
+
+    async def finish(self) -> None:
+        await super().finish()
+        errors = [m for m in self.messages if isinstance(m, str) and '"error"' in m]
+        if errors:
+            log.warning("audiofork server reported errors", errors=errors[:5])
+
+
+def _customer_agent(tracks: list[bytes]) -> tuple[bytes, bytes | None]:
+    return tracks[0], (tracks[1] if len(tracks) > 1 else None)
+
+
+async def _plan_twilio(path: Path, server: str, o: Options) -> Plan:
+    customer, agent = _customer_agent(wav_tracks(path, 8000))
+    named = (("agentId", o.get("agent")), ("accountId", o.get("account")), ("language", o.get("language")))
+    params = {k: v for k, v in named if v}
     client = TwilioClient(
-        call_sid=call_id,
+        call_sid=o.get("call_id"),
         custom_parameters=params,
-        tracks=("inbound", "outbound") if agent_pcm is not None else ("inbound",),
+        tracks=("inbound", "outbound") if agent is not None else ("inbound",),
     )
     url = ws_url(server, "/twilio")
-    ws = await _open_ws(url, additional_headers=twilio_upgrade_headers(url, auth_token))
-    inbox = _Inbox(ws)
-    try:
-        for at, message in client.script(customer, agent_pcm):
-            await pacer.wait(at)
-            await inbox.send(message)
-    except BaseException:
-        await inbox.finish(check=False)
-        raise
-    await inbox.finish()
-    return client.call_sid
+
+    async def connect() -> _WsLink:
+        headers = twilio_upgrade_headers(url, o.get("twilio_auth_token"))
+        return _WsLink(await _open_ws(url, additional_headers=headers))
+
+    return Plan(client.call_sid, [Leg(connect, client.script(customer, agent))])
 
 
-async def _simulate_audiofork(
-    path: Path,
-    server: str,
-    pacer: Pacer,
-    *,
-    agent: str | None,
-    account: str | None,
-    language: str | None,
-    call_id: str | None,
-    user: str | None,
-    password: str | None,
-) -> str:
+async def _plan_audiofork(path: Path, server: str, o: Options) -> Plan:
     src_rate, _ = wav_channels(path)
     rate = 16000 if src_rate >= 16000 else 8000
     tracks = wav_tracks(path, rate)
     client = AudioForkClient(
         sample_rate=rate,
         channels=len(tracks),
-        call_id=call_id,
-        agent_id=agent,
-        account_id=account,
-        language=language,
+        call_id=o.get("call_id"),
+        agent_id=o.get("agent"),
+        account_id=o.get("account"),
+        language=o.get("language"),
     )
+    user, password = o.get("audiofork_user"), o.get("audiofork_password")
     headers = {"Authorization": basic_auth_header(user or "", password or "")} if user or password else {}
     url = ws_url(server, "/audiofork")
-    ws = await _open_ws(url, subprotocols=[Subprotocol(SUBPROTOCOL)], additional_headers=headers)
-    inbox = _Inbox(ws)
-    try:
-        if ws.subprotocol != SUBPROTOCOL:
-            raise SimulationError(
-                f"server did not accept the {SUBPROTOCOL} subprotocol (got {ws.subprotocol!r})"
-            )
-        for at, frame in client.script(tracks[0], tracks[1] if len(tracks) > 1 else None):
-            await pacer.wait(at)
-            await inbox.send(frame)
-    except BaseException:
-        await inbox.finish(check=False)
-        raise
-    await inbox.finish()
-    errors = [m for m in inbox.messages if isinstance(m, str) and '"error"' in m]
-    if errors:
-        log.warning("audiofork server reported errors", errors=errors[:5])
-    return client.call_id
+
+    async def connect() -> _AudioForkLink:
+        return _AudioForkLink(
+            await _open_ws(url, subprotocols=[Subprotocol(SUBPROTOCOL)], additional_headers=headers)
+        )
+
+    return Plan(client.call_id, [Leg(connect, client.script(*_customer_agent(tracks)))])
 
 
-class _AudioHookSession:
-    """Runs one AudioHookClient over a websockets connection: one reader, one sender, one lock."""
+class _AudioHookLink:
+    """Runs one AudioHookClient over a websockets connection: one reader, one sender, one lock.
+
+    The server talks back (opened, pause/resume, ping replies, disconnect), so a reader task answers it
+    while the driving loop sends audio; the lock keeps the two from interleaving messages."""
 
     def __init__(self, ws: ClientConnection, client: AudioHookClient) -> None:
         self.ws = ws
@@ -344,8 +453,10 @@ class _AudioHookSession:
         self.lock = asyncio.Lock()
         self.changed = asyncio.Event()
         self.failure: str | None = None
+        self.next_ping = 0.0
+        self.reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def send(self, texts: Iterable[str | bytes]) -> None:
+    async def _send(self, texts: Iterable[str | bytes]) -> None:
         for text in texts:
             try:
                 await self.ws.send(text)
@@ -354,26 +465,11 @@ class _AudioHookSession:
                     f"server closed the AudioHook WebSocket ({_close_text(exc)}) in state {self.client.state}"
                 ) from exc
 
-    async def reader(self) -> None:
+    async def _read(self) -> None:
         try:
             async for msg in self.ws:
-                if isinstance(msg, bytes):
-                    async with self.lock:
-                        self.failure = f"server sent a {len(msg)}-byte binary frame (never allowed)"
-                        await self.send([self.client.error(415, "Unexpected binary message")])
-                        if self.client.state in ("opening", "open"):
-                            await self.send([self.client.close("error")])
-                    self.changed.set()
-                    continue
                 async with self.lock:
-                    try:
-                        replies = self.client.receive(msg)
-                    except AudioHookClientError as exc:
-                        self.failure = str(exc)
-                        replies = (
-                            [self.client.close("error")] if self.client.state in ("opening", "open") else []
-                        )
-                    await self.send(replies)
+                    await self._answer(msg)
                 self.changed.set()
         except ConnectionClosed:
             pass
@@ -382,7 +478,22 @@ class _AudioHookSession:
         finally:
             self.changed.set()
 
-    async def wait_for(self, states: tuple[str, ...], within: float, what: str) -> None:
+    async def _answer(self, msg: str | bytes) -> None:
+        """Feed one server message to the client and send its replies (close with an error on nonsense)."""
+        if isinstance(msg, bytes):
+            self.failure = f"server sent a {len(msg)}-byte binary frame (never allowed)"
+            await self._send([self.client.error(415, "Unexpected binary message")])
+            if self.client.state in ("opening", "open"):
+                await self._send([self.client.close("error")])
+            return
+        try:
+            replies = self.client.receive(msg)
+        except AudioHookClientError as exc:
+            self.failure = str(exc)
+            replies = [self.client.close("error")] if self.client.state in ("opening", "open") else []
+        await self._send(replies)
+
+    async def _wait_for(self, states: tuple[str, ...], within: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while self.client.state not in states:
@@ -399,36 +510,71 @@ class _AudioHookSession:
             if self.ws.state.name == "CLOSED" and self.client.state not in states:
                 raise SimulationError(f"AudioHook: connection closed while waiting for {what}")
 
+    async def start(self) -> None:
+        """open -> opened (a refusal is a disconnect instead, then closed)."""
+        async with self.lock:
+            await self._send([self.client.open()])
+        await self._wait_for(("open", "closing", "closed"), OPEN_TIMEOUT, "'opened'")
+        if self.client.state != "open":
+            await self._wait_for(("closed",), CLOSE_TIMEOUT, "'closed'")
+            raise SimulationError(f"AudioHook session refused: disconnect {self.client.disconnect}")
+        self.next_ping = asyncio.get_running_loop().time() + AUDIOHOOK_FIRST_PING
 
-async def _simulate_audiohook(
-    path: Path,
-    server: str,
-    pacer: Pacer,
-    *,
-    agent: str | None,
-    account: str | None,
-    language: str | None,
-    call_id: str | None,
-    api_token: str | None,
-    api_key: str | None,
-    client_secret: str | None,
-) -> str:
-    conversation_id = call_id or str(uuid.uuid4())
+    def ended(self) -> bool:
+        return self.client.state != "open"  # the server disconnected us; the reader answered with close
+
+    async def send(self, message: tuple[bytes, bytes]) -> None:
+        """One stereo frame (customer, agent), a ping first when one is due; held back while paused."""
+        if self.failure:
+            raise SimulationError(f"AudioHook: {self.failure}")
+        loop = asyncio.get_running_loop()
+        async with self.lock:
+            if loop.time() >= self.next_ping:
+                try:
+                    await self._send([self.client.ping()])
+                except AudioHookClientError as exc:
+                    raise SimulationError(f"AudioHook: {exc}") from exc
+                self.next_ping = loop.time() + AUDIOHOOK_PING_INTERVAL
+            customer, agent = message
+            if self.client.paused:
+                self.client.skip(max(len(customer), len(agent)) // 2)
+            elif self.client.selected is not None:
+                await self._send([self.client.audio(customer, agent)])
+
+    async def finish(self) -> None:
+        """close -> closed; then the session must have ended cleanly."""
+        try:
+            async with self.lock:
+                if self.client.state == "open":
+                    await self._send([self.client.close("end")])
+            await self._wait_for(("closed",), CLOSE_TIMEOUT, "'closed'")
+            if self.failure:
+                raise SimulationError(f"AudioHook: {self.failure}")
+            if self.client.disconnect and self.client.disconnect.get("reason") != "completed":
+                raise SimulationError(f"AudioHook: server disconnected: {self.client.disconnect}")
+        finally:
+            await self.abort()
+
+    async def abort(self) -> None:
+        await self.ws.close()
+        self.reader.cancel()
+        await asyncio.gather(self.reader, return_exceptions=True)
+
+
+def _audiohook_frames(tracks: list[bytes]) -> Iterator[tuple[float, tuple[bytes, bytes]]]:
+    """(seconds since the session opened, (customer, agent)) every AUDIOHOOK_FRAME_SECONDS."""
+    frame = 2 * int(AUDIOHOOK_RATE * AUDIOHOOK_FRAME_SECONDS)
+    customer, agent = tracks[0], (tracks[1] if len(tracks) > 1 else b"")
+    for k, offset in enumerate(range(0, max(len(customer), len(agent)), frame)):
+        yield (k + 1) * AUDIOHOOK_FRAME_SECONDS, (customer[offset : offset + frame], agent[offset : offset + frame])
+
+
+async def _plan_audiohook(path: Path, server: str, o: Options) -> Plan:
+    conversation_id = o.get("call_id") or str(uuid.uuid4())
     if not is_uuid(conversation_id):
         raise SimulationError(f"AudioHook conversationId must be a UUID, got {conversation_id!r}")
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
-        reg = await _register(
-            http,
-            server,
-            api_token,
-            {
-                "call_id": conversation_id,
-                "agent_id": agent,
-                "account_id": account,
-                "language": language,
-                "protocol": "audiohook",
-            },
-        )
+    async with _http_session() as http:
+        reg = await _register(http, server, {**o, "call_id": conversation_id}, "audiohook")
     tracks = wav_tracks(path, AUDIOHOOK_RATE)
     client = AudioHookClient(
         conversation_id=conversation_id,
@@ -439,292 +585,203 @@ async def _simulate_audiohook(
             "aniName": "Simulated Customer",
             "dnis": "+18005550199",
         },
-        language=language,
+        language=o.get("language"),
     )
     url = ws_url(server, "/audiohook")
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     headers = client.signed_headers(
-        api_key or "assist-simulator",
-        client_secret,
+        o.get("audiohook_api_key") or "assist-simulator",
+        o.get("audiohook_client_secret"),
         host=authority(parts.netloc, parts.scheme),
         request_target=target,
         scheme=parts.scheme,
     )
-    ws = await _open_ws(url, additional_headers=headers)
-    session = _AudioHookSession(ws, client)
-    reader = asyncio.get_running_loop().create_task(session.reader())
-    try:
-        async with session.lock:
-            await session.send([client.open()])
-        await session.wait_for(("open", "closing", "closed"), OPEN_TIMEOUT, "'opened'")
-        if client.state != "open":
-            await session.wait_for(("closed",), CLOSE_TIMEOUT, "'closed'")
-            raise SimulationError(f"AudioHook session refused: disconnect {client.disconnect}")
-        await _audiohook_stream(session, tracks, pacer)
-        async with session.lock:
-            if client.state == "open":
-                await session.send([client.close("end")])
-        await session.wait_for(("closed",), CLOSE_TIMEOUT, "'closed'")
-        if session.failure:
-            raise SimulationError(f"AudioHook: {session.failure}")
-        if client.disconnect and client.disconnect.get("reason") != "completed":
-            raise SimulationError(f"AudioHook: server disconnected: {client.disconnect}")
-    finally:
-        await ws.close()
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    return str(reg["call_id"])
+
+    async def connect() -> _AudioHookLink:
+        return _AudioHookLink(await _open_ws(url, additional_headers=headers), client)
+
+    return Plan(str(reg["call_id"]), [Leg(connect, _audiohook_frames(tracks))])
 
 
-async def _audiohook_stream(session: _AudioHookSession, tracks: list[bytes], pacer: Pacer) -> None:
-    client = session.client
-    loop = asyncio.get_running_loop()
-    samples = int(AUDIOHOOK_RATE * AUDIOHOOK_FRAME_SECONDS)
-    frame = 2 * samples
-    customer = tracks[0]
-    agent = tracks[1] if len(tracks) > 1 else b""
-    total = max(len(customer), len(agent))
-    next_ping = loop.time() + AUDIOHOOK_FIRST_PING
-    for k, offset in enumerate(range(0, total, frame)):
-        await pacer.wait((k + 1) * AUDIOHOOK_FRAME_SECONDS)
-        if client.state != "open":
-            break  # the server disconnected us; the reader answered with close
-        if session.failure:
-            raise SimulationError(f"AudioHook: {session.failure}")
-        async with session.lock:
-            if loop.time() >= next_ping:
-                try:
-                    await session.send([client.ping()])
-                except AudioHookClientError as exc:
-                    raise SimulationError(f"AudioHook: {exc}") from exc
-                next_ping = loop.time() + AUDIOHOOK_PING_INTERVAL
-            c, a = customer[offset : offset + frame], agent[offset : offset + frame]
-            n = max(len(c), len(a)) // 2
-            if client.paused:
-                client.skip(n)
-            elif client.selected is not None:
-                await session.send([client.audio(c, a)])
+# --------------------------------------------------------------------------- one connection per leg
 
 
-async def _simulate_audiosocket(
-    path: Path,
-    server: str,
-    pacer: Pacer,
-    *,
-    agent: str | None,
-    account: str | None,
-    language: str | None,
-    call_id: str | None,
-    api_token: str | None,
-) -> str:
-    tracks = wav_tracks(path, 8000)
-    legs = dict(zip(("customer", "agent"), (str(uuid.uuid4()) for _ in tracks), strict=False))
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
-        health = await _healthz(http, server)
-        port = (health.get("ports") or {}).get("audiosocket")
-        if not port:
-            raise SimulationError(
-                "the server has AudioSocket switched off (healthz ports.audiosocket is null)"
-            )
-        reg = await _register(
-            http,
-            server,
-            api_token,
-            {
-                "call_id": call_id,
-                "agent_id": agent,
-                "account_id": account,
-                "language": language,
-                "protocol": "audiosocket",
-                "audiosocket": legs,
-            },
-        )
-    host = urlsplit(http_url(server, "/")).hostname or "127.0.0.1"
-    pacer.start()
-    await _run_legs(
-        [
-            _audiosocket_leg(host, int(port), speaker, leg_uuid, pcm, pacer)
-            for (speaker, leg_uuid), pcm in zip(legs.items(), tracks, strict=True)
-        ]
-    )
-    return str(reg["call_id"])
+class _AudioSocketLink:
+    """One AudioSocket TCP connection; a watcher notices the server's 0x00 hangup (refusal or end)."""
 
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, speaker: str) -> None:
+        self.reader, self.writer, self.speaker = reader, writer, speaker
+        self.hung_up = asyncio.Event()
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
 
-async def _run_legs(legs: list[Coroutine[Any, Any, None]]) -> None:
-    """Run the legs of a call together; the first SimulationError (not an ExceptionGroup) comes out."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            for leg in legs:
-                group.create_task(leg)
-    except* SimulationError as group_error:
-        raise group_error.exceptions[0] from None
-
-
-async def _audiosocket_leg(
-    host: str, port: int, speaker: str, leg_uuid: str, pcm: bytes, pacer: Pacer
-) -> None:
-    try:
-        reader, writer = await asyncio.open_connection(host, port)
-    except OSError as exc:
-        raise SimulationError(f"AudioSocket {host}:{port}: cannot connect ({exc})") from exc
-    hung_up = asyncio.Event()  # the server sent a 0x00 hangup frame (refusal or server-side end)
-
-    async def watch() -> None:
+    async def _watch(self) -> None:
         try:
             while True:
-                head = await reader.readexactly(3)
+                head = await self.reader.readexactly(3)
                 length = int.from_bytes(head[1:3], "big")
                 if length:
-                    await reader.readexactly(length)
+                    await self.reader.readexactly(length)
                 if head[0] == KIND_HANGUP:
-                    hung_up.set()
+                    self.hung_up.set()
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
             return  # EOF: the server closed after our hangup (or dropped us)
 
-    watcher = asyncio.get_running_loop().create_task(watch())
-    client = AudioSocketClient(leg_uuid)
-    finished = False
-    try:
-        for at, frame in client.script(pcm):  # ends with the 0x00 hangup frame
-            await pacer.wait(at)
-            if hung_up.is_set():
-                break
-            writer.write(frame)
-            try:
-                await writer.drain()
-            except ConnectionError as exc:
-                await asyncio.wait({watcher}, timeout=0.5)  # did it hang up on us first?
-                if not hung_up.is_set():
-                    raise SimulationError(f"AudioSocket {speaker} leg: connection lost ({exc})") from exc
-                break
-        else:
-            finished = True
-            # a refusal can race a fast stream: give the server a moment to answer or close
-            await asyncio.wait({watcher}, timeout=1.0)
-        if hung_up.is_set():
-            raise SimulationError(f"server hung up the {speaker} AudioSocket leg (0x00 frame)")
-    finally:
-        if not finished and not hung_up.is_set() and not writer.is_closing():
-            writer.write(HANGUP)  # leaving early (error, cancel): hang up politely
-        writer.close()
-        watcher.cancel()
+    async def start(self) -> None:
+        return None
+
+    def ended(self) -> bool:
+        return self.hung_up.is_set()
+
+    async def send(self, message: bytes) -> None:
+        self.writer.write(message)
         try:
-            await writer.wait_closed()
+            await self.writer.drain()
+        except ConnectionError as exc:
+            await asyncio.wait({self.watcher}, timeout=0.5)  # did it hang up on us first?
+            if not self.hung_up.is_set():
+                raise SimulationError(f"AudioSocket {self.speaker} leg: connection lost ({exc})") from exc
+
+    async def finish(self) -> None:
+        """The script ended with our 0x00 hangup; a refusal can race a fast stream, so give the server a
+        moment to answer or close."""
+        try:
+            await asyncio.wait({self.watcher}, timeout=1.0)
+            if self.hung_up.is_set():
+                raise SimulationError(f"server hung up the {self.speaker} AudioSocket leg (0x00 frame)")
+        finally:
+            await self._close()
+
+    async def abort(self) -> None:
+        if not self.hung_up.is_set() and not self.writer.is_closing():
+            self.writer.write(HANGUP)  # leaving early (error, cancel): hang up politely
+        await self._close()
+
+    async def _close(self) -> None:
+        self.writer.close()
+        self.watcher.cancel()
+        try:
+            await self.writer.wait_closed()
         except ConnectionError:
             pass
 
 
-async def _simulate_rtp(
-    path: Path,
-    server: str,
-    pacer: Pacer,
-    *,
-    agent: str | None,
-    account: str | None,
-    language: str | None,
-    call_id: str | None,
-    api_token: str | None,
-    payload_type: int,
-) -> str:
+async def _plan_audiosocket(path: Path, server: str, o: Options) -> Plan:
+    tracks = wav_tracks(path, 8000)
+    legs = dict(zip(("customer", "agent"), (str(uuid.uuid4()) for _ in tracks), strict=False))
+    async with _http_session() as http:
+        health = await _fetch_json(http, "GET", server, "/healthz")
+        port = (health.get("ports") or {}).get("audiosocket")
+        if not port:
+            raise SimulationError("the server has AudioSocket switched off (healthz ports.audiosocket is null)")
+        reg = await _register(http, server, o, "audiosocket", audiosocket=legs)
+    host, port = _server_host(server), int(port)
+
+    def leg(speaker: str, leg_uuid: str, pcm: bytes) -> Leg:
+        async def connect() -> _AudioSocketLink:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError as exc:
+                raise SimulationError(f"AudioSocket {host}:{port}: cannot connect ({exc})") from exc
+            return _AudioSocketLink(reader, writer, speaker)
+
+        return Leg(connect, AudioSocketClient(leg_uuid).script(pcm))  # ends with the 0x00 hangup frame
+
+    return Plan(
+        str(reg["call_id"]),
+        [leg(speaker, leg_uuid, pcm) for (speaker, leg_uuid), pcm in zip(legs.items(), tracks, strict=True)],
+        per_track=True,
+    )
+
+
+class _RtpLink:
+    """One UDP flow: datagrams out, nothing to start or stop (RTCP BYE is the script's last datagram)."""
+
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self.transport = transport
+
+    async def start(self) -> None:
+        return None
+
+    def ended(self) -> bool:
+        return False
+
+    async def send(self, message: bytes) -> None:
+        self.transport.sendto(message)
+
+    async def finish(self) -> None:
+        self.transport.close()
+
+    async def abort(self) -> None:
+        self.transport.close()
+
+
+def _rtp_endpoint(endpoints: dict[str, Any], speaker: str, server_host: str) -> tuple[str, int]:
+    endpoint = endpoints.get(speaker)
+    if not isinstance(endpoint, dict) or "port" not in endpoint:
+        raise SimulationError(f"no RTP endpoint for the {speaker} leg in {endpoints}")
+    host = str(endpoint.get("host") or server_host)
+    if host in ("0.0.0.0", "::", ""):
+        host = server_host
+    return host, int(endpoint["port"])
+
+
+async def _plan_rtp(path: Path, server: str, o: Options) -> Plan:
+    payload_type = o.get("rtp_payload_type", 0)
     if payload_type not in (0, 118):
         raise SimulationError(f"RTP payload type {payload_type} unsupported: use 0 (PCMU) or 118 (L16/16000)")
-    async with aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http:
-        reg = await _register(
-            http,
-            server,
-            api_token,
-            {
-                "call_id": call_id,
-                "agent_id": agent,
-                "account_id": account,
-                "language": language,
-                "protocol": "rtp",
-                "rtp": {"payload_type": payload_type},
-            },
-        )
+    async with _http_session() as http:
+        reg = await _register(http, server, o, "rtp", rtp={"payload_type": payload_type})
     endpoints = reg.get("rtp")
     if not isinstance(endpoints, dict):
         raise SimulationError(f"POST /api/calls gave no rtp endpoints: {reg}")
-    rate = CODECS[payload_type][1]
-    tracks = wav_tracks(path, rate)
-    server_host = urlsplit(http_url(server, "/")).hostname or "127.0.0.1"
-    loop = asyncio.get_running_loop()
-    legs = []
-    for speaker, pcm in zip(("customer", "agent"), tracks, strict=False):
-        endpoint = endpoints.get(speaker)
-        if not isinstance(endpoint, dict) or "port" not in endpoint:
-            raise SimulationError(f"no RTP endpoint for the {speaker} leg in {endpoints}")
-        host = str(endpoint.get("host") or server_host)
-        if host in ("0.0.0.0", "::", ""):
-            host = server_host
-        legs.append((host, int(endpoint["port"]), pcm))
-    pacer.start()
+    tracks = wav_tracks(path, CODECS[payload_type][1])
+    server_host = _server_host(server)
+    addresses = [_rtp_endpoint(endpoints, speaker, server_host) for speaker in ("customer", "agent")[: len(tracks)]]
 
-    async def leg(host: str, port: int, pcm: bytes) -> None:
-        transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=(host, port))
-        try:
-            for at, datagram in RtpSender(payload_type).script(pcm):
-                await pacer.wait(at)
-                transport.sendto(datagram)
-        finally:
-            transport.close()
+    def leg(address: tuple[str, int], pcm: bytes) -> Leg:
+        async def connect() -> _RtpLink:
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=address)
+            return _RtpLink(transport)
 
-    await _run_legs([leg(host, port, pcm) for host, port, pcm in legs])
-    return str(reg["call_id"])
+        return Leg(connect, RtpSender(payload_type).script(pcm))
+
+    return Plan(
+        str(reg["call_id"]),
+        [leg(address, pcm) for address, pcm in zip(addresses, tracks, strict=True)],
+        per_track=True,
+    )
+
+
+#: the phone systems the simulator speaks, by the name `--protocol` takes
+PHONE_SYSTEMS: dict[str, PhoneSystem] = {
+    "twilio": PhoneSystem(_plan_twilio),
+    "audiohook": PhoneSystem(_plan_audiohook),
+    "audiofork": PhoneSystem(_plan_audiofork),
+    "audiosocket": PhoneSystem(_plan_audiosocket),
+    "rtp": PhoneSystem(_plan_rtp, fast_speed=FAST_UDP_SPEED),  # UDP has no back-pressure
+}
+PROTOCOLS = tuple(PHONE_SYSTEMS)
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-async def simulate(
-    path: Path,
-    protocol: str,
-    server: str,
-    *,
-    agent: str | None = None,
-    account: str | None = None,
-    language: str | None = None,
-    fast: bool = False,
-    api_token: str | None = None,
-    twilio_auth_token: str | None = None,
-    audiohook_api_key: str | None = None,
-    audiohook_client_secret: str | None = None,
-    audiofork_user: str | None = None,
-    audiofork_password: str | None = None,
-    call_id: str | None = None,
-    rtp_payload_type: int = 0,
-) -> str:
+async def simulate(path: Path, protocol: str, server: str, *, fast: bool = False, **options: Unpack[Options]) -> str:
     """Stream `path` into the assist server at `server` (http://host:port) as `protocol`; the call id."""
     path = Path(path)
-    if protocol not in PROTOCOLS:
+    system = PHONE_SYSTEMS.get(protocol)
+    if system is None:
         raise SimulationError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    pacer = Pacer(None if fast else 1.0)
-    common: dict[str, Any] = {"agent": agent, "account": account, "language": language, "call_id": call_id}
     log.info("simulating call", protocol=protocol, wav=str(path), server=server, fast=fast)
-    if protocol == "twilio":
-        return await _simulate_twilio(path, server, pacer, auth_token=twilio_auth_token, **common)
-    if protocol == "audiofork":
-        return await _simulate_audiofork(
-            path, server, pacer, user=audiofork_user, password=audiofork_password, **common
-        )
-    if protocol == "audiohook":
-        return await _simulate_audiohook(
-            path,
-            server,
-            pacer,
-            api_token=api_token,
-            api_key=audiohook_api_key,
-            client_secret=audiohook_client_secret,
-            **common,
-        )
-    if protocol == "audiosocket":
-        return await _simulate_audiosocket(path, server, pacer, api_token=api_token, **common)
-    udp_pacer = Pacer(FAST_UDP_SPEED if fast else 1.0)
-    return await _simulate_rtp(
-        path, server, udp_pacer, api_token=api_token, payload_type=rtp_payload_type, **common
-    )
+    plan = await system.plan(path, server, options)
+    pacer = Pacer(system.fast_speed if fast else 1.0)
+    if plan.per_track:
+        pacer.start()
+    await _run_legs([_drive(leg, pacer) for leg in plan.legs])
+    return plan.call_id
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FRAME_MS = 20
+FRAME_S = FRAME_MS / 1000
 FULL_SCALE_MS = 32768.0 * 32768.0  # mean square of a full-scale square wave: 0 dBFS
 
 
@@ -101,6 +102,19 @@ class EnergyGate:
         self.noise_floor = min(self._blocks_min, self._block_min)
 
     def push(self, pcm: bytes, start: float) -> list[Run]:
+        """Gate `pcm` (PCM16 LE, call-relative `start`): the runs to decode, in order."""
+        data, t0 = self._whole_frames(pcm, start)
+        if not data:
+            return []
+        runs = _Runs()
+        size = self.frame_bytes
+        for i, ms in enumerate(self._mean_squares(data)):
+            self._gate_frame(runs, t0 + i * FRAME_S, data[i * size:(i + 1) * size], ms)
+        runs.flush()
+        return runs.out
+
+    def _whole_frames(self, pcm: bytes, start: float) -> tuple[bytes, float]:
+        """The whole frames buffered so far with `pcm`, and the time of their first sample; the rest waits."""
         if not self._pending:
             self._pending_start = start
         data = self._pending + pcm
@@ -108,68 +122,76 @@ class EnergyGate:
         self._pending = data[whole:]
         t0 = self._pending_start
         self._pending_start = t0 + whole / 2 / self.rate
-        if not whole:
-            return []
+        return data[:whole], t0
+
+    def _mean_squares(self, data: bytes) -> list[float]:
+        """The mean square of each frame's samples."""
         n = self.frame_bytes // 2
-        frames = np.frombuffer(data[:whole], dtype="<i2").astype(np.float32).reshape(-1, n)
-        mss = (np.einsum("ij,ij->i", frames, frames) / n).tolist()  # mean square per frame
-        frame_s = FRAME_MS / 1000
-        runs: list[Run] = []
-        run_start: float | None = None
-        run_parts: list[bytes] = []
-        run_power = 0.0  # sum of the frames' mean squares
+        frames = np.frombuffer(data, dtype="<i2").astype(np.float32).reshape(-1, n)
+        return (np.einsum("ij,ij->i", frames, frames) / n).tolist()
 
-        def flush(closes: bool = False, at: float = 0.0) -> None:
-            """Emit the run being built; `closes`: speech stopped at `at`, whatever the tail passed."""
-            nonlocal run_start, run_parts, run_power
-            if run_parts and run_start is not None:
-                ends_at_close = abs(run_start + len(run_parts) * frame_s - at) < 1e-6
-                runs.append(Run(run_start, b"".join(run_parts), closes and ends_at_close,
-                                run_power / len(run_parts)))
-                if closes and not ends_at_close:
-                    runs.append(Run(at, b"", closes=True))
-            elif closes:
-                runs.append(Run(at, b"", closes=True))  # the speech was passed on earlier: just mark the end
-            run_start, run_parts, run_power = None, [], 0.0
+    def _gate_frame(self, runs: _Runs, t: float, frame: bytes, ms: float) -> None:
+        """One 20 ms frame through the gate: passed on, held as pre-roll, or closing the utterance."""
+        self.frames_in += 1
+        db = 10.0 * math.log10(max(ms, 1e-3) / FULL_SCALE_MS)
+        self._track_floor(db)
+        speech = self._is_speech(db)
+        if self._open and not (speech and self._quiet > self.tail_frames):
+            self._while_open(runs, t, frame, ms, speech)
+        elif speech:  # an onset, or speech resuming after a pause longer than the tail
+            self._onset(runs, t, frame, ms)
+        else:
+            self._preroll.append((t, frame, ms))
 
-        for i, ms in enumerate(mss):
-            self.frames_in += 1
-            t = t0 + i * frame_s
-            frame = data[i * self.frame_bytes:(i + 1) * self.frame_bytes]
-            db = 10.0 * math.log10(max(ms, 1e-3) / FULL_SCALE_MS)
-            self._track_floor(db)
-            speech = self._is_speech(db)
-            if self._open and not (speech and self._quiet > self.tail_frames):
-                self._quiet = 0 if speech else self._quiet + 1
-                if self._quiet > self.hangover_frames:
-                    self._open = False
-                    flush(closes=True, at=t)
-                    self._preroll.append((t, frame, ms))
-                    continue
-                if self._quiet > self.tail_frames:  # a pause past the tail: held like silence
-                    self._preroll.append((t, frame, ms))
-                    continue
-                if run_start is None:
-                    run_start = t
-                run_parts.append(frame)
-                run_power += ms
-                self.frames_out += 1
-            elif speech:  # an onset, or speech resuming after a pause longer than the tail
-                self._open = True
-                self._quiet = 0
-                flush()
-                if self._preroll:
-                    run_start = self._preroll[0][0]
-                    run_parts = [f for _, f, _ in self._preroll]
-                    run_power = sum(m for _, _, m in self._preroll)
-                    self.frames_out += len(self._preroll)
-                    self._preroll.clear()
-                else:
-                    run_start = t
-                run_parts.append(frame)
-                run_power += ms
-                self.frames_out += 1
-            else:
-                self._preroll.append((t, frame, ms))
-        flush()
-        return runs
+    def _while_open(self, runs: _Runs, t: float, frame: bytes, ms: float, speech: bool) -> None:
+        """Speech, or quiet within the tail, goes on; a pause past the tail is held like silence; quiet past
+        the hangover closes the utterance."""
+        self._quiet = 0 if speech else self._quiet + 1
+        if self._quiet > self.hangover_frames:
+            self._open = False
+            runs.flush(closes=True, at=t)
+            self._preroll.append((t, frame, ms))
+        elif self._quiet > self.tail_frames:
+            self._preroll.append((t, frame, ms))
+        else:
+            runs.add(t, frame, ms)
+            self.frames_out += 1
+
+    def _onset(self, runs: _Runs, t: float, frame: bytes, ms: float) -> None:
+        """Speech starts: the pre-roll goes to the decoder first, then this frame."""
+        self._open = True
+        self._quiet = 0
+        runs.flush()
+        for held in self._preroll:
+            runs.add(*held)
+        self.frames_out += len(self._preroll) + 1
+        self._preroll.clear()
+        runs.add(t, frame, ms)
+
+
+class _Runs:
+    """The runs one `push` emits, and the run being built (frames with their summed mean squares)."""
+
+    def __init__(self) -> None:
+        self.out: list[Run] = []
+        self.start: float | None = None
+        self.parts: list[bytes] = []
+        self.power = 0.0  # sum of the frames' mean squares
+
+    def add(self, t: float, frame: bytes, ms: float) -> None:
+        if self.start is None:
+            self.start = t
+        self.parts.append(frame)
+        self.power += ms
+
+    def flush(self, closes: bool = False, at: float = 0.0) -> None:
+        """Emit the run being built; `closes`: speech stopped at `at`, whatever the tail passed."""
+        if self.parts and self.start is not None:
+            ends_at_close = abs(self.start + len(self.parts) * FRAME_S - at) < 1e-6
+            self.out.append(Run(self.start, b"".join(self.parts), closes and ends_at_close,
+                                self.power / len(self.parts)))
+            if closes and not ends_at_close:
+                self.out.append(Run(at, b"", closes=True))
+        elif closes:
+            self.out.append(Run(at, b"", closes=True))  # the speech was passed on earlier: just mark the end
+        self.start, self.parts, self.power = None, [], 0.0

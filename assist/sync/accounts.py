@@ -31,15 +31,6 @@ class AccountCard:
     fetched_at: float | None = None
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "record": self.record,
-            "source": self.source,
-            "fetched_at": self.fetched_at,
-            "error": self.error,
-        }
-
 
 @dataclass(slots=True)
 class _Entry:
@@ -106,13 +97,6 @@ class AccountLookup:
         self._inflight.pop(account_id, None)
         if not task.cancelled():
             task.exception()  # retrieved: a late failure is already reported by get()
-
-    def prefetch(self, account_id: str) -> None:
-        """Start a lookup without waiting (e.g. when a dialler registers the call before audio)."""
-        if account_id not in self._inflight:
-            task = asyncio.create_task(self._fetch(account_id))
-            self._inflight[account_id] = task
-            task.add_done_callback(functools.partial(self._done, account_id))
 
     async def close(self) -> None:
         for task in list(self._inflight.values()):

@@ -10,11 +10,13 @@ A `Fault` is consumed by the next request to a route (or stays, as the route's s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -29,6 +31,12 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     after: bool = False
+
+    async def apply(self) -> web.Response | None:
+        """Wait `delay`; then the answer to give instead of the real one (None: give the real one)."""
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return None if self.status is None else self.response()
 
     def response(self) -> web.Response:
         body = self.body
@@ -89,18 +97,12 @@ class FakeServer:
             self.inflight += 1
             try:
                 fault = self._fault(name)
-                if fault is not None and not fault.after:
-                    if fault.delay:
-                        await asyncio.sleep(fault.delay)
-                    if fault.status is not None:
-                        return fault.response()
+                if fault is not None and not fault.after and (instead := await fault.apply()) is not None:
+                    return instead
                 request[BODY] = body
                 real = await handler(request)
-                if fault is not None and fault.after:
-                    if fault.delay:
-                        await asyncio.sleep(fault.delay)
-                    if fault.status is not None:
-                        return fault.response()
+                if fault is not None and fault.after and (instead := await fault.apply()) is not None:
+                    return instead
                 return real
             finally:
                 self.inflight -= 1
@@ -116,9 +118,7 @@ class FakeServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:
@@ -145,3 +145,41 @@ def body_json(request: web.Request) -> Any:
     except ValueError:
         raise web.HTTPBadRequest(text=json.dumps({"message": "malformed JSON body"}),
                                  content_type="application/json") from None
+
+
+class OAuthServer(FakeServer):
+    """A fake CRM that takes bearer tokens it issued and grants new ones for a refresh token (RFC 6749
+    section 6).  Each vendor answers the grant in its own shape; `grant_problem` says what a grant lacks."""
+
+    def __init__(self, *, first_token: str, token_prefix: str, client_id: str, client_secret: str,
+                 refresh_token: str) -> None:
+        super().__init__()
+        self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
+        self.token_prefix = token_prefix  # granted tokens are this and a count from 1
+        self.valid_tokens: set[str] = {first_token}  # the one configured by hand
+        self._tokens = itertools.count(1)
+        self.token_grants = 0
+
+    def expire_tokens(self) -> None:
+        self.valid_tokens.clear()
+
+    def authorised(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth[7:] in self.valid_tokens
+
+    def grant_problem(self, request: web.Request) -> str | None:
+        """None for a good refresh-token grant, else what is wrong: grant_type, client or refresh_token."""
+        form = {k: v[0] for k, v in parse_qs(request[BODY].decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return "grant_type"
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return "client"
+        if form.get("refresh_token") != self.refresh_token:
+            return "refresh_token"
+        return None
+
+    def issue_token(self) -> str:
+        token = f"{self.token_prefix}{next(self._tokens)}"
+        self.valid_tokens.add(token)
+        self.token_grants += 1
+        return token

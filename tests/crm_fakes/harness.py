@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import assist.store.outbox  # noqa: F401  (registers the summaries/outbox migrations before open)
 from assist.events import CallEnded, CallStarted
 from assist.store.calls import CallStore
 from assist.store.db import Database
 from assist.sync.clock import ManualClock
+from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.outbox import OutboxWorker
 from assist.sync.settings import SyncSettings
+from tests.crm_fakes.base import FakeServer
+from tests.crm_fakes.webhook import WebhookReceiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -54,6 +58,21 @@ async def open_db(path: Path) -> Database:
     return await Database(path).open()
 
 
+F = TypeVar("F", bound=FakeServer)
+
+
+@asynccontextmanager
+async def fake_crm(tmp_path: Path, make: Callable[[ManualClock], F]) -> AsyncIterator[tuple[Database, ManualClock, F]]:
+    """A fresh database, a manual clock and a running fake CRM made with that clock; all closed after."""
+    clock = ManualClock()
+    db = await open_db(tmp_path / "assist.db")
+    try:
+        async with make(clock) as fake:
+            yield db, clock, fake
+    finally:
+        await db.close()
+
+
 async def add_call(db: Database, call_id: str, *, ended_at: float, language: str = "zh-CN",
                    account_id: str | None = "501", duration: float = 185.0, direction: str = "outbound") -> None:
     store = CallStore(db)
@@ -61,7 +80,7 @@ async def add_call(db: Database, call_id: str, *, ended_at: float, language: str
     start = datetime.fromtimestamp(ended_at - duration, UTC)
     await store.upsert_started(CallStarted(call_id=call_id, protocol="test", agent_id="agent-7",
                                            account_id=account_id, language=language, started_at=start,
-                                           customer_phone="+8613800000000", direction=direction))  # type: ignore[arg-type]
+                                           customer_phone="+8613800000000", direction=direction))
     await store.ended(CallEnded(call_id=call_id, ended_at=end, duration=duration))
 
 
@@ -94,14 +113,21 @@ async def drain(worker: OutboxWorker, clock: ManualClock, *, step: float = 30.0,
     raise AssertionError(f"outbox not drained after {max_steps} steps")
 
 
+async def submit_call(db: Database, call_id: str, targets: list[str], *, ended_at: float, now: float,
+                      cfg: SyncSettings | None = None, findings: dict[str, Any] | None = None,
+                      **call_kw: Any) -> None:
+    """A call that ended at `ended_at`, finalized and submitted by the agent at `now`: its rows are ready."""
+    await add_call(db, call_id, ended_at=ended_at, **call_kw)
+    from assist.sync.finalize import finalize_from_findings, submit_summary
+
+    await finalize_from_findings(db, call_id, findings or FINDINGS, targets, now, settings=cfg or settings())
+    await submit_summary(db, call_id, now)
+
+
 async def submitted_call(db: Database, clock: ManualClock, call_id: str, targets: list[str],
                          findings: dict[str, Any] | None = None, **call_kw: Any) -> None:
     """A call that ended now, finalized and submitted by the agent: its rows are ready."""
-    await add_call(db, call_id, ended_at=clock.now(), **call_kw)
-    from assist.sync.finalize import finalize_from_findings, submit_summary
-
-    await finalize_from_findings(db, call_id, findings or FINDINGS, targets, clock.now(), settings=settings())
-    await submit_summary(db, call_id, clock.now())
+    await submit_call(db, call_id, targets, ended_at=clock.now(), now=clock.now(), findings=findings, **call_kw)
 
 
 def make_worker(db: Database, adapters: dict[str, Any], clock: ManualClock, alerts: list[Any] | None = None,
@@ -119,3 +145,28 @@ async def item(db: Database, call_id: str, target: str) -> dict[str, Any]:
                             (call_id, target))
     assert row is not None
     return dict(row)
+
+
+async def delivered_then_edited(db: Database, clock: ManualClock, target: str, adapter: Any,
+                                edits: dict[str, Any]) -> OutboxWorker:
+    """Call c1 delivered to `target`, then edited by the agent and delivered again; the worker (to close)."""
+    await submitted_call(db, clock, "c1", [target])
+    worker = make_worker(db, {target: adapter}, clock)
+    await worker.run_once()
+    from assist.sync.finalize import edit_summary
+
+    await edit_summary(db, "c1", edits, clock.now(), settings=settings())
+    await worker.run_once()
+    return worker
+
+
+def webhook_receiver(clock: ManualClock) -> WebhookReceiver:
+    """A receiver that knows SECRET and keeps the test's time."""
+    return WebhookReceiver(SECRET, now=clock.now)
+
+
+def webhook_adapter(rx: WebhookReceiver, clock: ManualClock, *, timeout: float = 2.0,
+                    secret: str = SECRET) -> WebhookAdapter:
+    """An adapter delivering to `rx` and looking accounts up there."""
+    return WebhookAdapter(rx.url + "/hook", secret, clock=clock, timeout=timeout,
+                          account_url=rx.url + "/accounts/{account_id}")

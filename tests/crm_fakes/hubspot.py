@@ -13,11 +13,10 @@ import itertools
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from .base import BODY, FakeServer, body_json
+from .base import OAuthServer, body_json
 
 
 def _err(status: int, category: str, message: str) -> web.Response:
@@ -25,16 +24,14 @@ def _err(status: int, category: str, message: str) -> web.Response:
                               "category": category}, status=status)
 
 
-class FakeHubSpot(FakeServer):
+class FakeHubSpot(OAuthServer):
     def __init__(self, *, unique_property: str = "assist_call_key", burst: int = 1000, window: float = 10.0,
                  client_id: str = "hcid", client_secret: str = "hsecret", refresh_token: str = "hrtok") -> None:
-        super().__init__()
+        super().__init__(first_token="pat-0", token_prefix="oauth-", client_id=client_id, client_secret=client_secret,
+                         refresh_token=refresh_token)
         self.unique_property = unique_property
         self.burst, self.window = burst, window
         self._hits: deque[float] = deque()
-        self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
-        self.valid_tokens: set[str] = {"pat-0"}
-        self._tokens = itertools.count(1)
         self._ids = itertools.count(1001)
         self.calls: dict[str, dict[str, Any]] = {}  # id -> {"properties", "associations"}
         self.created = 0
@@ -47,9 +44,6 @@ class FakeHubSpot(FakeServer):
         self.route("POST", "/crm/v3/objects/calls/search", "search", self._limited(self._search))
         self.route("GET", "/crm/v3/objects/contacts/{id}", "contact", self._limited(self._contact))
 
-    def expire_tokens(self) -> None:
-        self.valid_tokens.clear()
-
     def _limited(self, handler: Any) -> Any:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             now = time.monotonic()
@@ -61,22 +55,17 @@ class FakeHubSpot(FakeServer):
                      "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING", "category": "RATE_LIMITS"},
                     status=429, headers={"Retry-After": "1", "X-HubSpot-RateLimit-Max": str(self.burst)})
             self._hits.append(now)
-            auth = request.headers.get("Authorization", "")
-            if not (auth.startswith("Bearer ") and auth[7:] in self.valid_tokens):
+            if not self.authorised(request):
                 return _err(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
             return await handler(request)
         return wrapped
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
-        form = {k: v[0] for k, v in parse_qs(request[BODY].decode()).items()}
-        if (form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id
-                or form.get("client_secret") != self.client_secret or form.get("refresh_token") != self.refresh_token):
+        if self.grant_problem(request) is not None:  # HubSpot says the same for every bad grant
             return web.json_response({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"},
                                      status=400)
-        token = f"oauth-{next(self._tokens)}"
-        self.valid_tokens.add(token)
-        return web.json_response({"access_token": token, "refresh_token": self.refresh_token, "expires_in": 1800,
-                                  "token_type": "bearer"})
+        return web.json_response({"access_token": self.issue_token(), "refresh_token": self.refresh_token,
+                                  "expires_in": 1800, "token_type": "bearer"})
 
     def _check_properties(self, props: Any, *, create: bool) -> web.Response | None:
         if not isinstance(props, dict):
@@ -94,7 +83,7 @@ class FakeHubSpot(FakeServer):
         body = body_json(request)
         if not isinstance(body, dict):
             return _err(400, "VALIDATION_ERROR", "Invalid input JSON")
-        props = body.get("properties")
+        props: Any = body.get("properties")
         bad = self._check_properties(props, create=True)
         if bad is not None:
             return bad

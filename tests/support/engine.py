@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assist.events import AudioFrame, TranscriptSegment
+from assist.events import AudioFrame, Speaker, TranscriptSegment
 from assist.stream.recognition import AsrEngine, SpeakerStream
 
-SPEAKERS = ("customer", "agent")  # left, right
+SPEAKERS: tuple[Speaker, ...] = ("customer", "agent")  # left, right
 
 
 @dataclass

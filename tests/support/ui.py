@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 
 from assist.store.users import UserStore
+from assist.web.browser.hub import BrowserHub
 from tests.conftest import Server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,7 +26,14 @@ async def add_users(server: Server, *people: tuple[str, str, str | None]) -> Non
     users = UserStore(server.ctx.db)
     for name, role, team in people:
         await users.add(name, role, password_of(name), team=team)
-    await server.ctx.browser_hub.refresh_teams()
+    await browser_hub(server).refresh_teams()
+
+
+def browser_hub(server: Server) -> BrowserHub:
+    """The running server's browser layer (the context holds it as the service core's narrow interface)."""
+    hub = server.ctx.browser_hub
+    assert isinstance(hub, BrowserHub)
+    return hub
 
 
 async def signed_in(server: Server, name: str) -> aiohttp.ClientSession:

@@ -303,10 +303,6 @@ class AudioSocketClient:
         return encode_frame(KIND_UUID, uuid_mod.UUID(self.call_uuid).bytes)
 
     @staticmethod
-    def dtmf_frame(digit: str) -> bytes:
-        return encode_frame(KIND_DTMF, digit.encode("ascii"))
-
-    @staticmethod
     def hangup_frame() -> bytes:
         return HANGUP
 

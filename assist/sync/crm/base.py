@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -106,16 +107,29 @@ class Answer:
     def text(self, limit: int = 300) -> str:
         return self.body[:limit].decode("utf-8", "replace").strip()
 
+    def unexpected(self, detail: str, *, ambiguous: bool = False) -> RetryableError:
+        """The error for an answer whose body is not what the API promises (retried: a proxy or a glitch)."""
+        return RetryableError("bad_response", detail, http_status=self.status, ambiguous=ambiguous)
+
     def json(self, service: str, *, ambiguous: bool = False) -> Any:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
-            raise RetryableError(
-                "bad_response",
+            raise self.unexpected(
                 f"{service} answered {self.status} with a body that is not JSON: {self.text(120)!r}",
-                http_status=self.status,
                 ambiguous=ambiguous,
             ) from None
+
+    def record(self, service: str, check: Callable[[Answer], None]) -> dict[str, Any] | None:
+        """The answer to a read of one record: None when there is none (404), else its JSON object;
+        `check` raises for the other failures."""
+        if self.status == 404:
+            return None
+        check(self)
+        data = self.json(service)
+        if not isinstance(data, dict):
+            raise self.unexpected(f"{service} answered {type(data).__name__}, not an object")
+        return data
 
 
 def host_of(url: str) -> str:
@@ -178,10 +192,22 @@ def check_status(ans: Answer, service: str, clock: Clock) -> None:
     raise PermanentError("http_4xx", what, http_status=s)
 
 
-async def close_session(session: aiohttp.ClientSession | None) -> None:
-    if session is not None and not session.closed:
-        await session.close()
-        await asyncio.sleep(0)
+class HttpClient:
+    """The adapters' HTTP session: opened on first use (and again after a close), with assist's User-Agent."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+            await asyncio.sleep(0)
 
 
 # ------------------------------------------------------------------------------------------- text of a call

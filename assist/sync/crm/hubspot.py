@@ -6,32 +6,19 @@ so a custom call property with unique values (`assist_call_key` = call id) is se
 ambiguous failure (timeout, dropped connection, unreadable answer) the next attempt searches for that
 property before creating, and a 409 on create (the value exists) is resolved by searching too.  Requests
 pass a client-side token bucket (search has its own, lower one).  With an OAuth app, a 401 is answered by
-one refresh-token grant; a private-app token cannot be refreshed, so its 401 is dead-lettered.
+one refresh-token grant (`OAuthSession`, shared with Salesforce); a private-app token cannot be refreshed,
+so its 401 is dead-lettered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from assist.sync.clock import Clock, SystemClock
-from assist.sync.crm.base import (
-    USER_AGENT,
-    Answer,
-    Delivered,
-    DeliveryItem,
-    PermanentError,
-    RetryableError,
-    check_status,
-    close_session,
-    describe,
-    exchange,
-    subject,
-)
+from assist.sync.crm.base import Answer, Delivered, DeliveryItem, RetryableError, check_status, describe, subject
+from assist.sync.crm.oauth import OAuthClient, OAuthSession
 from assist.sync.crm.ratelimit import TokenBucket
 from assist.sync.summary import Summary
 
@@ -83,94 +70,30 @@ class HubSpotAdapter:
         timeout: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.access_token = access_token
-        self.refresh_token = refresh_token
-        self.client_id = client_id
-        self.client_secret = client_secret
         self.unique_property = unique_property
         self.bucket = TokenBucket(rate_per_second)
         self.search_bucket = TokenBucket(search_rate_per_second)
         self.contact_properties = contact_properties or ["firstname", "lastname", "phone"]
-        self.timeout = timeout
         self.clock = clock or SystemClock()
-        self._session: aiohttp.ClientSession | None = None
-        self._refresh_lock = asyncio.Lock()
-        self.refreshes = 0
+        self.oauth = OAuthSession(
+            service=SERVICE,
+            base_url=base_url,
+            token_url=f"{base_url.rstrip('/')}/oauth/v1/token",
+            access_token=access_token,
+            client=OAuthClient(client_id, client_secret, refresh_token, secret_required=True),
+            timeout=timeout,
+            clock=self.clock,
+            no_refresh_hint=" (a private-app token must be replaced by hand)",
+        )
         self.searches = 0
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        return self._session
-
-    async def _refresh(self, stale: str | None) -> None:
-        async with self._refresh_lock:
-            if self.access_token is not None and self.access_token != stale:
-                return
-            if not (self.refresh_token and self.client_id and self.client_secret):
-                raise PermanentError(
-                    "auth",
-                    "HubSpot rejected the access token (401) and no OAuth refresh token "
-                    "is configured (a private-app token must be replaced by hand)",
-                    http_status=401,
-                )
-            form = {
-                "grant_type": "refresh_token",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-                "refresh_token": self.refresh_token,
-            }
-            ans = await exchange(
-                self.session, "POST", f"{self.base_url}/oauth/v1/token", within=self.timeout, data=form
-            )
-            if ans.status in (400, 401):
-                raise PermanentError(
-                    "auth",
-                    f"HubSpot refused the refresh token ({ans.status}): {ans.text()}",
-                    http_status=ans.status,
-                )
-            check_status(ans, "HubSpot token endpoint", self.clock)
-            data = ans.json("HubSpot token endpoint")
-            token = data.get("access_token") if isinstance(data, dict) else None
-            if not isinstance(token, str) or not token:
-                raise RetryableError(
-                    "bad_response",
-                    "HubSpot token endpoint answered without an access_token",
-                    http_status=ans.status,
-                )
-            self.access_token = token
-            new_refresh = data.get("refresh_token")
-            if isinstance(new_refresh, str) and new_refresh:
-                self.refresh_token = new_refresh
-            self.refreshes += 1
-
     async def _call(self, method: str, path: str, *, search: bool = False, **kwargs: Any) -> Answer:
-        if self.access_token is None:
-            await self._refresh(None)
-        for first in (True, False):
-            await (self.search_bucket if search else self.bucket).acquire()
-            token = self.access_token
-            ans = await exchange(
-                self.session,
-                method,
-                f"{self.base_url}{path}",
-                within=self.timeout,
-                headers={"Authorization": f"Bearer {token}"},
-                **kwargs,
-            )
-            if ans.status == 401 and first:
-                await self._refresh(token)
-                continue
-            return ans
-        raise AssertionError("unreachable")
+        """An authorised request that waits for its token bucket (search has its own) before each attempt."""
+        bucket = self.search_bucket if search else self.bucket
+        return await self.oauth.request(method, path, before=bucket.acquire, **kwargs)
 
     def _check(self, ans: Answer) -> None:
-        if ans.status == 401:
-            raise PermanentError(
-                "auth", f"HubSpot rejected the token after a refresh: {ans.text()}", http_status=401
-            )
+        self.oauth.rejected(ans, ans.text())
         check_status(ans, SERVICE, self.clock)
 
     async def find(self, record_key: str) -> str | None:
@@ -188,11 +111,7 @@ class HubSpotAdapter:
         data = ans.json(SERVICE)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot search answer has no results list: {ans.text(120)!r}",
-                http_status=ans.status,
-            )
+            raise ans.unexpected(f"HubSpot search answer has no results list: {ans.text(120)!r}")
         for r in results:
             if isinstance(r, dict) and isinstance(r.get("id"), str | int):
                 return str(r["id"])
@@ -232,12 +151,7 @@ class HubSpotAdapter:
         data = ans.json(SERVICE, ambiguous=True)
         new_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(new_id, str | int) or isinstance(new_id, bool) or str(new_id) == "":
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot answered {ans.status} without a call id: {ans.text(120)!r}",
-                http_status=ans.status,
-                ambiguous=True,
-            )
+            raise ans.unexpected(f"HubSpot answered {ans.status} without a call id: {ans.text(120)!r}", ambiguous=True)
         return Delivered(str(new_id), ans.status, "created")
 
     async def _resolve_conflict(self, ans: Answer, s: Summary, props: dict[str, str]) -> Delivered:
@@ -261,18 +175,13 @@ class HubSpotAdapter:
             f"/crm/v3/objects/contacts/{quote(account_id, safe='')}",
             params={"properties": ",".join(self.contact_properties)},
         )
-        if ans.status == 404:
+        data = ans.record(SERVICE, self._check)
+        if data is None:
             return None
-        self._check(ans)
-        data = ans.json(SERVICE)
-        props = data.get("properties") if isinstance(data, dict) else None
+        props = data.get("properties")
         if not isinstance(props, dict):
-            raise RetryableError(
-                "bad_response",
-                f"HubSpot contact has no properties object: {ans.text(120)!r}",
-                http_status=ans.status,
-            )
+            raise ans.unexpected(f"HubSpot contact has no properties object: {ans.text(120)!r}")
         return {"id": str(data.get("id", account_id)), **props}
 
     async def close(self) -> None:
-        await close_session(self._session)
+        await self.oauth.close()

@@ -3,34 +3,29 @@
 PATCH /services/data/vXX.X/sobjects/Task/Call_Key__c/{call_id} creates the Task the first time (201) and
 updates it afterwards (200/204), so a retried or re-sent request can never make a second Task; a later edit
 is the same upsert.  An expired session (401 INVALID_SESSION_ID) is refreshed once with the OAuth
-refresh-token grant.  REQUEST_LIMIT_EXCEEDED (403) and 5xx are retried; other 4xx are dead-lettered with
-Salesforce's errorCode and message.
+refresh-token grant (`OAuthSession`, shared with HubSpot).  REQUEST_LIMIT_EXCEEDED (403) and 5xx are
+retried; other 4xx are dead-lettered with Salesforce's errorCode and message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from assist.sync.clock import Clock, SystemClock
 from assist.sync.crm.base import (
-    USER_AGENT,
     Answer,
     Delivered,
     DeliveryItem,
     PermanentError,
     RetryableError,
     check_status,
-    close_session,
     describe,
-    exchange,
     subject,
 )
+from assist.sync.crm.oauth import OAuthClient, OAuthSession, oauth_error
 from assist.sync.summary import Summary
 
 _SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -71,9 +66,7 @@ def _errors(ans: Answer) -> str:
         return "; ".join(
             f"{e.get('errorCode', '?')}: {e.get('message', '')}" for e in data if isinstance(e, dict)
         )
-    if isinstance(data, dict) and "error" in data:
-        return f"{data.get('error')}: {data.get('error_description', '')}"
-    return ans.text()
+    return oauth_error(ans)
 
 
 class SalesforceAdapter:
@@ -94,97 +87,26 @@ class SalesforceAdapter:
         timeout: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
-        self.instance_url = instance_url.rstrip("/") if instance_url else None
-        self.login_url = login_url.rstrip("/")
         self.api_version = api_version
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
-        self.access_token = access_token
         self.external_id_field = external_id_field
         self.account_fields = account_fields or ["Id", "Name"]
-        self.timeout = timeout
         self.clock = clock or SystemClock()
-        self._session: aiohttp.ClientSession | None = None
-        self._refresh_lock = asyncio.Lock()
-        self.refreshes = 0
+        self.oauth = OAuthSession(
+            service=SERVICE,
+            base_url=instance_url,
+            token_url=f"{login_url.rstrip('/')}/services/oauth2/token",
+            access_token=access_token,
+            client=OAuthClient(client_id, client_secret, refresh_token),
+            timeout=timeout,
+            clock=self.clock,
+            on_grant=self._on_grant,
+        )
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        return self._session
-
-    # ------------------------------------------------------------------------------------------- auth
-
-    async def _refresh(self, stale_token: str | None) -> None:
-        async with self._refresh_lock:
-            if self.access_token is not None and self.access_token != stale_token:
-                return  # another request refreshed meanwhile
-            if not (self.refresh_token and self.client_id):
-                raise PermanentError(
-                    "auth", "Salesforce session expired and no refresh token is configured", http_status=401
-                )
-            form = {
-                "grant_type": "refresh_token",
-                "client_id": self.client_id,
-                "refresh_token": self.refresh_token,
-            }
-            if self.client_secret:
-                form["client_secret"] = self.client_secret
-            ans = await exchange(
-                self.session,
-                "POST",
-                f"{self.login_url}/services/oauth2/token",
-                within=self.timeout,
-                data=form,
-            )
-            if ans.status in (400, 401):
-                raise PermanentError(
-                    "auth",
-                    f"Salesforce refused the refresh token ({ans.status}): {_errors(ans)}",
-                    http_status=ans.status,
-                )
-            try:
-                check_status(ans, "Salesforce token endpoint", self.clock)
-            except RetryableError as e:
-                e.kind = "auth_refresh" if e.kind == "http_5xx" else e.kind
-                raise
-            data = ans.json("Salesforce token endpoint")
-            token = data.get("access_token") if isinstance(data, dict) else None
-            if not isinstance(token, str) or not token:
-                raise RetryableError(
-                    "bad_response",
-                    "Salesforce token endpoint answered without an access_token",
-                    http_status=ans.status,
-                )
-            self.access_token = token
-            url = data.get("instance_url")
-            if isinstance(url, str) and url:
-                self.instance_url = url.rstrip("/")
-            self.refreshes += 1
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
-        """An authorised request to the instance; on 401 refresh once and repeat it."""
-        if self.access_token is None or self.instance_url is None:
-            await self._refresh(None)
-        extra = kwargs.pop("headers", {})
-        for first in (True, False):
-            token = self.access_token
-            headers = {"Authorization": f"Bearer {token}", **extra}
-            ans = await exchange(
-                self.session,
-                method,
-                f"{self.instance_url}{path}",
-                within=self.timeout,
-                headers=headers,
-                **kwargs,
-            )
-            if ans.status == 401 and first:
-                await self._refresh(token)
-                continue
-            return ans
-        raise AssertionError("unreachable")
+    def _on_grant(self, data: dict[str, Any]) -> None:
+        """A Salesforce grant names the org's instance: requests go there from now on."""
+        url = data.get("instance_url")
+        if isinstance(url, str) and url:
+            self.oauth.base_url = url.rstrip("/")
 
     # ------------------------------------------------------------------------------------------- calls
 
@@ -195,18 +117,15 @@ class SalesforceAdapter:
         s = item.summary
         create = not item.is_update and not item.ambiguous
         path = f"{self._base()}/Task/{self.external_id_field}/{quote(s.record_key, safe='')}"
-        ans = await self._call("PATCH", path, json=task_fields(s, create=create))
+        ans = await self.oauth.request("PATCH", path, json=task_fields(s, create=create))
         self._check(ans)
         if ans.status == 204:  # older API versions: updated, no body
             return Delivered(item.remote_id, 204, "updated")
         data = ans.json(SERVICE, ambiguous=True)
         rid = data.get("id") if isinstance(data, dict) else None
         if not isinstance(rid, str) or not rid:
-            raise RetryableError(
-                "bad_response",
-                f"Salesforce answered {ans.status} without a record id: {ans.text(120)!r}",
-                http_status=ans.status,
-                ambiguous=True,
+            raise ans.unexpected(
+                f"Salesforce answered {ans.status} without a record id: {ans.text(120)!r}", ambiguous=True
             )
         if isinstance(data, dict) and data.get("success") is False:
             raise PermanentError(
@@ -223,10 +142,7 @@ class SalesforceAdapter:
             raise PermanentError(
                 "http_4xx", f"several Tasks share {self.external_id_field}: {detail}", http_status=300
             )
-        if ans.status == 401:
-            raise PermanentError(
-                "auth", f"Salesforce rejected the session after a refresh: {detail}", http_status=401
-            )
+        self.oauth.rejected(ans, detail)
         if ans.status == 403 and "REQUEST_LIMIT_EXCEEDED" in detail:
             raise RetryableError(
                 "rate_limited", f"Salesforce API limit: {detail}", http_status=403, retry_after=300.0
@@ -239,20 +155,11 @@ class SalesforceAdapter:
 
     async def lookup_account(self, account_id: str) -> dict[str, Any] | None:
         fields = ",".join(self.account_fields)
-        ans = await self._call(
+        ans = await self.oauth.request(
             "GET", f"{self._base()}/Account/{quote(account_id, safe='')}", params={"fields": fields}
         )
-        if ans.status == 404:
-            return None
-        self._check(ans)
-        data = ans.json(SERVICE)
-        if not isinstance(data, dict):
-            raise RetryableError(
-                "bad_response",
-                f"Salesforce account is {type(data).__name__}, not an object",
-                http_status=ans.status,
-            )
-        return {k: v for k, v in data.items() if k != "attributes"}
+        data = ans.record(SERVICE, self._check)
+        return None if data is None else {k: v for k, v in data.items() if k != "attributes"}
 
     async def close(self) -> None:
-        await close_session(self._session)
+        await self.oauth.close()

@@ -20,18 +20,8 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from assist.sync.clock import Clock, SystemClock
-from assist.sync.crm.base import (
-    USER_AGENT,
-    Delivered,
-    DeliveryItem,
-    RetryableError,
-    check_status,
-    close_session,
-    exchange,
-)
+from assist.sync.crm.base import Delivered, DeliveryItem, HttpClient, check_status, exchange
 
 SECRET_PREFIX = "whsec_"
 
@@ -100,13 +90,7 @@ class WebhookAdapter:
         self.timeout = timeout
         self.account_url = account_url
         self.clock = clock or SystemClock()
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
-        return self._session
+        self.http = HttpClient()
 
     def headers(self, msg_id: str, body: bytes) -> dict[str, str]:
         ts = int(self.clock.now())
@@ -120,7 +104,7 @@ class WebhookAdapter:
         body = envelope(item)
         headers = self.headers(item.idempotency_key, body)
         headers.update({"Idempotency-Key": item.idempotency_key, "Content-Type": "application/json"})
-        ans = await exchange(self.session, "POST", self.url, within=self.timeout, data=body, headers=headers)
+        ans = await exchange(self.http.session, "POST", self.url, within=self.timeout, data=body, headers=headers)
         if ans.status == 409:
             return Delivered(None, 409, "duplicate", "receiver already had this webhook-id")
         check_status(ans, "webhook receiver", self.clock)
@@ -131,18 +115,8 @@ class WebhookAdapter:
             return None
         url = self.account_url.replace("{account_id}", quote(account_id, safe=""))
         headers = self.headers(f"lookup_{uuid.uuid4().hex}", b"")
-        ans = await exchange(self.session, "GET", url, within=self.timeout, headers=headers)
-        if ans.status == 404:
-            return None
-        check_status(ans, "account endpoint", self.clock)
-        data = ans.json("account endpoint")
-        if not isinstance(data, dict):
-            raise RetryableError(
-                "bad_response",
-                f"account endpoint answered {type(data).__name__}, not an object",
-                http_status=ans.status,
-            )
-        return data
+        ans = await exchange(self.http.session, "GET", url, within=self.timeout, headers=headers)
+        return ans.record("account endpoint", lambda a: check_status(a, "account endpoint", self.clock))
 
     async def close(self) -> None:
-        await close_session(self._session)
+        await self.http.close()

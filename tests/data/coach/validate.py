@@ -698,7 +698,7 @@ def main(argv: list[str]) -> int:
         groups = [corpus_files(HERE)]
     elif dirs:
         groups = [corpus_files(d) for d in dirs]
-        for d, group in zip(dirs, groups):
+        for d, group in zip(dirs, groups, strict=True):
             if not group:
                 report.add(str(d), "no call files")
         if files:
