@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
+
 from assist.stream.simulate import simulate
 from tests.conftest import CallAudio
 from tests.crm_fakes.base import Fault
@@ -32,6 +34,17 @@ def _spawn(data: Path, port: int, crm_url: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=log)
 
 
+async def _all_stored(url: str, call_ids: list[str]) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            async with s.get(url + "/api/calls?limit=50") as r:
+                stored = {c["call_id"] for c in (await r.json())["calls"]}
+            if set(call_ids) <= stored:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the calls were not stored")
+
+
 async def test_sigkill_during_deliveries(tmp_path: Path, call8k: CallAudio) -> None:
     async with WebhookReceiver(SECRET) as crm:
         # the CRM stores each summary, then takes a while to answer: a kill lands between store and ack
@@ -44,6 +57,9 @@ async def test_sigkill_during_deliveries(tmp_path: Path, call8k: CallAudio) -> N
             for i in range(N):
                 call_ids.append(await simulate(call8k.path, "twilio", f"127.0.0.1:{port}", fast=True,
                                                agent=f"agent-{i}", account=f"acct-{i}", language="zh-CN"))
+            # the phone side's close returns at once and the server stores each call a moment later: kill only
+            # once every call the phone system finished is stored (what the service owes a summary for)
+            await _all_stored(f"http://127.0.0.1:{port}", call_ids)
             for _ in range(200):
                 if crm.inflight > 0:
                     break
