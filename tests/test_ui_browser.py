@@ -118,7 +118,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
         hub.publish(p.model_copy(update={"created_at": datetime.now(UTC)}))
     await hub.drain()
     critical = next(p for p in prompts if p.kind == "compliance")
-    warning = agent.locator(f"#warnings .warning[data-prompt-id='{critical.prompt_id}']")
+    warning = agent.locator(f"#now[data-prompt-id='{critical.prompt_id}']")  # the now card: the warning
     await expect(warning).to_be_visible()
     await expect(warning).to_contain_text("CN-ABUSE-01")
     await expect(agent.locator("#checklist li.done[data-key='identity']")).to_be_visible()
@@ -129,9 +129,11 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
         hub.publish(p.model_copy(update={"created_at": datetime.now(UTC)}))
     await expect(agent.locator("#checklist li.done[data-key='recording_notice']")).to_be_visible()
     await expect(agent.locator("#checklist li.done")).to_have_count(7)
-    await expect(agent.locator("#temperament .badge").first).to_be_visible()
+    await expect(agent.locator("#temper-head .badge")).to_have_count(1)  # one label, never two
+    await expect(agent.locator("#temper-head .badge")).to_be_visible()
     await expect(agent.locator("#promise .plans li")).to_have_count(4)
-    # the warning is first; quieter prompts are ordered by severity
+    await expect(warning).to_be_visible()  # still the most important thing
+    # in the prompts tab, quieter prompts are ordered by severity
     severities = await agent.locator("#prompts .prompt").evaluate_all(
         "els => els.map(e => [...e.classList].find(c => c.startsWith('sev-')))")
     rank = {"sev-critical": 0, "sev-high": 1, "sev-medium": 2, "sev-info": 3}

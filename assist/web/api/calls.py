@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assist import logs
 from assist.events import Speaker
 from assist.service.context import CTX, Context
+from assist.service.demo import live_demo_calls
 from assist.stream.protocols.base import Refusal
 from assist.web.api.auth import require_api_token
 from assist.web.api.http import bad_request, json_error, query_limit, read_json
@@ -144,7 +145,7 @@ async def healthz(request: web.Request) -> web.Response:
         "transcribing": asr["transcribing"],
         "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
         "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
-        "live_calls": len(ctx.calls.live),
+        "live_calls": len(ctx.calls.live) + live_demo_calls(ctx),
         "asr": asr,
         "loop_lag": ctx.extras["looplag"].summary() if "looplag" in ctx.extras else None,
         "counters": ctx.calls.counters,

@@ -51,6 +51,11 @@ class CallInfo(_Msg):
     ended_at: datetime | None = None
     duration: float | None = Field(None, description="seconds of call audio (ended calls)")
     end_reason: str | None = None
+    transcribed: bool = Field(True, description="false: no speech recognition ran (no transcript, no checks)")
+    clock_offset: float | None = Field(None, description="seconds the call's own clock runs ahead of the server's "
+                                                         "(the demo plays on its scenario's clock)")
+    fallback_playbook: str | None = Field(None, description="the playbook the call is coached with when its "
+                                                            "language has none (e.g. zh-CN for ko-KR)")
 
 
 class Segment(_Msg):
@@ -147,6 +152,8 @@ class RecentCallRow(_Msg):
     call: CallInfo
     alerts: int = 0
     delivery: DeliveryState | None = None
+    outcome: str | None = Field(None, description="the summary's outcome (null until it is drafted)")
+    promise: dict[str, Any] | None = Field(None, description="the summary's promise: amount, date, currency")
 
 
 class Snapshot(_Msg):
