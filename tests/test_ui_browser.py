@@ -40,7 +40,8 @@ CALL = "call-e2e"
 PAGE_ERRORS: dict[int, list[str]] = {}  # uncaught script errors of each page
 STATE_JS = """() => ({
   finals: [...document.querySelectorAll('#transcript .seg:not(.partial)')].map(e => e.dataset.segmentId),
-  prompts: [...document.querySelectorAll('[data-prompt-id]')].map(e => e.dataset.promptId),
+  prompts: [...document.querySelectorAll('[data-prompt-id]:not(#now)')].map(e => e.dataset.promptId),
+  now: document.querySelector('#now') && document.querySelector('#now').dataset.promptId,
   checked: [...document.querySelectorAll('#checklist li.done')].map(e => e.dataset.key),
   messages: [...document.querySelectorAll('#messages .message')].map(e => e.dataset.messageId),
   total: document.querySelector('#account .total') && document.querySelector('#account .total').textContent,
@@ -175,7 +176,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     for key in ("finals", "prompts", "checked", "messages"):
         assert set(before[key]) <= set(after[key]), f"{key} lost by the reload"
         assert len(after[key]) == len(set(after[key])), f"{key} shown twice after the reload"
-    assert after["total"] == before["total"]
+    assert after["total"] == before["total"] and after["now"] == before["now"] == critical.prompt_id
 
     # another agent of the same team may not open this call
     other_ctx, other = await sign_in(browser, server, "agent-8", "/agent", {"width": 420, "height": 800})
