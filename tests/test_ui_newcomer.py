@@ -1,7 +1,7 @@
 """The newcomer's path: every CLI option says what it is for; `assist user … --data-dir` works after the
 sub-command; `assist replay … | head` ends quietly; `assist serve` prints the URLs to open (and the demo's
 sign-in); a person at the other role's page gets a page that says why, in a real browser; a wrong password
-keeps the name typed."""
+keeps the name typed; a call in a language without a playbook says which playbook coaches it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest_asyncio
 from playwright.async_api import async_playwright, expect
 
 from assist.cli import build_parser
+from assist.events import CallStarted
 from assist.users_cli import build_parser as build_user_parser
 from tests.conftest import Server, start_server
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
@@ -129,4 +130,12 @@ async def test_wrong_password_keeps_the_name_and_wrong_role_gets_a_page(server: 
         await page.click(".wrong-role a.home")
         await page.wait_for_url(server.url + "/agent")
         await expect(page.locator("#conn")).to_have_attribute("data-state", "open")
+        # a Korean call is coached with the zh-CN playbook: the sidebar says so
+        server.ctx.hub.publish(CallStarted(call_id="ko-1", protocol="test", agent_id="agent-a", language="ko-KR"))
+        await expect(page.locator("#call-status")).to_have_attribute("data-state", "live")
+        note = page.locator("#playbook-note")
+        await expect(note).to_be_visible()
+        await expect(note).to_have_text("按 zh-CN 话术库辅导 — 没有 ko-KR 的话术库")
+        await page.select_option("#lang", "en-US")
+        await expect(note).to_have_text("coached with zh-CN playbook — no playbook for ko-KR")
         await browser.close()
