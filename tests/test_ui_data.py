@@ -1,7 +1,8 @@
 """The right data on the agent's screen and the console, without a browser: a call that was not transcribed
 says so in its summary instead of listing every disclosure as missed; the demo's live call runs on its
 scenario's clock (no off-hours alert in the evening); /healthz counts the demo's call; the console's call
-info says which playbook coaches a call whose language has none."""
+info says which playbook coaches a call whose language has none; the summary form shows values and dates in
+the page's language, and an untranscribed call says so in the sidebar and the console."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
+from playwright.async_api import async_playwright, expect
 
-from assist.events import Prompt
+from assist.events import CallEnded, CallStarted, Prompt
 from assist.service.demo import demo_clock, load_demo_call, play_call
+from assist.sync.finalize import finalize_from_findings
 from assist.sync.summary import build_summary
 from assist.web.browser.directory import fallback_playbook
 from tests.conftest import Server, start_server
 from tests.crm_fakes.harness import FINDINGS, SEGMENTS
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 
 CALL: dict[str, Any] = {
     "call_id": "c-untranscribed", "protocol": "twilio", "agent_id": "agent-7", "account_id": "501",
@@ -34,6 +38,7 @@ def test_a_call_without_a_transcript_lists_no_missed_disclosures() -> None:
     assert s.compliance.transcribed is False
     assert s.compliance.disclosures_missing == [] and s.compliance.disclosures == []
     assert "未转写" in s.narrative and "未完成的告知事项" not in s.narrative
+    assert build_summary({**CALL, "transcribed": 0}, FINDINGS).compliance.transcribed is False  # a raw SQLite row
     en = build_summary({**CALL, "language": "en-US", "transcribed": False}, FINDINGS, segments=SEGMENTS)
     assert "not transcribed" in en.narrative and "Disclosures not made" not in en.narrative
 
@@ -74,3 +79,52 @@ async def test_demo_call_runs_on_its_scenario_clock(server: Server) -> None:
     # 10:30 in Shanghai is inside the calling hours whatever the server's clock says
     assert not [p for p in prompts if p.kind == "call_time" and p.severity != "info"]
     assert (await server.get("/healthz"))[1]["live_calls"] == 0
+
+
+async def _sign_in(browser: Any, server: Server, name: str, path: str, lang: str) -> Any:
+    page = await (await browser.new_context(viewport={"width": 1200, "height": 900})).new_page()
+    await page.goto(f"{server.url}/login?lang={lang}")
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=password]", password_of(name))
+    await page.click("button[type=submit]")
+    await page.wait_for_url(server.url + path)
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "open")
+    return page
+
+
+async def test_summary_form_and_console_for_calls_heard_and_not(server: Server) -> None:
+    await add_users(server, ("agent-a", "agent", "east"), ("sup-east", "supervisor", "east"))
+    hub = server.ctx.hub
+    findings = {**FINDINGS, "outcome": "promise_to_pay", "willingness": "high",
+                "promise": {"amount": 8000, "date": "2026-12-18"}, "temperament": {"label": "neutral", "angry": True}}
+    for call_id, heard in (("heard", True), ("unheard", False)):
+        hub.publish(CallStarted(call_id=call_id, protocol="test", agent_id="agent-a", transcribed=heard))
+        hub.publish(CallEnded(call_id=call_id, duration=60.0))
+        await hub.drain()
+        await finalize_from_findings(server.ctx.db, call_id, findings, [], datetime.now(UTC))
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        agent = await _sign_in(browser, server, "agent-a", "/agent", "zh-CN")
+        await agent.goto(server.url + "/agent?call=heard")
+        await expect(agent.locator("#f-outcome")).to_have_value("promise_to_pay", timeout=10000)
+        await expect(agent.locator("#f-promise_date")).to_have_value("2026-12-18")
+        await expect(agent.locator("#summary .date-hint")).to_have_text("2026年12月18日")
+        await expect(agent.locator("#f-willingness option:checked")).to_have_text("较强")
+        await expect(agent.locator("#f-temperament")).to_have_text("情绪激动")  # not "平稳 · 情绪激动"
+        await expect(agent.locator("#summary .compliance")).to_contain_text("未告知 1 项")
+        await agent.select_option("#lang", "en-US")
+        await expect(agent.locator("#summary .date-hint")).to_have_text("Dec 18, 2026")
+        await expect(agent.locator("#f-willingness option:checked")).to_have_text("High")
+        await agent.goto(server.url + "/agent?call=unheard")
+        await expect(agent.locator("#summary .compliance.unknown")).to_contain_text("not transcribed", timeout=10000)
+        await expect(agent.locator("#checklist")).to_contain_text("not transcribed")
+        sup = await _sign_in(browser, server, "sup-east", "/supervisor", "zh-CN")
+        row = sup.locator("#recent tr[data-call-id='unheard']")
+        await expect(row.locator("td.outcome")).to_have_text("未转写")
+        await expect(sup.locator("#recent tr[data-call-id='heard'] td.outcome")).to_have_text("承诺还款")
+        # no CRM configured: said once, quietly, above the table
+        await expect(sup.locator("#crm-note")).to_be_visible()
+        await expect(row.locator(".delivery-status")).to_have_text("—")
+        await row.click()
+        await expect(sup.locator("#follow-summary")).to_contain_text("未转写")
+        await browser.close()

@@ -382,7 +382,8 @@ def build_summary_data(
         "risk_flags": [_pick(r, ("kind", "detail", "rule", "action")) for r in f.get("risks") or []],
         "customer_flags": f.get("flags") or [],
         "temperament": temperament,
-        "compliance": _compliance(f, seg_start, transcribed=call.get("transcribed") is not False),
+        # the stored row says 0/1, a CallStore row False/True; a row without the column was transcribed
+        "compliance": _compliance(f, seg_start, transcribed=bool(call.get("transcribed", True) in (None, True, 1))),
         "transcript_url": f"{base}/api/calls/{call_id}/transcript" if base else None,
         "recording_url": f"{base}/api/calls/{call_id}/recording" if base and recorded else None,
         "crm_refs": {str(k): str(v) for k, v in crm_refs.items()},
