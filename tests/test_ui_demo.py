@@ -1,7 +1,7 @@
 """Demo mode: the built-in zh-CN sample call plays through the service (the wired coach and sync, or the demo's
 own coach without them) and a new user signing in as demo-agent / demo-supervisor sees the product working.
-The sidebar is checked as the agent sees it: at 460x900 and at 420x768 (docked beside the dialler on a
-1366x768 screen) the transcript's last turn, the "now" card, the account total and the checklist are inside
+The sidebar is checked as the agent sees it: at 460x900, at 420x768 (docked beside the dialler on a
+1366x768 screen) and in a whole 1366x768 window, the transcript's last turn, the "now" card, the account total and the checklist are inside
 the viewport without scrolling.  Writes its screenshots to test-artifacts/; with ASSIST_UPDATE_SCREENSHOTS=1
 also to docs/ (sidebar.png, supervisor.png), so an ordinary test run leaves the tracked files alone:
 
@@ -99,7 +99,7 @@ async def test_demo_shows_the_product_working(server: Server) -> None:
         assert not await agent.locator("#now[data-prompt-id] .tag").filter(has_text="拨打时间").count()
 
         # one screen for a person on the phone, at both sizes, without scrolling
-        for size in ({"width": 460, "height": 900}, {"width": 420, "height": 768}):
+        for size in ({"width": 460, "height": 900}, {"width": 420, "height": 768}, {"width": 1366, "height": 768}):
             await agent.set_viewport_size(size)  # type: ignore[arg-type]
             await agent.wait_for_timeout(200)
             last = agent.locator("#transcript .seg").last
