@@ -8,11 +8,12 @@ const KEY = "assist.lang";
 let messages = {};
 let current = "zh-CN";
 
+/** The language asked for in the URL (?lang=), else the one remembered, else zh-CN. */
 export function chosenLang() {
   const q = new URLSearchParams(location.search).get("lang");
-  if (LANGS.includes(q)) return q;
+  if (q && LANGS.includes(q)) return q;
   const saved = localStorage.getItem(KEY);
-  return LANGS.includes(saved) ? saved : "zh-CN";
+  return saved && LANGS.includes(saved) ? saved : "zh-CN";
 }
 
 export function lang() {

@@ -297,7 +297,7 @@ function renderFollowFrame(all) {
   const box = $("follow");
   const s = followId ? calls.get(followId) : null;
   const ended = Boolean(s && !s.live);
-  const title = t("supervisor.follow", { call: s && s.call.agent_id ? `${s.call.agent_id} · ${s.call.account_id || followId}` : followId });
+  const title = t("supervisor.follow", { call: s && s.call.agent_id ? `${s.call.agent_id} · ${s.call.account_id || followId}` : followId || "" });
   if (followId && followView && frameFor === followId && frameEnded === ended) {
     if (all) /** @type {HTMLElement} */ (box.querySelector(".follow-head h2")).textContent = title;
     return;

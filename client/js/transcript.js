@@ -51,6 +51,7 @@ export class TranscriptView {
         this.els.delete(id);
       }
     }
+    /** @type {ChildNode | null} */
     let prev = null;
     for (const seg of state.transcript()) {
       let el = this.els.get(seg.segment_id);
@@ -62,6 +63,7 @@ export class TranscriptView {
       el.classList.toggle("partial", !seg.final);
       /** @type {HTMLElement} */ (el.querySelector(".who")).textContent = t(`speaker.${seg.speaker}`);
       /** @type {HTMLElement} */ (el.querySelector(".text")).textContent = seg.text;
+      /** @type {ChildNode | null} */
       const want = prev ? prev.nextSibling : box.firstChild;
       if (want !== el) box.insertBefore(el, want);
       prev = el;

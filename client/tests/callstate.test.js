@@ -1,4 +1,3 @@
-// @ts-check
 // The call state's merge rules (client/js/callstate.js), run with node's built-in test runner:
 //   node --test client/tests/
 // A snapshot then live events, in any order and with duplicates, give the same state; an ended call stays
