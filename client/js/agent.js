@@ -162,6 +162,7 @@ function renderStatus(s) {
   const pb = s && s.call.fallback_playbook;
   note.hidden = !pb;
   note.textContent = note.hidden ? "" : t("playbook.fallback", { playbook: pb || "", language: (s && s.call.language) || "" });
+  $("untranscribed-note").hidden = !(s && s.call.transcribed === false);
 }
 
 // ---- the now card

@@ -319,7 +319,8 @@ export class CallState {
       if (dismissed.has(p.prompt_id) || p.audience === "supervisor") return false;
       if (p.kind === "temperament") return Boolean(temper && temper.prompt === p && temper.angry);
       if (PANEL_KINDS.includes(p.kind)) return false;
-      if (p.kind === "disclosure") return p.severity !== "info" && !this.isStale(p, said);
+      // nothing is heard on a call without speech recognition: no disclosure can be judged missing
+      if (p.kind === "disclosure") return p.severity !== "info" && this.call.transcribed !== false && !this.isStale(p, said);
       return isWarning(p) || p.severity !== "info";
     }).sort(bySeverityThenNewest);
   }

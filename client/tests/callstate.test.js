@@ -88,6 +88,10 @@ test("the now card: most severe first, the newest within a severity; acknowledge
     data: { checklist: { recording_notice: { done: true, at: 4, label: "录音" } } } }));
   assert.deepEqual(s.nowCandidates().map((p) => p.prompt_id), ["violation", "new-high", "old-high", "medium"]);
   assert.deepEqual(s.nowCandidates(new Set(["violation"])).map((p) => p.prompt_id)[0], "new-high");
+  // a call that is not transcribed: a reminder of a disclosure "not made" is noise
+  const deaf = new CallState({ call_id: "c2", status: "live", transcribed: false });
+  deaf.addPrompt(prompt("remind", "medium", "2026-12-03T10:00:03Z", { kind: "disclosure", data: { missing: ["identity"] } }));
+  assert.deepEqual(deaf.nowCandidates(), []);
 });
 
 test("temperament: one label with its trend; the de-escalation line is a now card only while angry", () => {
