@@ -94,19 +94,18 @@ async def test_demo_shows_the_product_working(server: Server) -> None:
             (await risk_alert.locator(".tag").inner_text()).split(" · ")[0])
         await row.click()
         await expect(sup.locator("#follow-transcript .seg").first).to_be_visible()
-        await expect(agent.locator("#promise .promise-box.complete")).to_have_count(1, timeout=30000)
-        await expect(agent.locator("#call-status")).to_have_attribute("data-state", "live")
         assert not await agent.locator("#now[data-prompt-id] .tag").filter(has_text="拨打时间").count()
 
-        # one screen for a person on the phone, at both sizes, without scrolling
+        # one screen for a person on the phone, at each size, without scrolling (mid-call: the call is live)
         for size in ({"width": 460, "height": 900}, {"width": 420, "height": 768}, {"width": 1366, "height": 768}):
             await agent.set_viewport_size(size)  # type: ignore[arg-type]
             await agent.wait_for_timeout(200)
             last = agent.locator("#transcript .seg").last
             for what in (last, now, agent.locator("#account .total"), agent.locator("#checklist")):
-                assert await in_viewport(agent, what), f"{what} is not on screen at {size}"
+                assert await in_viewport(agent, what), f"{what} is not on screen at {size}: {await what.bounding_box()}"
             assert await in_viewport(agent, last, within=agent.locator("#transcript"))
             assert await agent.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
+            await expect(agent.locator("#call-status")).to_have_attribute("data-state", "live")
             if size["height"] == 900:
                 shot = await agent.screenshot()
                 (ROOT / "test-artifacts" / "demo-sidebar.png").write_bytes(shot)
@@ -118,20 +117,28 @@ async def test_demo_shows_the_product_working(server: Server) -> None:
         if os.environ.get("ASSIST_UPDATE_SCREENSHOTS") == "1":
             (ROOT / "docs" / "supervisor.png").write_bytes(shot)
 
-        # keys: C copies the now card's suggested line, A acknowledges it and the next one comes up
+        # keys: A acknowledges the now card and the next one comes up; C copies the suggested line of the
+        # first card that has one (the de-escalation line for this angry customer)
         top = await now.get_attribute("data-prompt-id")
-        say = agent.locator("#now .say")
-        if await say.count():
-            await agent.keyboard.press("c")
-            expected = (await say.inner_text()).split("：", 1)[-1].strip()
-            assert (await agent.evaluate("navigator.clipboard.readText()")).strip() == expected
         await agent.keyboard.press("a")
         await expect(now).not_to_have_attribute("data-prompt-id", top or "")
+        say = agent.locator("#now .say")
+        for _ in range(6):
+            if await say.count():
+                break
+            shown = await now.get_attribute("data-prompt-id")
+            await agent.keyboard.press("a")
+            await expect(now).not_to_have_attribute("data-prompt-id", shown or "")
+        await agent.keyboard.press("c")
+        expected = (await say.inner_text()).split("：", 1)[-1].strip()
+        assert expected and (await agent.evaluate("navigator.clipboard.readText()")).strip() == expected
+        await expect(agent.locator("#now button.copy")).to_contain_text("已复制")
         await expect(agent.locator(".keys")).to_contain_text("A")
         await agent.keyboard.press("2")
         await expect(agent.locator("#prompts")).to_be_visible()
         await agent.keyboard.press("1")
         await expect(agent.locator("#transcript")).to_be_visible()
+        await expect(agent.locator("#promise .promise-box.complete")).to_have_count(1, timeout=30000)
 
         await demo
         await expect(agent.locator("#call-status")).to_have_attribute("data-state", "ended")

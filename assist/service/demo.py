@@ -153,8 +153,9 @@ class LocalCoach:
         return self.coach.findings()
 
 
-def _stamp(p: Prompt) -> Prompt:
-    now = utcnow()
+def _stamp(p: Prompt, shift: float = 0.0) -> Prompt:
+    """A prompt of the demo's own coach, stamped now on the scenario's clock (as the wired coach does)."""
+    now = utcnow() + timedelta(seconds=shift)
     return p.model_copy(update={"at": now, "created_at": now})
 
 
@@ -192,7 +193,7 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
                      transcribed=True, meta={"demo": True, "clock_offset": shift}))
     if coach is not None:
         for p in coach.start():
-            send(_stamp(p))
+            send(_stamp(p, shift))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     last = 0.0
@@ -205,7 +206,7 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
             last = max(last, seg.end)
             if coach is not None:
                 for p in coach.segment(t, seg):
-                    send(_stamp(p))
+                    send(_stamp(p, shift))
     except asyncio.CancelledError:
         send(CallEnded(call_id=call_id, reason="demo stopped", duration=last))
         raise
@@ -216,7 +217,7 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
     send(CallEnded(call_id=call_id, reason="hangup", duration=last))
     if coach is not None:
         for p in coach.end():
-            send(_stamp(p))
+            send(_stamp(p, shift))
         await ctx.hub.drain()
         await _draft_summary(ctx, call_id, coach.findings())
     return call_id

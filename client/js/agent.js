@@ -179,6 +179,7 @@ function renderNow(s) {
   if (!nowPrompt) {
     fill(box, s && s.live ? h("p", { class: "now-empty" }, t("now.none")) : null);
     box.className = "now";
+    delete box.dataset.promptId;
     return;
   }
   const p = nowPrompt;
