@@ -183,7 +183,7 @@ function renderNow(s) {
     return;
   }
   const p = nowPrompt;
-  const say = nowSay(p);
+  const say = sayLine(p);
   box.className = `now sev-${p.severity}${isWarning(p) ? " warning" : ""}`;
   box.dataset.promptId = p.prompt_id;
   fill(box,
@@ -199,11 +199,6 @@ function renderNow(s) {
       h("button", { type: "button", class: "dismiss", onclick: () => dismiss(p.prompt_id) },
         t("alert.dismiss"), h("kbd", {}, "A")),
       say ? h("button", { type: "button", class: "copy", onclick: () => copySay() }, t("now.copy"), h("kbd", {}, "C")) : null));
-}
-
-/** @param {Prompt} p */
-function nowSay(p) {
-  return sayLine(p);
 }
 
 // the temperament prompt's text is a paragraph of guidance: the card shows its first sentence, the rest folds
@@ -240,7 +235,7 @@ function dismiss(promptId) {
 }
 
 async function copySay() {
-  const say = nowPrompt && nowSay(nowPrompt);
+  const say = nowPrompt && sayLine(nowPrompt);
   if (!say) return;
   const box = $("now");
   try {
@@ -249,8 +244,8 @@ async function copySay() {
   } catch {
     box.dataset.copied = "0"; // no clipboard (insecure origin): the line stays selectable on screen
   }
-  const btn = box.querySelector("button.copy");
-  if (btn) btn.firstChild && (btn.firstChild.textContent = box.dataset.copied === "1" ? t("now.copied") : t("now.copy"));
+  const label = box.querySelector("button.copy")?.firstChild; // the button's text, before its <kbd>
+  if (label) label.textContent = box.dataset.copied === "1" ? t("now.copied") : t("now.copy");
 }
 
 // ---- account, checklist, prompts, temperament, promise
