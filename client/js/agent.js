@@ -263,7 +263,7 @@ function renderAccount(s) {
   const part = (label, value, cls) => h("span", { class: `part ${cls}` }, h("span", { class: "muted" }, label), " ", value);
   fill(box,
     h("div", { class: "card-head" },
-      h("span", { class: "name" }, card.name || "-"),
+      h("span", { class: "name", title: card.account_id || "" }, card.name || "-"),
       h("span", { id: "temper-head", class: "temper-head" }),
       h("span", { class: "total", title: t("account.total") }, money(card.total_due, cur))),
     h("p", { class: "breakdown" },
