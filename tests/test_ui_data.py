@@ -20,6 +20,7 @@ from assist.service.demo import demo_clock, load_demo_call, play_call
 from assist.sync.finalize import finalize_from_findings
 from assist.sync.summary import build_summary
 from assist.web.browser.directory import fallback_playbook
+from assist.web.browser.protocol import parse_server_message
 from tests.conftest import Server, start_server
 from tests.crm_fakes.harness import FINDINGS, SEGMENTS
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
@@ -131,3 +132,25 @@ async def test_summary_form_and_console_for_calls_heard_and_not(server: Server) 
         await row.click()
         await expect(sup.locator("#follow-summary")).to_contain_text("未转写")
         await browser.close()
+
+
+async def test_a_starting_call_says_which_playbook_coaches_it(server: Server) -> None:
+    """The call_started event message carries the call as the pages show it: a ko-KR call is coached with the
+    zh-CN playbook, and the console's live row can say so without another snapshot."""
+    from tests.support.ui import WsClient, signed_in
+
+    await add_users(server, ("agent-k", "agent", "east"), ("sup-k", "supervisor", "east"))
+    session = await signed_in(server, "sup-k")
+    ws = WsClient(session, server)
+    try:
+        await ws.open()
+        server.ctx.hub.publish(CallStarted(call_id="ko-2", protocol="test", agent_id="agent-k", language="ko-KR"))
+        msg = await ws.wait_for(lambda m: m["type"] == "event" and m["event"]["type"] == "call_started")
+        assert msg["call"]["call_id"] == "ko-2" and msg["call"]["fallback_playbook"] == "zh-CN"
+        server.ctx.hub.publish(CallStarted(call_id="zh-2", protocol="test", agent_id="agent-k", language="zh-CN"))
+        msg = await ws.wait_for(lambda m: m["type"] == "event" and m["event"]["call_id"] == "zh-2")
+        assert msg["call"]["fallback_playbook"] is None
+        parse_server_message(msg)
+    finally:
+        await ws.close()
+        await session.close()

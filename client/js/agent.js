@@ -35,12 +35,10 @@ function current() {
   return currentId ? calls.get(currentId) || null : null;
 }
 
-/** @param {string} callId @param {boolean} [known] true when a snapshot just brought the call */
-function show(callId, known = false) {
+/** @param {string} callId */
+function show(callId) {
   if (callId === currentId) return;
   currentId = callId;
-  // a call that starts while the page is open: its snapshot brings what events do not carry (the playbook)
-  if (!known) conn.send({ type: "subscribe", call_id: callId });
   transcript.reset();
   promptEls.clear();
   summaryKey = null;
@@ -61,13 +59,14 @@ function onMessage(msg) {
       }
       if (msg.follow) {
         stateFor(calls, msg.follow.call).mergeFollow(msg.follow);
-        show(msg.follow.call.call_id, true);
+        show(msg.follow.call.call_id);
       }
       dirty("all");
       break;
     }
     case "event": {
       const ev = msg.event;
+      if (msg.call) stateFor(calls, msg.call); // a call that starts: what the event does not say (the playbook)
       const s = calls.get(ev.call_id) || stateFor(calls, { call_id: ev.call_id, status: "live" });
       const changed = s.applyEvent(ev);
       if (ev.type === "call_started" && !requested) show(ev.call_id);

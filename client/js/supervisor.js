@@ -57,6 +57,7 @@ function onMessage(msg) {
     }
     case "event": {
       const ev = msg.event;
+      if (msg.call) stateFor(calls, msg.call); // a call that starts: what the event does not say (the playbook)
       const s = calls.get(ev.call_id) || stateFor(calls, { call_id: ev.call_id, status: "live" });
       if (!s.applyEvent(ev)) break;
       if (ev.type === "call_ended") recent.set(ev.call_id, { alerts: s.alerts().length });

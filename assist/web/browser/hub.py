@@ -183,7 +183,11 @@ class BrowserHub:
         hit = self._events.get(key)
         if hit is not None and hit[0] is ev:
             return hit[1]
-        text = bp.event_json(ev)
+        call = None
+        if getattr(ev, "type", None) == "call_started":  # the directory saw it first (a hub writer)
+            entry = self.directory.get(ev.call_id)
+            call = bp.CallInfo.model_validate(entry.info()) if entry is not None else None
+        text = bp.event_json(ev, call)
         self._events[key] = (ev, text)
         if len(self._events) > EVENT_CACHE:
             self._events.popitem(last=False)

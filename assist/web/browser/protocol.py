@@ -171,6 +171,8 @@ class EventMessage(_Msg):
     type: Literal["event"] = "event"
     sent_at: float = Field(description="server wall clock (ms since the epoch) when it was sent")
     event: FeedEvent
+    call: CallInfo | None = Field(None, description="with call_started: the call as the pages show it, with what "
+                                                    "the event does not carry (fallback_playbook, clock_offset)")
 
 
 class ErrorMessage(_Msg):
@@ -284,9 +286,10 @@ def parse_server_message(data: str | dict[str, Any]) -> Any:
     return server_adapter.validate_json(data)
 
 
-def event_json(ev: BaseModel) -> str:
+def event_json(ev: BaseModel, call: CallInfo | None = None) -> str:
     """An `event` message, built without re-validating the event (the hot path)."""
-    return f'{{"type":"event","sent_at":{time.time() * 1000:.3f},"event":{ev.model_dump_json()}}}'
+    extra = f',"call":{call.model_dump_json()}' if call is not None else ""
+    return f'{{"type":"event","sent_at":{time.time() * 1000:.3f},"event":{ev.model_dump_json()}{extra}}}'
 
 
 def schema() -> dict[str, Any]:
