@@ -21,6 +21,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _print_urls(settings: Settings, demo: bool) -> None:
+    """What to open in a browser (and, with --demo, who to sign in as)."""
+    if not settings.port:
+        return  # any free port: the service logs the one it got
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+    print(f"assist: agent sidebar      {base}/agent", flush=True)
+    print(f"assist: supervisor console {base}/supervisor", flush=True)
+    if demo:
+        print("assist: demo sign-in       demo-agent / demo-agent, demo-supervisor / demo-supervisor", flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_format, settings.log_level)
@@ -36,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from assist.service.eventloop import loop_factory
     from assist.stream.models import ModelError
 
+    _print_urls(settings, args.demo)
     try:
         with contextlib.suppress(KeyboardInterrupt), \
                 asyncio.Runner(loop_factory=loop_factory(settings.poll_interval_ms / 1000)) as runner:
@@ -112,7 +125,15 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from assist.coach.replay import run_replay
 
-    return run_replay([Path(f) for f in args.files], args.json, Path(args.score) if args.score else None)
+    try:
+        rc = run_replay([Path(f) for f in args.files], args.json, Path(args.score) if args.score else None)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`assist replay … | head`): stop quietly, as other Unix tools do; stdout is
+        # pointed at /dev/null so the interpreter's own flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return rc
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -147,11 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("serve", help="run the service")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--data-dir", type=Path)
+    s.add_argument("--host", help="address to listen on (default ASSIST_HOST, 127.0.0.1)")
+    s.add_argument("--port", type=int, help="HTTP port for the pages, the API and the phone WebSockets "
+                                            "(default ASSIST_PORT, 8080; 0 = any free port)")
+    s.add_argument("--data-dir", type=Path, help="where the SQLite database lives (default ASSIST_DATA_DIR, ./data)")
     s.add_argument("--demo", action="store_true",
-                   help="also play a built-in sample collection call in a loop, with demo users "
+                   help="also play a built-in sample collection call (10 times), with demo users "
                         "demo-agent/demo-agent and demo-supervisor/demo-supervisor")
     s.set_defaults(func=cmd_serve)
 
@@ -161,42 +183,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="stream a WAV file to the service as a phone system would")
     s.add_argument("file", help="mono or stereo WAV (left = customer, right = agent)")
-    s.add_argument("--protocol", required=True, choices=["twilio", "audiohook", "audiofork", "audiosocket", "rtp"])
+    s.add_argument("--protocol", required=True, choices=["twilio", "audiohook", "audiofork", "audiosocket", "rtp"],
+                   help="the phone system to act as")
     s.add_argument("--server", default="127.0.0.1:8080", help="HOST:PORT of the service's HTTP port")
-    s.add_argument("--agent")
-    s.add_argument("--account")
-    s.add_argument("--language")
-    s.add_argument("--call-id")
-    s.add_argument("--api-token")
+    s.add_argument("--agent", help="the call's agent id (who sees it in the sidebar)")
+    s.add_argument("--account", help="the customer's account id (the account card)")
+    s.add_argument("--language", help="the call's language, e.g. zh-CN or en-US")
+    s.add_argument("--call-id", help="the call id to use (default: one is made up)")
+    s.add_argument("--api-token", help="bearer token of the dialler/CTI API (default ASSIST_API_TOKEN)")
     s.add_argument("--fast", action="store_true", help="send as fast as possible instead of real time")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("model", help="speech models")
     msub = s.add_subparsers(dest="model_cmd", required=True)
     m = msub.add_parser("install", help="download, check and unpack a model: zh, en or a URL to a .zip")
-    m.add_argument("name")
+    m.add_argument("name", help="zh, en, or the URL of a model .zip")
     m.add_argument("--cache", help="where to unpack (default ~/.cache/assist/models)")
     m.add_argument("--sha256", help="expected checksum of the archive")
     m = msub.add_parser("list", help="installed models")
-    m.add_argument("--cache")
+    m.add_argument("--cache", help="where models are unpacked (default ~/.cache/assist/models)")
     m = msub.add_parser("check", help="resolve ASSIST_VOSK_MODEL (or SPEC) and print the model directory")
-    m.add_argument("spec", nargs="?")
+    m.add_argument("spec", nargs="?", help="a model directory or pkg:NAME (default ASSIST_VOSK_MODEL)")
     s.set_defaults(func=cmd_model)
 
     s = sub.add_parser("outbox", help="CRM delivery queue: list | show ID | retry ID… | metrics",
                        add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="the outbox command and its options "
+                                                           "(assist outbox --help)")
     s.set_defaults(func=cmd_outbox)
 
     s = sub.add_parser("accounts", help="accounts for the account card and the dial check")
     asub = s.add_subparsers(dest="accounts_cmd", required=True)
     a = asub.add_parser("import", help="import accounts from a CSV or JSON file")
-    a.add_argument("file")
+    a.add_argument("file", help="CSV or JSON file of accounts")
     s.set_defaults(func=cmd_accounts)
 
     s = sub.add_parser("replay", help="run timed transcripts (JSONL files or folders) through the coach")
-    s.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
-    s.add_argument("--json", action="store_true", help="one JSON line per call")
+    s.add_argument("files", nargs="+", metavar="FILE_OR_DIR",
+                   help="timed transcripts (JSONL, the format of tests/data/coach) or folders of them")
+    s.add_argument("--json", action="store_true", help="one JSON line per call: its prompts and findings")
     s.add_argument("--score", metavar="LABELS", help="print precision/recall against labels (docs/coach.md)")
     s.set_defaults(func=cmd_replay)
     return p

@@ -25,23 +25,32 @@ from assist.store.db import Database
 from assist.store.users import ROLES, UserError, UserStore
 
 
+def _database_args(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--data-dir", type=Path, default=default,
+                   help="the service's data directory (default ASSIST_DATA_DIR)")
+    p.add_argument("--db", type=Path, default=default, help="the SQLite database (default: DATA_DIR/assist.db)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, help="the service's data directory (default ASSIST_DATA_DIR)")
-    p.add_argument("--db", type=Path, help="the SQLite database (default: DATA_DIR/assist.db)")
+    _database_args(p, None)
+    # the same options after the sub-command (`assist user add NAME --data-dir D`); SUPPRESS keeps a value
+    # given before the sub-command when they are not repeated after it
+    common = argparse.ArgumentParser(add_help=False)
+    _database_args(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="user_cmd", required=True)
-    a = sub.add_parser("add", help="add a person who signs in")
-    a.add_argument("name")
-    a.add_argument("--role", required=True, choices=ROLES)
+    a = sub.add_parser("add", help="add a person who signs in", parents=[common])
+    a.add_argument("name", help="the name they sign in with (for agents: the agent_id of their calls)")
+    a.add_argument("--role", required=True, choices=ROLES, help="agent (sidebar) or supervisor (console)")
     a.add_argument("--team", help="agents of a team are seen by the supervisors of that team")
-    a.add_argument("--display-name")
+    a.add_argument("--display-name", help="the name shown on the pages (default: the name)")
     _password_args(a)
-    ls = sub.add_parser("list", help="list the people")
-    ls.add_argument("--team")
-    pw = sub.add_parser("passwd", help="set a new password (signs the person out everywhere)")
-    pw.add_argument("name")
+    ls = sub.add_parser("list", help="list the people", parents=[common])
+    ls.add_argument("--team", help="only the people of this team")
+    pw = sub.add_parser("passwd", help="set a new password (signs the person out everywhere)", parents=[common])
+    pw.add_argument("name", help="whose password")
     _password_args(pw)
-    rm = sub.add_parser("remove", help="remove a person (and their sessions)")
-    rm.add_argument("name")
+    rm = sub.add_parser("remove", help="remove a person (and their sessions)", parents=[common])
+    rm.add_argument("name", help="who to remove")
 
 
 def _password_args(p: argparse.ArgumentParser) -> None:

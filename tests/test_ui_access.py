@@ -48,7 +48,7 @@ async def test_wrong_password_and_throttle(server: Server) -> None:
         async with s.post(server.url + "/login", data={"name": "sup-east", "password": "bad-bad-bad",
                                                         "next": "/supervisor"}, allow_redirects=False) as r:
             assert r.status == 303
-            assert r.headers["Location"] == "/login?error=bad_credentials&next=/supervisor"
+            assert r.headers["Location"] == "/login?error=bad_credentials&name=sup-east&next=/supervisor"
 
 
 async def test_form_login_redirects_to_the_role_page(server: Server) -> None:
@@ -78,7 +78,13 @@ async def test_pages_need_the_right_person(server: Server) -> None:
     agent = await signed_in(server, "agent-a")
     sup = await signed_in(server, "sup-east")
     try:
+        # a browser navigation gets a page that says why and links to the person's own page
         async with agent.get(server.url + "/supervisor", headers={"Accept": "text/html"}) as r:
+            assert r.status == 403 and r.content_type == "text/html"
+            page = await r.text()
+            assert "needs the role supervisor; agent-a has the role agent" in page and 'href="/agent"' in page
+            assert 'action="/logout"' in page
+        async with agent.get(server.url + "/supervisor", headers={"Accept": "application/json"}) as r:
             assert r.status == 403
             err = await r.json()
             assert err["error"] == "this needs the role supervisor; agent-a has the role agent"

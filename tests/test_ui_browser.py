@@ -40,7 +40,8 @@ CALL = "call-e2e"
 PAGE_ERRORS: dict[int, list[str]] = {}  # uncaught script errors of each page
 STATE_JS = """() => ({
   finals: [...document.querySelectorAll('#transcript .seg:not(.partial)')].map(e => e.dataset.segmentId),
-  prompts: [...document.querySelectorAll('[data-prompt-id]')].map(e => e.dataset.promptId),
+  prompts: [...document.querySelectorAll('[data-prompt-id]:not(#now)')].map(e => e.dataset.promptId),
+  now: document.querySelector('#now') && document.querySelector('#now').dataset.promptId,
   checked: [...document.querySelectorAll('#checklist li.done')].map(e => e.dataset.key),
   messages: [...document.querySelectorAll('#messages .message')].map(e => e.dataset.messageId),
   total: document.querySelector('#account .total') && document.querySelector('#account .total').textContent,
@@ -118,7 +119,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
         hub.publish(p.model_copy(update={"created_at": datetime.now(UTC)}))
     await hub.drain()
     critical = next(p for p in prompts if p.kind == "compliance")
-    warning = agent.locator(f"#warnings .warning[data-prompt-id='{critical.prompt_id}']")
+    warning = agent.locator(f"#now[data-prompt-id='{critical.prompt_id}']")  # the now card: the warning
     await expect(warning).to_be_visible()
     await expect(warning).to_contain_text("CN-ABUSE-01")
     await expect(agent.locator("#checklist li.done[data-key='identity']")).to_be_visible()
@@ -129,9 +130,11 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
         hub.publish(p.model_copy(update={"created_at": datetime.now(UTC)}))
     await expect(agent.locator("#checklist li.done[data-key='recording_notice']")).to_be_visible()
     await expect(agent.locator("#checklist li.done")).to_have_count(7)
-    await expect(agent.locator("#temperament .badge").first).to_be_visible()
+    await expect(agent.locator("#temper-head .badge")).to_have_count(1)  # one label, never two
+    await expect(agent.locator("#temper-head .badge")).to_be_visible()
     await expect(agent.locator("#promise .plans li")).to_have_count(4)
-    # the warning is first; quieter prompts are ordered by severity
+    await expect(warning).to_be_visible()  # still the most important thing
+    # in the prompts tab, quieter prompts are ordered by severity
     severities = await agent.locator("#prompts .prompt").evaluate_all(
         "els => els.map(e => [...e.classList].find(c => c.startsWith('sev-')))")
     rank = {"sev-critical": 0, "sev-high": 1, "sev-medium": 2, "sev-info": 3}
@@ -173,7 +176,7 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     for key in ("finals", "prompts", "checked", "messages"):
         assert set(before[key]) <= set(after[key]), f"{key} lost by the reload"
         assert len(after[key]) == len(set(after[key])), f"{key} shown twice after the reload"
-    assert after["total"] == before["total"]
+    assert after["total"] == before["total"] and after["now"] == before["now"] == critical.prompt_id
 
     # another agent of the same team may not open this call
     other_ctx, other = await sign_in(browser, server, "agent-8", "/agent", {"width": 420, "height": 800})

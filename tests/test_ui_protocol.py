@@ -237,6 +237,13 @@ async def test_summary_review_edit_and_submit(server: Server) -> None:
         delivery = await ws.wait_for(lambda m: m["type"] == "delivery_state")
         assert delivery["status"] == "waiting_submit" and delivery["deliveries"][0]["target"] == "webhook"
         assert wo.of("summary_draft") == []
+        # the supervisor gets the draft too (the console shows an ended call's outcome and promise)
+        seen = await ws.wait_for(lambda m: m["type"] == "summary_draft")
+        assert seen["summary"]["outcome"] == "promise_to_pay"
+        fresh = WsClient(sup, server)
+        row = next(r for r in (await fresh.open())["recent_calls"] if r["call"]["call_id"] == "c1")
+        assert row["outcome"] == "promise_to_pay" and row["promise"]["amount"] == 8000
+        await fresh.close()
 
         await wo.send({"type": "edit_summary", "call_id": "c1", "edits": {"agent_notes": "x"}})
         assert (await wo.wait_for(lambda m: m["type"] == "error"))["status"] == 403

@@ -60,6 +60,7 @@ class Context:
     browser_hub: BrowserSide | None = None  # set when the browser layer starts
     summary_service: SummaryService | None = None  # built on first use by the browser layer
     demo: asyncio.Task[None] | None = None  # the demo call loop (`assist serve --demo`)
+    demo_calls: set[str] = field(default_factory=set)  # demo calls playing now (counted as live in /healthz)
     # open connections, closed at shutdown: WebSockets (phone, feed) and AudioSocket writers
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     tcp_writers: set[Any] = field(default_factory=set)

@@ -10,6 +10,15 @@ speech sample or model in the package.)
 
 Each loop uses a fresh demo account id, so the call-frequency rules never trip over the demo's own history.
 
+The whole call runs on its scenario's clock: the first call starts today at the file's local time of day
+(10:30 in Shanghai) and the clock runs on from there, so the coach judges the call-time rules, relative dates
+and reminders the same whenever the demo runs.  Each call carries `meta.clock_offset` (scenario minus server
+clock, seconds) so the pages' call timers count from the scenario's start.  It ends on the server's clock
+(the summary's 2-hour CRM deadline is real).
+
+The demo plays DEMO_LOOPS calls (about 20 minutes) and then stops adding calls, so a forgotten demo does not
+fill the database; restart `assist serve --demo` to play again.
+
 Demo users (created only in demo mode, in team "demo"):
     agent       demo-agent       password demo-agent
     supervisor  demo-supervisor  password demo-supervisor
@@ -20,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +46,7 @@ DEMO_FILE = Path(__file__).with_name("demo_data") / "zh-CN-demo-call.jsonl"
 DEMO_TEAM = "demo"
 DEMO_USERS = (("demo-agent", "agent", "demo-agent"), ("demo-supervisor", "supervisor", "demo-supervisor"))
 PAUSE_SECONDS = 25.0  # between calls: time to look at the summary
-
+DEMO_LOOPS = 10  # calls played before the demo stops adding calls
 
 @dataclass
 class DemoLine:
@@ -107,14 +116,16 @@ def demo_clock(demo: DemoCall) -> datetime:
 class LocalCoach:
     """The demo call's coach run outside the service's pipeline (for driving a hub by hand, as tests do)."""
 
-    def __init__(self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None) -> None:
+    def __init__(self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None,
+                 started_at: datetime | None = None) -> None:
         from assist.accounts import parse_account
         from assist.coach.engine import CallCoach, CallContext, load_playbook
 
         acc = account or demo.call.get("account")
         parsed = parse_account(acc, "demo account") if isinstance(acc, dict) else None
         pb = load_playbook(demo.language)
-        self.coach = CallCoach(CallContext(call_id=call_id, language=pb.language, started_at=demo_clock(demo),
+        self.coach = CallCoach(CallContext(call_id=call_id, language=pb.language,
+                                           started_at=started_at or demo_clock(demo),
                                            account=parsed, agent_id=demo.call.get("agent_id"),
                                            direction=demo.call.get("direction")), pb)
 
@@ -143,22 +154,28 @@ async def _store_account(ctx: Context, account: dict[str, Any]) -> None:
 
 
 async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id: str | None = None,
-                    agent_id: str = "demo-agent") -> str:
-    """Play one demo call in (scaled) real time; returns its call id."""
+                    agent_id: str = "demo-agent", offset: timedelta | None = None) -> str:
+    """Play one demo call in (scaled) real time; returns its call id.  `offset` is the scenario clock minus
+    the server's (one for a whole demo run, so its calls follow each other); by default the call starts at
+    the scenario's time of day."""
     call_id = call_id or new_id("demo-")[:17]
     account = dict(demo.call.get("account") or {})
     if account.get("id"):
         account["id"] = f"{account['id']}-{call_id[-6:].upper()}"
-    started = datetime.now(UTC)
+    now = datetime.now(UTC)
+    started = now + offset if offset is not None else demo_clock(demo)  # what the coach judges the call by
+    shift = round((started - now).total_seconds(), 3)
     send = ctx.coach
     if account:
         await _store_account(ctx, account)
+    # transcribed: the demo's transcript is the call's (played instead of recognised)
     send(CallStarted(call_id=call_id, protocol="demo", agent_id=agent_id, account_id=account.get("id"),
                      language=demo.language, started_at=started, direction=demo.call.get("direction"),
-                     transcribed=False, meta={"demo": True}))
+                     transcribed=True, meta={"demo": True, "clock_offset": shift}))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     last = 0.0
+    ctx.demo_calls.add(call_id)
     try:
         for t, seg in timeline(call_id, demo):
             await asyncio.sleep(max(0.0, t0 + t / speed - loop.time()))
@@ -167,24 +184,28 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
     except asyncio.CancelledError:
         send(CallEnded(call_id=call_id, reason="demo stopped", duration=last))
         raise
+    finally:
+        ctx.demo_calls.discard(call_id)
     send(CallEnded(call_id=call_id, reason="hangup", duration=last))
     return call_id
 
 
-async def run_demo(ctx: Context, *, speed: float = 1.0, loops: int | None = None,
+async def run_demo(ctx: Context, *, speed: float = 1.0, loops: int | None = DEMO_LOOPS,
                    pause: float = PAUSE_SECONDS) -> None:
-    """Create the demo users and play the demo call `loops` times (forever by default)."""
+    """Create the demo users and play the demo call `loops` times (None: forever)."""
     await ensure_demo_users(UserStore(ctx.db))
     if ctx.browser_hub is not None:
         await ctx.browser_hub.refresh_teams()
     demo = load_demo_call()
+    offset = demo_clock(demo) - datetime.now(UTC)  # the run's scenario clock: its calls follow each other
     n = 0
     while loops is None or n < loops:
-        call_id = await play_call(ctx, demo, speed=speed)
+        call_id = await play_call(ctx, demo, speed=speed, offset=offset)
         log.info("demo call played", call_id=call_id, n=n + 1)
         n += 1
         if loops is None or n < loops:
             await asyncio.sleep(pause / speed)
+    log.info("demo finished: no more calls will be added; restart `assist serve --demo` to play again", calls=n)
 
 
 def install_demo(app: web.Application, *, speed: float = 1.0) -> None:

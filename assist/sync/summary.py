@@ -151,6 +151,8 @@ class Compliance(_Part):
     violations: list[Violation] = Field(default_factory=list)
     call_time: CallTime | None = None
     passed: bool = True
+    transcribed: bool = Field(True, description="false: the call was not transcribed, so disclosures and "
+                                                "wording were not checked (none listed as missing)")
 
 
 def _summary_language(call_language: Any, playbook_language: Any) -> str:
@@ -273,7 +275,7 @@ def _dispute(value: Any) -> Any:
     return value  # let validation say what is wrong
 
 
-def _compliance(f: dict[str, Any], seg_start: dict[str, float]) -> dict[str, Any]:
+def _compliance(f: dict[str, Any], seg_start: dict[str, float], transcribed: bool = True) -> dict[str, Any]:
     disclosures_raw = f.get("disclosures") or {}
     disclosures: list[Any] = []
     if isinstance(disclosures_raw, dict):
@@ -303,6 +305,8 @@ def _compliance(f: dict[str, Any], seg_start: dict[str, float]) -> dict[str, Any
         call_time = {
             k: call_time.get(k) for k in ("allowed", "warning", "reason") if call_time.get(k) is not None
         }
+    if not transcribed:  # nothing was heard: no disclosure can be judged made or missed
+        disclosures = []
     ok_list = isinstance(disclosures, list) and all(isinstance(d, dict) for d in disclosures)
     made = [d["key"] for d in disclosures if d["done"]] if ok_list else []
     missing = [d["key"] for d in disclosures if not d["done"]] if ok_list else []
@@ -314,6 +318,7 @@ def _compliance(f: dict[str, Any], seg_start: dict[str, float]) -> dict[str, Any
         "violations": violations,
         "call_time": call_time,
         "passed": not violations and not missing and time_ok,
+        "transcribed": transcribed,
     }
 
 
@@ -377,7 +382,8 @@ def build_summary_data(
         "risk_flags": [_pick(r, ("kind", "detail", "rule", "action")) for r in f.get("risks") or []],
         "customer_flags": f.get("flags") or [],
         "temperament": temperament,
-        "compliance": _compliance(f, seg_start),
+        # the stored row says 0/1, a CallStore row False/True; a row without the column was transcribed
+        "compliance": _compliance(f, seg_start, transcribed=bool(call.get("transcribed", True) in (None, True, 1))),
         "transcript_url": f"{base}/api/calls/{call_id}/transcript" if base else None,
         "recording_url": f"{base}/api/calls/{call_id}/recording" if base and recorded else None,
         "crm_refs": {str(k): str(v) for k, v in crm_refs.items()},
@@ -495,7 +501,11 @@ def render_narrative(s: Summary) -> str:
             )
         )
     c = s.compliance
-    if c.passed:
+    if not c.transcribed:
+        out.append(t["untranscribed"])
+        if c.call_time and not c.call_time.allowed and c.call_time.reason:
+            out.append(t["call_time"].format(value=c.call_time.reason))
+    elif c.passed:
         out.append(t["compliance_ok"])
     else:
         if c.disclosures_missing:

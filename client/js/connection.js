@@ -1,3 +1,4 @@
+// @ts-check
 // The page's one WebSocket to /ws: says hello (asking for a snapshot) on every (re)connect, reconnects with
 // exponential backoff and jitter, pings, and queues actions made while disconnected.  State is merged by id
 // (callstate.js), so a snapshot after a reconnect loses nothing and repeats nothing.
@@ -7,15 +8,22 @@ const SILENCE_MS = 50000; // no message for this long: the socket is dead, recon
 const MAX_BACKOFF_MS = 10000;
 
 export class Connection {
-  // hello(): extra fields of the hello message (e.g. {call_id}); onMessage(msg); onStatus(state, retryMs)
+  /**
+   * @param {{hello: () => Record<string, any>, onMessage: (msg: any) => void,
+   *   onStatus: (state: string, retryMs?: number) => void}} handlers hello(): extra fields of the hello
+   *   message (e.g. {call_id}); onMessage(msg) for every server message; onStatus(state, retryMs)
+   */
   constructor({ hello, onMessage, onStatus }) {
     this.hello = hello;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.attempt = 0;
+    /** @type {Record<string, any>[]} actions waiting for the next snapshot */
     this.pending = [];
     this.ready = false;
+    /** @type {{ping?: ReturnType<typeof setInterval>, silence?: ReturnType<typeof setTimeout>}} */
     this.timers = {};
   }
 
@@ -54,6 +62,7 @@ export class Connection {
     this.timers.silence = setTimeout(() => this.ws && this.ws.close(), SILENCE_MS);
   }
 
+  /** @param {number} code */
   async closed(code) {
     clearInterval(this.timers.ping);
     clearTimeout(this.timers.silence);
@@ -78,7 +87,10 @@ export class Connection {
     location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
   }
 
-  // send now if the stream is open, else after the next snapshot (actions are never dropped)
+  /**
+   * Send now if the stream is open, else after the next snapshot (actions are never dropped).
+   * @param {Record<string, any>} msg
+   */
   send(msg) {
     if (this.ready && this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(msg));

@@ -1,16 +1,23 @@
-// The sign-in page: labels in the chosen language, the page to return to, and why the last try failed.
+// @ts-check
+// The sign-in page: labels in the chosen language, the page to return to, why the last try failed, and the
+// name typed then (only the password is asked again).
 import { chosenLang, langSelect, loadLang, t } from "./i18n.js";
 
 const params = new URLSearchParams(location.search);
 const error = params.get("error");
 
 function showError() {
-  const box = document.getElementById("login-error");
+  const box = /** @type {HTMLElement} */ (document.getElementById("login-error"));
   box.hidden = !error;
   if (error) box.textContent = t(`auth.error.${error}`);
 }
 
-document.getElementById("next").value = params.get("next") || "";
+/** @type {HTMLInputElement} */ (document.getElementById("next")).value = params.get("next") || "";
+const name = params.get("name");
+if (name) {
+  /** @type {HTMLInputElement} */ (document.querySelector("input[name=name]")).value = name;
+  /** @type {HTMLInputElement} */ (document.querySelector("input[name=password]")).focus();
+}
 await loadLang(chosenLang());
-langSelect(document.getElementById("lang"), showError);
+langSelect(/** @type {HTMLSelectElement} */ (document.getElementById("lang")), showError);
 showError();

@@ -94,3 +94,21 @@ class WsClient:
             await self.ws.close()
         if self._task is not None:
             await self._task
+
+
+async def in_viewport(page: Any, locator: Any, within: Any | None = None) -> bool:
+    """Whether the element is on screen without scrolling: its box inside the viewport (and inside `within`'s
+    visible box, for an element in a scrolling container), not merely present in the DOM."""
+    box = await locator.bounding_box()
+    if box is None:
+        return False
+    if within is not None:
+        outer = await within.bounding_box()
+        if outer is None:
+            return False
+    else:
+        size = page.viewport_size
+        outer = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+    return bool(box["width"] > 0 and box["height"] > 0 and box["x"] >= outer["x"] - 0.5 and box["y"] >= outer["y"] - 0.5
+                and box["x"] + box["width"] <= outer["x"] + outer["width"] + 0.5
+                and box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5)

@@ -144,7 +144,7 @@ async def healthz(request: web.Request) -> web.Response:
         "transcribing": asr["transcribing"],
         "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
         "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
-        "live_calls": len(ctx.calls.live),
+        "live_calls": len(ctx.calls.live) + len(ctx.demo_calls),  # demo calls play without a phone connection
         "asr": asr,
         "loop_lag": ctx.looplag.summary(),
         "counters": ctx.calls.counters,

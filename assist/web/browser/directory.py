@@ -12,12 +12,30 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
 from assist.store.users import User
 
 RECENT_MAX = 200
+
+
+@lru_cache(maxsize=64)
+def fallback_playbook(language: str | None) -> str | None:
+    """The playbook the coach falls back to for a call language that has none of its own (ko-KR: zh-CN), or
+    None when the language has its own (the coach's rule in assist.coach.playbook.load_playbook)."""
+    from assist.coach.playbook import DEFAULT_LANGUAGE, available_languages
+
+    low = (language or "").strip().lower().replace("_", "-")
+    if not low or low.startswith(("zh", "cmn", "en")):
+        return None
+    return None if language in available_languages() else DEFAULT_LANGUAGE
+
+
+def _offset(meta: Any) -> float | None:
+    value = meta.get("clock_offset") if isinstance(meta, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def is_alert(p: Prompt) -> bool:
@@ -37,6 +55,8 @@ class CallEntry:
     ended_at: datetime | None = None
     duration: float | None = None
     end_reason: str | None = None
+    transcribed: bool = True
+    clock_offset: float | None = None  # a call on a scenario clock (the demo): its clock minus the server's
     latest: dict[str, Prompt] = field(default_factory=dict)  # kind -> latest prompt
     alerts: dict[str, Prompt] = field(default_factory=dict)  # prompt_id -> alert prompt
     partials: dict[str, TranscriptSegment] = field(default_factory=dict)  # speaker -> open partial
@@ -45,7 +65,8 @@ class CallEntry:
         return {"call_id": self.call_id, "agent_id": self.agent_id, "account_id": self.account_id,
                 "language": self.language, "status": self.status, "protocol": self.protocol,
                 "started_at": self.started_at, "ended_at": self.ended_at, "duration": self.duration,
-                "end_reason": self.end_reason}
+                "end_reason": self.end_reason, "transcribed": self.transcribed,
+                "clock_offset": self.clock_offset, "fallback_playbook": fallback_playbook(self.language)}
 
     def key_prompts(self) -> list[Prompt]:
         seen = {p.prompt_id: p for p in self.latest.values()}
@@ -60,7 +81,8 @@ def entry_from_row(row: dict[str, Any]) -> CallEntry:
     return CallEntry(call_id=row["call_id"], agent_id=row.get("agent_id"), account_id=row.get("account_id"),
                      language=row.get("language"), protocol=row.get("protocol"), status=row.get("status") or "ended",
                      started_at=dt(row.get("started_at")), ended_at=dt(row.get("ended_at")),
-                     duration=row.get("duration"), end_reason=row.get("end_reason"))
+                     duration=row.get("duration"), end_reason=row.get("end_reason"),
+                     transcribed=row.get("transcribed") is not False, clock_offset=_offset(row.get("meta")))
 
 
 class Directory:
@@ -78,6 +100,7 @@ class Directory:
             started.agent_id = ev.agent_id or started.agent_id
             started.account_id = ev.account_id or started.account_id
             started.language, started.protocol, started.started_at = ev.language, ev.protocol, ev.started_at
+            started.transcribed, started.clock_offset = ev.transcribed, _offset(ev.meta)
             self.live[ev.call_id] = started
             return
         if isinstance(ev, CallEnded):

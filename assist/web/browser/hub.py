@@ -128,6 +128,7 @@ class BrowserHub:
         self.connections: set[Connection] = set()
         self.delivery_cache: dict[str, bp.DeliveryState] = {}
         self.draft_cache: dict[str, tuple[int, str]] = {}
+        self.facts: dict[str, tuple[str | None, dict[str, Any] | None]] = {}  # call -> summary outcome, promise
         self._events: OrderedDict[int, tuple[Any, str]] = OrderedDict()
         self._poll: asyncio.Task[None] | None = None
 
@@ -172,7 +173,11 @@ class BrowserHub:
         hit = self._events.get(key)
         if hit is not None and hit[0] is ev:
             return hit[1]
-        text = bp.event_json(ev)
+        call = None
+        if getattr(ev, "type", None) == "call_started":  # the directory saw it first (a hub writer)
+            entry = self.directory.get(ev.call_id)
+            call = bp.CallInfo.model_validate(entry.info()) if entry is not None else None
+        text = bp.event_json(ev, call)
         self._events[key] = (ev, text)
         if len(self._events) > EVENT_CACHE:
             self._events.popitem(last=False)
@@ -291,9 +296,14 @@ class BrowserHub:
             prompts = [p for p in e.key_prompts() if not (conn.is_agent and p.audience == "supervisor")]
             live.append(bp.LiveCallRow(call=bp.CallInfo.model_validate(e.info()), prompts=prompts,
                                        acks=by_call.get(e.call_id, [])))
-        recent = [bp.RecentCallRow(call=bp.CallInfo.model_validate(e.info()), alerts=len(e.alerts),
-                                   delivery=self.delivery_cache.get(e.call_id))
-                  for e in self.directory.visible_recent(user)]
+        recent = []
+        for e in self.directory.visible_recent(user):
+            if e.call_id not in self.facts and not conn.is_agent:
+                self._remember(await self._draft(e.call_id))
+            outcome, promise = self.facts.get(e.call_id, (None, None))
+            recent.append(bp.RecentCallRow(call=bp.CallInfo.model_validate(e.info()), alerts=len(e.alerts),
+                                           delivery=self.delivery_cache.get(e.call_id), outcome=outcome,
+                                           promise=promise))
         follow = await self.followed(conn.user, conn.follow) if conn.follow else None
         return bp.Snapshot(reason=reason, server_time=datetime.now(UTC),
                            user=bp.UserInfo.model_validate(user.public()), live_calls=live, recent_calls=recent,
@@ -330,10 +340,28 @@ class BrowserHub:
 
     async def _summary_state(self, call_id: str) -> tuple[bp.SummaryDraft | None, bp.DeliveryState | None]:
         try:
-            return await self.service.get_draft(call_id), await self.service.delivery_state(call_id)
+            draft = await self.service.get_draft(call_id)
+            self._remember(draft)
+            return draft, await self.service.delivery_state(call_id)
         except Exception:
             log.exception("summary service failed", call_id=call_id)
             return None, None
+
+    async def _draft(self, call_id: str) -> bp.SummaryDraft | None:
+        try:
+            return await self.service.get_draft(call_id)
+        except Exception:
+            log.exception("summary service failed", call_id=call_id)
+            return None
+
+    def _remember(self, draft: bp.SummaryDraft | None) -> None:
+        """Keep a drafted summary's outcome and promise for the console's list of ended calls."""
+        if draft is None:
+            return
+        promise = draft.summary.get("promise")
+        self.facts[draft.call_id] = (draft.summary.get("outcome"), promise if isinstance(promise, dict) else None)
+        while len(self.facts) > 500:
+            self.facts.pop(next(iter(self.facts)))
 
     # ------------------------------------------------------------------ actions
 
@@ -423,7 +451,8 @@ class BrowserHub:
             delivery = await self.service.delivery_state(call_id)
         if draft is not None:
             self.draft_cache[call_id] = (draft.version, draft.state)
-            self.broadcast(call_id, dump(draft), supervisors=False)
+            self._remember(draft)
+            self.broadcast(call_id, dump(draft))
         if delivery is not None:
             self.delivery_cache[call_id] = delivery
             self.broadcast(call_id, dump(delivery))
@@ -449,7 +478,7 @@ class BrowserHub:
             draft, delivery = await self._summary_state(e.call_id)
             if draft is not None and self.draft_cache.get(e.call_id) != (draft.version, draft.state):
                 self.draft_cache[e.call_id] = (draft.version, draft.state)
-                self.broadcast(e.call_id, dump(draft), supervisors=False)
+                self.broadcast(e.call_id, dump(draft))
             if delivery is not None and (cached is None or _changed(cached, delivery)):
                 self.delivery_cache[e.call_id] = delivery
                 self.broadcast(e.call_id, dump(delivery))

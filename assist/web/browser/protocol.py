@@ -54,6 +54,11 @@ class CallInfo(_Msg):
     ended_at: datetime | None = None
     duration: float | None = Field(None, description="seconds of call audio (ended calls)")
     end_reason: str | None = None
+    transcribed: bool = Field(True, description="false: no speech recognition ran (no transcript, no checks)")
+    clock_offset: float | None = Field(None, description="seconds the call's own clock runs ahead of the server's "
+                                                         "(the demo plays on its scenario's clock)")
+    fallback_playbook: str | None = Field(None, description="the playbook the call is coached with when its "
+                                                            "language has none (e.g. zh-CN for ko-KR)")
 
 
 class Segment(_Msg):
@@ -112,6 +117,8 @@ class RecentCallRow(_Msg):
     call: CallInfo
     alerts: int = 0
     delivery: DeliveryState | None = None
+    outcome: str | None = Field(None, description="the summary's outcome (null until it is drafted)")
+    promise: dict[str, Any] | None = Field(None, description="the summary's promise: amount, date, currency")
 
 
 class Snapshot(_Msg):
@@ -129,6 +136,8 @@ class EventMessage(_Msg):
     type: Literal["event"] = "event"
     sent_at: float = Field(description="server wall clock (ms since the epoch) when it was sent")
     event: FeedEvent
+    call: CallInfo | None = Field(None, description="with call_started: the call as the pages show it, with what "
+                                                    "the event does not carry (fallback_playbook, clock_offset)")
 
 
 class ErrorMessage(_Msg):
@@ -242,9 +251,10 @@ def parse_server_message(data: str | dict[str, Any]) -> Any:
     return server_adapter.validate_json(data)
 
 
-def event_json(ev: BaseModel) -> str:
+def event_json(ev: BaseModel, call: CallInfo | None = None) -> str:
     """An `event` message, built without re-validating the event (the hot path)."""
-    return f'{{"type":"event","sent_at":{time.time() * 1000:.3f},"event":{ev.model_dump_json()}}}'
+    extra = f',"call":{call.model_dump_json()}' if call is not None else ""
+    return f'{{"type":"event","sent_at":{time.time() * 1000:.3f},"event":{ev.model_dump_json()}{extra}}}'
 
 
 def schema() -> dict[str, Any]:

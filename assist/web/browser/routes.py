@@ -3,12 +3,14 @@ sign-out, the static client (/static/…), the one WebSocket (/ws), the protocol
 JSON reads for the pages (/ui/me, /ui/calls/{call_id}).
 
 Pages and the socket need a signed-in person (assist.web.browser.sessions): without one a browser is sent to
-/login and anything else gets 401; the wrong role gets 403 — both with a JSON error saying why.
+/login and anything else gets 401 with a JSON error saying why; the wrong role gets 403: a page saying why
+(with a link to the person's own page) for a browser navigation, the JSON error for anything else.
 `startup` (an on_startup hook after the service's own) builds the `BrowserHub` and hooks it to the event hub.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from pathlib import Path
@@ -116,11 +118,40 @@ def _file(name: str) -> web.StreamResponse:
     return web.FileResponse(path, headers=PAGE_HEADERS)
 
 
+# role -> (its name in Chinese, its page in English, its page in Chinese)
+ROLE_NAMES = {"agent": ("坐席", "agent sidebar", "坐席侧边栏"),
+              "supervisor": ("主管", "supervisor console", "主管监控台")}
+
+
+def wrong_role_page(user: str, role: str, needed: str) -> web.Response:
+    """The 403 a person gets in a browser for the other role's page: says why, in both languages, and links
+    to their own page (API and XHR callers get the JSON error instead)."""
+    mine, need = ROLE_NAMES.get(role, (role, role, role)), ROLE_NAMES.get(needed, (needed, needed, needed))
+    name = html.escape(user)
+    body = f"""<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>assist</title><link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/assist.css"></head>
+<body class="login"><main class="login-box wrong-role" role="alert">
+<h1>坐席助手 · assist</h1>
+<p>此页面（{need[2]}）需要{need[0]}角色；{name} 的角色是{mine[0]}。</p>
+<p lang="en">This page ({need[1]}) needs the role {html.escape(needed)}; {name} has the role {html.escape(role)}.</p>
+<p><a class="home" href="{home_of(role)}">打开{mine[2]} · Open the {mine[1]}</a></p>
+<form method="post" action="/logout">
+<button type="submit" class="link">以其他身份登录 · Sign in as someone else</button></form>
+</main></body></html>
+"""
+    return web.Response(status=403, text=body, content_type="text/html", headers=PAGE_HEADERS)
+
+
 async def _page(request: web.Request, role: str, file: str) -> web.StreamResponse:
     hub = _hub(request)
     session, _ = await sessions.authenticate(request, hub.users, hub.secret)
     if session is None and _wants_html(request):
         raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+    if session is not None and session.user.role != role and _wants_html(request):
+        return wrong_role_page(session.user.name, session.user.role, role)
     await sessions.require(request, hub.users, hub.secret, roles=(role,))
     return _file(file)
 
@@ -167,7 +198,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     def refuse(status: int, code: str, message: str) -> web.StreamResponse:
         if as_json:
             return web.json_response({"error": message, "code": code}, status=status)
-        raise web.HTTPSeeOther(f"/login?error={code}" + (f"&next={quote(nxt)}" if nxt else ""))
+        # the name typed stays in the form (only the password is asked again)
+        raise web.HTTPSeeOther(f"/login?error={code}" + (f"&name={quote(name)}" if name else "")
+                               + (f"&next={quote(nxt)}" if nxt else ""))
 
     if not name or not password:
         return refuse(400, "missing", "name and password are both required")
