@@ -101,14 +101,14 @@ PAGE_PROBE = """
     constructor(...args) {
       super(...args);
       this.addEventListener("message", (e) => {
-        const t = wall();
+        const t = wall(), now = Date.now();
         if (typeof e.data !== "string" || !e.data.includes('"type":"prompt"')) return;
         let m;
         try { m = JSON.parse(e.data); } catch { return; }
         if (m.type !== "event" || !m.event || m.event.type !== "prompt") return;
         const id = m.event.prompt_id;
         if (!(id in rec.recv)) rec.recv[id] = { t, sent_at: m.sent_at };
-        rec.skew.push(t - Date.now());
+        rec.skew.push(t - now);
       });
     }
   };
@@ -486,6 +486,7 @@ async def bench(ns: argparse.Namespace) -> int:
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     load0 = os.getloadavg()
     results: dict[int, list[Measured]] = {}
+    loads: dict[int, float] = {}  # 1-minute load average at the end of each round
     skews: list[float] = []
     try:
         await wait_healthy(url)
@@ -500,6 +501,7 @@ async def bench(ns: argparse.Namespace) -> int:
                       file=sys.stderr)
                 results[n] = await run_round(url, agents, n, ns.triggers, lambda: read_probe(probe_file), pages,
                                              ramp=ns.ramp)
+                loads[n] = os.getloadavg()[0]
             for page in pages:
                 skews += (await page_records(page))["skew"]
             await browser.close()
@@ -515,7 +517,8 @@ async def bench(ns: argparse.Namespace) -> int:
     call_s = make_trigger_call(ns.triggers).seconds
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Chromium {chromium_version} headless on the same machine; load average (1 min) "
-          f"{load0[0]:.1f} at start, {load1[0]:.1f} at end")
+          f"{load0[0]:.1f} at start, {load1[0]:.1f} at end; at the end of each round: "
+          + ", ".join(f"{n} calls {v:.1f}" for n, v in loads.items()))
     print(f"calls: Twilio Media Streams at real time, {ns.triggers} trigger turns each (~{call_s:.0f} s), "
           f"agent and customer alternating, {TURN_GAP} s between turns, starts spread over {ns.ramp} s; "
           f"server `assist serve` (own process, default settings but admission control off, ASSIST_PLAYBOOK_DIR={PLAYBOOK_DIR.relative_to(ROOT)})")
@@ -542,7 +545,15 @@ async def bench(ns: argparse.Namespace) -> int:
         ns.json.write_text(json.dumps({"summary": {str(k): v for k, v in summary.items()},
                                        "rows": {str(k): [asdict(m) for m in v] for k, v in results.items()},
                                        "skew_ms": [min(skews, default=0), max(skews, default=0)],
-                                       "load": [load0, load1]}, indent=1, ensure_ascii=False))
+                                       "load": [load0, load1], "round_load": loads}, indent=1,
+                                      ensure_ascii=False))
+    for n, rows in results.items():
+        firsts = [m.first_partial_ms for m in rows if m.first_partial_ms is not None]
+        if firsts and pct(firsts, 95) > 2000:  # vosk alone shows a word 0.3-0.8 s after it ends
+            print(f"\nWARNING {n} calls: recognition fell behind real time (first partial with the word p95 "
+                  f"{pct(firsts, 95) / 1000:.1f} s, max {max(firsts) / 1000:.1f} s; load average {loads[n]:.1f} on "
+                  f"{os.cpu_count()} cores at the round's end): this round's totals measure the decode backlog of "
+                  "a machine too busy for its calls, not the pipeline")
     lost = [m for rows in results.values() for m in rows if m.prompt_id and not m.in_dom]
     if lost:
         print(f"\n{len(lost)} prompt(s) made by the coach never reached the sidebar", file=sys.stderr)
