@@ -17,6 +17,7 @@ import numpy as np
 import pytest_asyncio
 from playwright.async_api import async_playwright
 
+from assist.coach.playbook import use_playbook_dir
 from tests.conftest import Server, start_server
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 
@@ -73,6 +74,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
     await add_users(srv, ("e2e-agent-0", "agent", "bench"))
     yield srv
     await runner.cleanup()
+    use_playbook_dir(None)  # process-wide: later tests see the packaged playbooks only
 
 
 async def test_one_trigger_word_reaches_the_sidebar_with_every_part_measured(server: Server) -> None:
