@@ -35,8 +35,8 @@ and reported as parts that add up to the total (dom - t_word):
   hub          t_out -> sent_at   (hub pipeline: store write of the prompt, fan-out, browser socket queue)
   socket       sent_at -> recv    (loopback WebSocket into Chromium)
   browser      recv -> dom        (the sidebar's JSON handling and rendering)
-Also: "first partial" = t_word -> the first segment of the utterance that contains the word (the recognition
-partial lag whatever the rule waits for).  The page's times are performance.timeOrigin + performance.now();
+Also: "first segment with the word" = t_word -> the first segment (a partial, else the final) of the utterance
+that contains the word: the recognition partial lag, whatever the rule waits for.  The page's times are performance.timeOrigin + performance.now();
 its offset from Date.now() is recorded at every message and printed as a clock check.
 
 Before the measured rounds one unmeasured round of max(N) calls warms the server, the model and the pages.
@@ -528,7 +528,7 @@ async def bench(ns: argparse.Namespace) -> int:
     print("\nword -> screen (ms): from the frame carrying the trigger word's last sample being sent until the "
           "prompt's element is in the sidebar's DOM; parts p50/p95 (they add up to the total)\n")
     print("| calls | trigger said by: rule judges | prompt fired on | triggers / recognised / prompts | in DOM "
-          "| **total p50 / p95 / max** | first partial with the word | recognition | to coach | coach | hub "
+          "| **total p50 / p95 / max** | first segment with the word | recognition | to coach | coach | hub "
           "| socket | browser |")
     print("|---:|---|---|---|---:|---|---|---|---|---|---|---|---|")
     for n, lines in summary.items():
@@ -550,7 +550,7 @@ async def bench(ns: argparse.Namespace) -> int:
     for n, rows in results.items():
         firsts = [m.first_partial_ms for m in rows if m.first_partial_ms is not None]
         if firsts and pct(firsts, 95) > 2000:  # vosk alone shows a word 0.3-0.8 s after it ends
-            print(f"\nWARNING {n} calls: recognition fell behind real time (first partial with the word p95 "
+            print(f"\nWARNING {n} calls: recognition fell behind real time (first segment with the word p95 "
                   f"{pct(firsts, 95) / 1000:.1f} s, max {max(firsts) / 1000:.1f} s; load average {loads[n]:.1f} on "
                   f"{os.cpu_count()} cores at the round's end): this round's totals measure the decode backlog of "
                   "a machine too busy for its calls, not the pipeline")
