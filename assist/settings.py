@@ -85,9 +85,11 @@ class Settings(BaseSettings):
 
     # coach
     default_language: str = "zh-CN"
+    playbook_dir: Path | None = Field(None, description="a directory of extra playbooks (<language>.yaml), "
+                                      "searched before the packaged assist/coach/playbooks")
 
     @field_validator("rtp_ports", "vosk_model", "public_url", "api_token", "audiosocket_port", "endpoint_rules",
-                     mode="before")
+                     "playbook_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v

@@ -215,8 +215,10 @@ class ChineseNormalizer(Normalizer):
         return variants[0] if len(variants) == 1 else "(?:" + "|".join(variants) + ")"
 
 
-_EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[.!?;:]")  # commas do not end a clause
-_EN_PATTERN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?\*?")
+# Words are Latin letters and digits, or Hangul syllables (U+AC00-U+D7A3): Korean is written with spaces
+# between words, so a Korean playbook is matched word by word like English.
+_EN_WORD = re.compile(r"[a-z0-9\uac00-\ud7a3]+(?:'[a-z]+)?|[.!?;:]")  # commas do not end a clause
+_EN_PATTERN_WORD = re.compile(r"[a-z0-9\uac00-\ud7a3]+(?:'[a-z]+)?\*?")
 
 
 class EnglishNormalizer(Normalizer):

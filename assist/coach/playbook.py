@@ -590,16 +590,31 @@ def _load(language: str, directory: str) -> Playbook:
     return read_playbook(Path(directory) / f"{language}.yaml")
 
 
+# Extra playbooks from the service's setting `playbook_dir` (ASSIST_PLAYBOOK_DIR), set by create_app:
+# searched before the packaged ones when load_playbook is given no directory.
+_extra_dir: Path | None = None
+
+
+def use_playbook_dir(directory: Path | str | None) -> None:
+    """Search `directory` first for every later `load_playbook(language)` (None: the packaged playbooks only)."""
+    global _extra_dir
+    _extra_dir = Path(directory) if directory else None
+
+
 def load_playbook(language: str, directory: Path | str | None = None) -> Playbook:
     """The compiled playbook for a call language (cached).
 
     `zh`, `zh-cn`, `cmn-Hans-CN` resolve to zh-CN and `en`, `en-GB` to en-US.  A language without a
     playbook falls back to DEFAULT_LANGUAGE (zh-CN) and logs `playbook_fallback`.  `directory` (or the
-    packaged assist/coach/playbooks) is searched for `<language>.yaml`.
+    packaged assist/coach/playbooks) is searched for `<language>.yaml`; without `directory`, the one
+    set by `use_playbook_dir` (ASSIST_PLAYBOOK_DIR) is searched before the packaged one.
     """
-    d = Path(directory) if directory else PLAYBOOK_DIR
     lang = _canonical(language)
-    if not re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", lang) or not (d / f"{lang}.yaml").is_file():
+    valid = re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", lang) is not None
+    if directory is None and _extra_dir is not None and valid and (_extra_dir / f"{lang}.yaml").is_file():
+        directory = _extra_dir
+    d = Path(directory) if directory else PLAYBOOK_DIR
+    if not valid or not (d / f"{lang}.yaml").is_file():
         log.warning("playbook_fallback", requested=language, using=DEFAULT_LANGUAGE,
                     available=available_languages(d))
         lang = DEFAULT_LANGUAGE

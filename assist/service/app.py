@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from assist import logs
+from assist.coach.playbook import use_playbook_dir
 from assist.service.call_services import CallServices, warm_up_coach
 from assist.service.coach_runner import CoachRunner
 from assist.service.context import CTX, SETTINGS, Context
@@ -38,6 +39,7 @@ log = logs.get(__name__)
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
+    use_playbook_dir(settings.playbook_dir)  # ASSIST_PLAYBOOK_DIR: extra playbooks, searched first
     app.add_routes(api.routes)
     app.add_routes(phone.routes)
     app.add_routes(sync_routes.routes)
