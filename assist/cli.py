@@ -143,7 +143,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:
-    from assist.coach.accounts import AccountError
+    from assist.accounts import AccountError
     from assist.store.accounts import AccountStore
     from assist.store.db import Database
 

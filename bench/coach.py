@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assist.coach.accounts import parse_account
+from assist.accounts import parse_account
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.playbook import load_playbook
 from assist.coach.replay import _partial, read_replay

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assist.coach.accounts import AccountError, load_accounts, parse_account, stage_for
+from assist.accounts import AccountError, load_accounts, parse_account, stage_for
 
 
 def test_derived_fields_and_aliases() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from assist.coach.accounts import Account, parse_account
+from assist.accounts import Account, parse_account
 from assist.coach.detectors.sensitive import mask_segment
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.playbook import load_playbook

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from assist.coach.accounts import parse_account
-from assist.coach.dialing import ContactAttempt, ContactHistory, dial_check
+from assist.accounts import ContactAttempt, ContactHistory, parse_account
+from assist.coach.dialing import dial_check
 from assist.coach.playbook import load_playbook
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from assist.coach.accounts import parse_account
+from assist.accounts import parse_account
 from assist.coach.plan import add_months, payment_plans, split_amount
 
 

@@ -23,8 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from assist.accounts import Account, ContactHistory
-from assist.accounts import ContactAttempt as ContactAttempt  # re-exported for the coach's callers
+from assist.accounts import Account, ContactAttempt, ContactHistory
 from assist.coach.areacodes import zones_for_phone
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from assist.coach.accounts import Account
+from assist.accounts import Account
 
 
 class Instalment(BaseModel):

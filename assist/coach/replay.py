@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assist.coach.accounts import Account, AccountError, parse_account
-from assist.coach.dialing import ContactAttempt, ContactHistory, candidate_zones
+from assist.accounts import Account, AccountError, ContactAttempt, ContactHistory, parse_account
+from assist.coach.dialing import candidate_zones
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import load_playbook

@@ -13,7 +13,7 @@ once (the loop's self-pipe is watched during it: decode results, every aiosqlite
 chain of database calls would otherwise pay the interval at every step), and a loop that was idle
 for `min_interval` polls at once, so a lone message is not held up. The cost is at most
 `min_interval` of added latency on network input while the server is busy, against 100 ms audio
-pieces and ≈0.7 s to a final. bench/RESULTS.md §1 has the measurement.
+pieces and the best part of a second to a final (bench/RESULTS.md §1 measures it).
 """
 
 from __future__ import annotations

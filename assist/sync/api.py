@@ -1,6 +1,6 @@
 """Data for the outbox's API handlers and CLI: items with their state, attempts and deadline; retry; metrics.
 
-Plain async functions returning JSON-ready dicts; the lead's web layer exposes them (e.g. GET /api/outbox,
+Plain async functions returning JSON-ready dicts; the web layer exposes them (e.g. GET /api/outbox,
 GET /api/outbox/{id}, POST /api/outbox/{id}/retry, GET /api/outbox/metrics).
 """
 

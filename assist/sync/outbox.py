@@ -42,7 +42,7 @@ AlertKind = Literal["deadline_warning", "deadline_missed", "dead_letter", "deliv
 
 
 class OutboxAlert(BaseModel):
-    """A supervisor alert about one outbox item (the lead puts it on the live feed)."""
+    """A supervisor alert about one outbox item (the service core puts it on the live feed)."""
 
     type: Literal["outbox_alert"] = "outbox_alert"
     kind: AlertKind

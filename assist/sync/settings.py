@@ -1,7 +1,7 @@
 """Configuration of CRM delivery: environment variables `ASSIST_SYNC_*` (lists may be comma-separated).
 
 Kept apart from `assist.settings.Settings` so the sync package can be configured and tested on its own;
-`SyncSettings()` reads the environment, or the lead passes explicit values.
+`SyncSettings()` reads the environment, or the service core passes explicit values.
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ from assist.coach.numbers import Amount, DateMention, find_amounts, find_dates
 from assist.events import Audience, Evidence, Prompt, Severity, Speaker, TranscriptSegment
 
 if TYPE_CHECKING:
-    from assist.coach.accounts import Account
-    from assist.coach.dialing import ContactHistory
+    from assist.accounts import Account, ContactHistory
     from assist.coach.playbook import Playbook
 
 

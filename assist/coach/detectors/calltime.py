@@ -3,8 +3,9 @@ the contact budget, a warning inside the warning band, else the remaining budget
 
 from __future__ import annotations
 
+from assist.accounts import ContactHistory
 from assist.coach.detectors.base import CallState, Detector
-from assist.coach.dialing import ContactHistory, candidate_zones, dial_check
+from assist.coach.dialing import candidate_zones, dial_check
 from assist.coach.findings import CallTimeFinding
 
 

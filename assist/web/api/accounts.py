@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assist.coach.accounts import AccountError, parse_account
+from assist.accounts import AccountError, parse_account
 from assist.coach.dialing import dial_check
 from assist.coach.playbook import load_playbook
 from assist.service.call_services import HISTORY_DAYS
