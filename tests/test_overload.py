@@ -225,3 +225,12 @@ def test_no_second_shed_while_the_backlog_comes_down() -> None:
         t += 0.5
     assert gov.level == Level.SHED
     assert _run(gov, 6.5, 20, 1), "a backlog growing again past the last shed's sheds the next call"
+
+
+def test_the_next_shed_waits_as_long_as_the_backlog_was() -> None:
+    """Decodes in flight at a shed hold audio up to the backlog old: the shed cannot show before they return."""
+    gov = Governor(max_lag=1.0, raise_after=0.5, shed_cooldown=5.0)
+    sheds = _run(gov, 12.0, 0, 2)
+    assert len(sheds) == 1
+    later = _run(gov, 13.0, 2, 30)  # still rising: shed again, but not before 12 s have passed
+    assert later and later[0] - sheds[0] >= 12.0
