@@ -2,7 +2,7 @@
 pace, into a real `assist serve`; what the overload policy admits, refuses and sheds, and the lag of the calls
 it keeps (issue 15 #9).
 
-    python bench/overload.py --capacity 6 --factor 2 --seconds 60 --ramp 30 --json bench/out/overload.json
+    python bench/overload.py --capacity 8 --seconds 30 --ramp 30 --compare --json bench/out/overload.json
 
 `--capacity N` is how many calls this host holds in real time (bench/asr.py measures it; RESULTS §1); the bench
 offers `factor x N` calls, their starts spread evenly over `--ramp` seconds, alternating Twilio Media Streams and
@@ -348,7 +348,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--capacity", type=int, required=True, help="calls this host decodes in real time (bench/asr.py)")
     ap.add_argument("--factor", type=float, default=2.0, help="offered load as a multiple of --capacity")
-    ap.add_argument("--seconds", type=float, default=60, help="length of each call")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=30,
+        help="speech per call, as bench/asr.py counts it (a call's length is printed)",
+    )
     ap.add_argument("--ramp", type=float, default=30, help="call starts are spread over this many seconds")
     ap.add_argument("--protocols", default="twilio,audiofork", help="alternated between calls")
     ap.add_argument("--audio", choices=["tight", "varied"], default="tight")
