@@ -195,7 +195,8 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                 cpu = sum(ps.cpu_times()[:2]) - cpu0
                 wakeups = (loop_switches(proc.pid) - wake0) / wall
                 rss = ps.memory_info().rss
-                fin, par = [], []
+                fin: list[float] = []
+                par: list[float] = []
                 texts: dict[str, dict[str, list[str]]] = {}
                 for at, ev in events:
                     if ev.get("type") != "segment":
@@ -308,7 +309,7 @@ def main() -> None:
         ref = nogate.get((r["calls"], r["round"]))
         vs_nogate = ""
         if ref is not None and r["vad"] != "off":
-            ref_texts = next(iter(ref["texts"].values()), {})
+            ref_texts: dict[str, list[str]] = next(iter(ref["texts"].values()), {})
             vs_nogate = f"{call_cer(r['texts'], {sp: ''.join(ref_texts.get(sp, [])) for sp in script}):.3f}"
         mpc = f"{r['rss_per_call_mb']:.0f}" if r["rss_per_call_mb"] is not None else "-"
         print(f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "

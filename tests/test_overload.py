@@ -179,3 +179,58 @@ async def test_a_shed_call_hangs_up_with_the_protocol_and_ends_as_overload() -> 
     assert manager.counters["calls_shed"] == 1
     manager.shed("CA1", "again")  # an ended call is not shed twice
     assert manager.counters["calls_shed"] == 1
+
+
+def test_a_shed_call_is_not_shed_again_and_its_backlog_is_dropped() -> None:
+    """Found by bench/overload.py: a shed call's streams stayed among the engine's streams while they decoded
+    their whole backlog, so every later shed picked the same (already ended) call and ended nothing, and that
+    backlog kept the level at SHED.  Now a shed call's queued audio is dropped, it no longer counts in the
+    backlog, and the next shed picks the next newest call."""
+    from assist.stream.recognition import SpeakerStream
+
+    engine = AsrEngine(None, workers=1)
+    shed: list[str] = []
+    engine.on_shed = lambda call_id, why: shed.append(call_id)
+    now = time.monotonic()
+    streams = []
+    for i in range(3):
+        for speaker in ("customer", "agent"):
+            s = SpeakerStream(engine, f"call-{i}", speaker, 8000, "ko-KR", lambda seg: None)
+            s.opened_at = now - 30 + i  # call-2 is the newest
+            s.feed(AudioFrame(call_id=f"call-{i}", speaker=speaker, start=0.0, sample_rate=8000,
+                              pcm=bytes(1600), received_at=now - 10))
+            engine.streams.add(s)
+            streams.append(s)
+    assert engine.backlog(now) > 9.0
+    engine._shed(10.0)
+    assert shed == ["call-2"]
+    dropped = [s for s in streams if s.call_id == "call-2"]
+    assert all(s.shed and s.backlog(now) == 0.0 and not s._queue for s in dropped)
+    dropped[0].feed(AudioFrame(call_id="call-2", speaker="customer", start=0.1, sample_rate=8000, pcm=bytes(1600),
+                               received_at=now))
+    assert not dropped[0]._queue, "audio of a shed call is ignored"
+    engine._shed(10.0)
+    assert shed == ["call-2", "call-1"], "the next shed ends the next newest call, not the same one again"
+
+
+def test_no_second_shed_while_the_backlog_comes_down() -> None:
+    """After a shed the next one waits until the backlog stops falling, not just for the cooldown."""
+    gov = Governor(max_lag=1.0, raise_after=0.5, shed_cooldown=5.0)
+    sheds = _run(gov, 6.0, 0, 3)
+    assert gov.level == Level.SHED and len(sheds) == 1
+    t, backlog = 3.0, 6.0
+    while t < 20:  # draining slowly, still far above the shed threshold
+        backlog -= 0.1
+        assert not gov.observe(t, backlog), f"shed again at {t} while the backlog fell to {backlog:.1f}"
+        t += 0.5
+    assert gov.level == Level.SHED
+    assert _run(gov, 6.5, 20, 1), "a backlog growing again past the last shed's sheds the next call"
+
+
+def test_the_next_shed_waits_as_long_as_the_backlog_was() -> None:
+    """Decodes in flight at a shed hold audio up to the backlog old: the shed cannot show before they return."""
+    gov = Governor(max_lag=1.0, raise_after=0.5, shed_cooldown=5.0)
+    sheds = _run(gov, 12.0, 0, 2)
+    assert len(sheds) == 1
+    later = _run(gov, 13.0, 2, 30)  # still rising: shed again, but not before 12 s have passed
+    assert later and later[0] - sheds[0] >= 12.0

@@ -8,7 +8,10 @@ but not yet decoded, over all streams) grows:
 2. `GATE_HARDER`: the energy gate needs louder speech and keeps less padding, so less audio is decoded;
    new calls are refused;
 3. `SHED`: end the newest call (its phone system gets the protocol's refusal), then wait for the backlog to
-   drain before shedding another.
+   drain before shedding another: the next call is shed only once `shed_cooldown` has passed, and as long as
+   the backlog at the last shed (the decodes in flight then hold audio up to that old: the shed shows only once
+   they return), *and* the backlog is no lower than it was at the last shed (a backlog that is coming down
+   needs time, not another victim).
 
 Each step up needs the backlog above its threshold for `raise_after` seconds; each step down needs it
 below `recover_ratio` of the first threshold for `lower_after` seconds.
@@ -45,6 +48,7 @@ class Governor:
     _above_since: float | None = None
     _below_since: float | None = None
     _last_shed: float = -math.inf
+    _shed_backlog: float = 0.0  # the backlog when the last call was shed (0 = none shed at this level yet)
 
     def thresholds(self) -> dict[Level, float]:
         """The backlog above which each level is entered."""
@@ -72,8 +76,16 @@ class Governor:
         else:
             self._above_since = None
             self._below_since = None
-        if self.level == Level.SHED and target == Level.SHED and now - self._last_shed >= self.shed_cooldown:
+        if self.level < Level.SHED:
+            self._shed_backlog = 0.0
+        elif (target == Level.SHED and now - self._last_shed >= max(self.shed_cooldown, self._shed_backlog)
+              and backlog >= self._shed_backlog):
+            # a shed frees CPU only once the decodes in flight return (they hold audio up to the backlog old),
+            # and the calls that stay then drain their queues at the host's spare speed: shedding again before
+            # that, or while the backlog comes down, ends calls that would have kept up (bench/overload.py
+            # showed every admitted call shed 5 s apart without this)
             self._last_shed = now
+            self._shed_backlog = backlog
             self.shed_count += 1
             return True
         return False

@@ -204,13 +204,14 @@ class SpeakerStream:
         self._accounted = (0.0, 0.0)  # (decode CPU, audio seconds) already given to the capacity estimate
         self._hardened = False
         self._gate_tail = 0
+        self.shed = False  # the call is being ended under overload: its audio is no longer decoded
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"asr-{self.call_id}-{self.speaker}")
 
     def feed(self, frame: AudioFrame) -> None:
         """Queue audio (never blocks).  Called on the event loop."""
-        if self._closing:
+        if self._closing or self.shed:
             return
         if frame.sample_rate != self.rate:
             raise ValueError(f"stream is {self.rate} Hz, frame is {frame.sample_rate} Hz")
@@ -219,6 +220,14 @@ class SpeakerStream:
         self._queued_bytes += len(frame.pcm)
         if self._queued_bytes >= self._chunk_bytes:
             self._wake.set()
+
+    def drop_backlog(self) -> None:
+        """The call is shed under overload: throw away the audio queued and ignore what still arrives.
+        Decoding it would spend the very CPU the shed is meant to free (and hold the call's end back until
+        it is done); the decode in flight finishes, then `close()` only flushes the last utterance."""
+        self.shed = True
+        self._queue, self._queued_bytes = [], 0
+        self._wake.set()
 
     async def close(self) -> None:
         """Decode what is queued, flush the last utterance, return the recogniser to the pool."""
@@ -291,7 +300,10 @@ class SpeakerStream:
         return out
 
     def backlog(self, now: float) -> float:
-        """Seconds since the oldest audio that is received but not yet decoded arrived (0 when none)."""
+        """Seconds since the oldest audio that is received but not yet decoded arrived (0 when none, or when
+        the stream is shed: nobody waits for its audio any more)."""
+        if self.shed:
+            return 0.0
         oldest = [t for t in (self._decoding_since, self._queue[0][2] if self._queue else None) if t is not None]
         return now - min(oldest) if oldest else 0.0
 
@@ -559,9 +571,15 @@ class AsrEngine:
         return max((s.backlog(now) for s in self.streams if s.paced(now)), default=0.0)
 
     def _shed(self, backlog: float) -> None:
-        if not self.streams or self.on_shed is None:
+        # a call already shed (or hanging up) stays among the streams until its last decode returns: it is
+        # not a candidate again, or every later shed would pick it and end nothing
+        candidates = [s for s in self.streams if not s.shed and not s._closing]
+        if not candidates or self.on_shed is None:
             return
-        newest = max(self.streams, key=lambda s: s.opened_at)
+        newest = max(candidates, key=lambda s: s.opened_at)
+        for s in self.streams:
+            if s.call_id == newest.call_id:
+                s.drop_backlog()
         why = (f"overloaded: recognition is {backlog:.1f}s behind with {len(self.streams)} streams; "
                "the newest call is ended so the others keep up")
         log.warning("shedding a call", call_id=newest.call_id, backlog=round(backlog, 2))
