@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
 from assist.store.db import Database
+
+
+class DuplicateSegment(Exception):
+    """A final segment's id is already stored: the store keeps the first and refuses the second."""
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -58,16 +63,22 @@ class CallStore:
         )
 
     async def add_segment(self, seg: TranscriptSegment) -> None:
+        """Store a final segment.  A segment id already stored is never overwritten (a transcript is
+        append-only): DuplicateSegment is raised instead, for the caller to log."""
         if not seg.final:
             raise ValueError("only final segments are stored")
-        await self.db.execute(
-            """INSERT OR REPLACE INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
-               loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-            (
-                seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
-                json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language, _iso(seg.at),
-            ),
-        )
+        try:
+            await self.db.execute(
+                """INSERT INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
+                   loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (
+                    seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
+                    json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language,
+                    _iso(seg.at),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateSegment(f"segment {seg.segment_id} is already stored; not overwritten") from exc
 
     async def add_prompt(self, p: Prompt) -> None:
         await self.db.execute(
