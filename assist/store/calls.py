@@ -7,8 +7,24 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from assist import logs
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
 from assist.store.db import Database
+from assist.store.jsonvalues import dumps_finite
+
+log = logs.get(__name__)
+# the key under which a call's metadata notes the fields whose non-finite numbers were stored as null
+NULLED_NOTE = "non_finite_nulled"
+
+
+def _meta_json(call_id: str, meta: dict[str, Any]) -> str:
+    """A call's metadata as JSON SQLite can patch: non-finite numbers become null, noted in the metadata
+    and logged (they should have been refused at ingress)."""
+    text, nulled = dumps_finite(meta)
+    if nulled:
+        log.warning("non-finite numbers in call metadata stored as null", call_id=call_id, fields=nulled)
+        text, _ = dumps_finite({**json.loads(text), NULLED_NOTE: nulled})
+    return text
 
 
 class DuplicateSegment(Exception):
@@ -45,7 +61,7 @@ class CallStore:
             (
                 ev.call_id, ev.protocol, ev.external_id, ev.agent_id, ev.account_id, ev.language,
                 ev.customer_phone, ev.direction, status, int(ev.transcribed),
-                _iso(ev.started_at) if status != "registered" else None, json.dumps(ev.meta),
+                _iso(ev.started_at) if status != "registered" else None, _meta_json(ev.call_id, ev.meta),
             ),
         )
 
@@ -53,7 +69,7 @@ class CallStore:
         await self.db.execute(
             """UPDATE calls SET agent_id=COALESCE(?, agent_id), account_id=COALESCE(?, account_id),
                language=COALESCE(?, language), meta=json_patch(meta, ?) WHERE call_id=?""",
-            (ev.agent_id, ev.account_id, ev.language, json.dumps(ev.meta), ev.call_id),
+            (ev.agent_id, ev.account_id, ev.language, _meta_json(ev.call_id, ev.meta), ev.call_id),
         )
 
     async def ended(self, ev: CallEnded) -> None:

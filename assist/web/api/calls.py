@@ -147,7 +147,7 @@ async def healthz(request: web.Request) -> web.Response:
         "live_calls": len(ctx.calls.live),
         "asr": asr,
         "loop_lag": ctx.looplag.summary(),
-        "counters": ctx.calls.counters,
+        "counters": {**ctx.calls.counters, **ctx.coach.counters},
     })
 
 
