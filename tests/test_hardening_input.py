@@ -23,7 +23,13 @@ from structlog.testing import capture_logs
 from assist.events import Prompt
 from assist.stream.protocols.base import CallStart
 from assist.stream.protocols.twilio import TwilioClient
+from assist.sync.clock import ManualClock
+from assist.sync.finalize import finalize_from_findings, submit_summary
 from tests.conftest import Server, start_server, wait_for
+from tests.crm_fakes.base import Fault
+from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, open_db, settings
+from tests.crm_fakes.webhook import WebhookReceiver
+from tests.test_sync_outbox import make_worker
 
 
 @pytest_asyncio.fixture
@@ -100,3 +106,45 @@ async def test_a_summary_that_cannot_be_written_alerts(srv: Server, monkeypatch:
     assert errors and "summary" in errors[0]["event"]
     status, health = await srv.get("/healthz")
     assert health["counters"]["summaries_failed"] == 1
+
+
+# ---------------------------------------------------------------------------------------- defect 20
+
+
+@pytest.mark.parametrize("bad", [["x"], {"a": 1}, True, 1.5])
+async def test_an_account_id_of_the_wrong_type_is_a_400_naming_the_field(srv: Server, bad: Any) -> None:
+    status, body = await srv.post("/api/accounts", {"id": bad, "name": "x"})
+    assert status == 400, body
+    assert "account[0]" in body["error"] and "id" in body["error"]
+    status, _ = await srv.get("/api/accounts/['x']")
+    assert status == 404
+
+
+async def test_a_numeric_account_id_is_still_taken_as_its_digits(srv: Server) -> None:
+    status, body = await srv.post("/api/accounts", {"id": 1234567, "name": "x"})
+    assert status == 201, body
+    status, account = await srv.get("/api/accounts/1234567")
+    assert status == 200 and account["id"] == "1234567"
+
+
+async def test_a_delivered_outbox_row_has_no_last_error(tmp_path: Path) -> None:
+    clock = ManualClock()
+    db = await open_db(tmp_path / "assist.db")
+    try:
+        async with WebhookReceiver(SECRET, now=clock.now) as rx:
+            await add_call(db, "c1", ended_at=clock.now())
+            await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
+            await submit_summary(db, "c1", clock.now())
+            rx.push("hook", Fault(status=503, body={"error": "down"}))
+            worker = make_worker(db, rx, clock)
+            await worker.run_once()
+            row = await db.fetchone("SELECT * FROM outbox")
+            assert row is not None and row["status"] == "pending" and row["last_error"]
+            clock.advance(3600)
+            assert await worker.run_once() == 1
+            row = await db.fetchone("SELECT * FROM outbox")
+            assert row is not None and row["status"] == "done"
+            assert row["last_error"] is None and row["last_error_kind"] is None
+            await worker.close()
+    finally:
+        await db.close()
