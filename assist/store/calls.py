@@ -159,6 +159,13 @@ class CallStore:
             "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))")
         return [_call_row(r) for r in rows]
 
+    async def cancel_registered(self, call_id: str, reason: str) -> None:
+        """A registered call that never started was called off: 'cancelled' (not 'ended', which start-up
+        recovery would try to summarise)."""
+        await self.db.execute(
+            "UPDATE calls SET status='cancelled', end_reason=? WHERE call_id=? AND status='registered'",
+            (reason, call_id))
+
     async def mark_ended(self, call_id: str, reason: str) -> None:
         """End a call whose summary could not be written (its other end fields stay)."""
         await self.db.execute("UPDATE calls SET status='ended', end_reason=? WHERE call_id=?", (reason, call_id))

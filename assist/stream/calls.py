@@ -250,6 +250,7 @@ class CallManager:
         busy = sum(len(c.expected) for c in self.live.values())
         why = self.engine.admission(len(expected), active=busy)
         if why:
+            self._release(call_id)  # its registration is gone: its RTP ports and AudioSocket legs go back
             self.counters["calls_refused"] += 1
             self.engine.refused += 1
             self.sink(CallRefused(call_id=call_id, protocol=protocol, reason=why))
@@ -428,6 +429,16 @@ class CallManager:
             if cid == call_id:
                 del self._rtp[port]
                 self._free_ports.append(port)
+
+    def cancel_registration(self, call_id: str) -> Registration | None:
+        """Drop a registration whose call never started (the dialler ended it first): its RTP ports and
+        AudioSocket legs are free again at once.  None when there is no such registration."""
+        reg = self.registrations.pop(call_id, None)
+        if reg is not None:
+            self._release(call_id)
+            log.info("registration cancelled before the call started", call_id=call_id,
+                     rtp_ports=sorted(reg.rtp.values()))
+        return reg
 
     def expire_registrations(self, max_age: float = 3600.0) -> None:
         now = time.monotonic()
