@@ -14,6 +14,10 @@ AudioHook session that resumes a call its previous session closed with reason `r
 `RECONNECT_GRACE` seconds; the timeline and segment numbering continue).  Any other connection that
 names a live call is refused with the protocol's refusal ("call id already live") and counted
 (`duplicates_refused`), so nobody can push a call's real audio out by streaming under its id.
+
+Metadata (a protocol's custom parameters, a registration's or update's `meta`) passes the `mask_meta`
+function the composition root gives (the coach's ID/bank-card masking) as it arrives, so no event, live
+snapshot or stored row ever holds those numbers unmasked.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from assist.stream.recognition import AsrEngine, SpeakerStream
 log = logs.get(__name__)
 
 Sink = Callable[[Any], None]
+MetaMasker = Callable[[dict[str, Any], str | None], dict[str, Any]]  # (meta, call language) -> masked meta
 # A gap in a track's positions (lost packets, frames that never arrived) up to this long is filled with
 # silence, so the recogniser hears the pause where it happened; a longer jump is logged and left as a
 # jump on the timeline (filling it would allocate memory for whatever a peer claims).
@@ -117,8 +122,12 @@ class CallManager:
         default_language: str = "zh-CN",
         rtp_ports: range | None = None,
         reconnect_grace: float = RECONNECT_GRACE,
+        mask_meta: MetaMasker | None = None,
     ) -> None:
         self.reconnect_grace = reconnect_grace
+        # masks ID/card numbers in metadata as it arrives, before any event, snapshot or row carries it
+        # (given by the composition root: the masking rules are the coach's, which this part cannot import)
+        self._mask_meta = mask_meta
         self.engine = engine
         self.sink = sink
         self.default_language = default_language
@@ -169,7 +178,7 @@ class CallManager:
                      ("protocol", protocol), ("customer_phone", customer_phone), ("direction", direction)):
             if v is not None:
                 setattr(reg, k, v)
-        reg.meta.update(meta or {})
+        reg.meta.update(self.mask(meta or {}, reg.language or self.default_language))
         for speaker, leg in (audiosocket or {}).items():
             leg_id = str(uuid.UUID(leg))
             owner = self._legs.get(leg_id)
@@ -204,6 +213,7 @@ class CallManager:
         if call is None:
             return None
         st = call.started
+        meta = self.mask(meta or {}, language or st.language) or None
         changes = {k: v for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language))
                    if v is not None and getattr(st, k) != v}
         if not changes and not meta:
@@ -212,6 +222,10 @@ class CallManager:
         ev = CallUpdated(call_id=call_id, meta=meta or {}, **changes)
         self.sink(ev)
         return ev
+
+    def mask(self, meta: dict[str, Any], language: str | None) -> dict[str, Any]:
+        """`meta` with sensitive numbers masked (as it is when no masker was given)."""
+        return self._mask_meta(meta, language) if self._mask_meta is not None and meta else meta
 
     def leg(self, leg_id: str) -> tuple[str, Speaker] | None:
         return self._legs.get(leg_id)
@@ -268,7 +282,7 @@ class CallManager:
             customer_phone=(reg.customer_phone if reg else None) or start.customer_phone,
             direction=(reg.direction if reg else None) or start.direction,
             transcribed=self.engine.available,
-            meta={**start.meta, **(reg.meta if reg else {})},
+            meta={**self.mask(start.meta, language), **(reg.meta if reg else {})},
         )
         legs = (set(reg.rtp) | set(reg.legs.values())) if reg else set()
         call = LiveCall(call_id=call_id, protocol=protocol, started=ev, expected=expected, connections=1,
