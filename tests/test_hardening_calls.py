@@ -231,3 +231,36 @@ async def test_rtp_ports_survive_100_register_refuse_end_cycles(srv: Server, mon
         sock.close()
     status, body = await srv.post("/api/calls/never-registered/end")
     assert status == 404 and "never-registered" in body["error"]
+
+
+async def test_an_audiohook_session_opened_before_the_old_one_closes_takes_the_call_over(
+        srv: Server, call8k: CallAudio) -> None:
+    """Genesys may open the new session first and close the old one (reason `reconnect`) after it."""
+    _, audio = read_stereo(call8k.path)
+    half = len(audio) // 2
+    first = AudioHookClient()
+    second = AudioHookClient(organization_id=first.organization_id, conversation_id=first.conversation_id)
+    url = f"ws://{srv.addr}/audiohook"
+    async with websockets.connect(url, additional_headers=first.headers("right-key")) as ws1:
+        await ws1.send(first.open())
+        first.receive(str(await asyncio.wait_for(ws1.recv(), 5)))
+        for i in range(0, half, 800):
+            await ws1.send(first.audio(audio[i:i + 800, 0].tobytes(), audio[i:i + 800, 1].tobytes()))
+            await asyncio.sleep(0.01)
+        async with websockets.connect(url, additional_headers=second.headers("right-key")) as ws2:
+            await ws2.send(second.open())
+            second.receive(str(await asyncio.wait_for(ws2.recv(), 5)))
+            assert second.state == "open", second.disconnect
+            await ws1.send(first.close("reconnect"))
+            while first.state != "closed":
+                first.receive(str(await asyncio.wait_for(ws1.recv(), 10)))
+            for i in range(half, len(audio), 800):
+                await ws2.send(second.audio(audio[i:i + 800, 0].tobytes(), audio[i:i + 800, 1].tobytes()))
+                await asyncio.sleep(0.01)
+            await ws2.send(second.close("end"))
+            while second.state != "closed":
+                second.receive(str(await asyncio.wait_for(ws2.recv(), 10)))
+    await stored_as_ended(srv, first.conversation_id)
+    assert srv.ctx.calls.counters["calls_started"] == 1 and srv.ctx.hub.write_errors == 0
+    segments = await srv.ctx.store.transcript(first.conversation_id)
+    assert [s for s in segments if s["start"] >= half / 8000], "the new session's speech was kept"

@@ -253,7 +253,8 @@ class CallManager:
         speakers = speakers or start.speakers
         existing = self.live.get(call_id)
         if existing is not None:
-            if existing.suspended_at is not None and protocol == existing.protocol:
+            if protocol == existing.protocol and (existing.suspended_at is not None
+                                                  or self._same_audiohook_conversation(existing, start)):
                 self._resume(existing, speakers, conn)
             else:
                 self._join(existing, protocol, speakers, conn)
@@ -312,12 +313,20 @@ class CallManager:
             for speaker in wanted:
                 call.feeders[speaker] = conn
 
+    @staticmethod
+    def _same_audiohook_conversation(call: LiveCall, start: CallStart) -> bool:
+        """An AudioHook `open` for a live AudioHook call of the same organization: Genesys reconnecting may
+        open the new session before it closes the old one (with reason `reconnect`)."""
+        org = start.meta.get("organizationId")
+        return (call.protocol == "audiohook" and bool(org) and start.external_id == call.call_id
+                and call.started.meta.get("organizationId") == org)
+
     def _resume(self, call: LiveCall, speakers: tuple[Speaker, ...], conn: object | None) -> None:
-        """A new session resumes a call suspended for a reconnect: its positions start again at 0, so each
-        track continues where the call's audio left off plus the wall-clock time the call had no session;
-        the recognition streams (and their segment numbering) carry on."""
-        assert call.suspended_at is not None
-        gap = max(0.0, time.monotonic() - call.suspended_at)
+        """A new session resumes a call suspended for a reconnect (or takes over from the session it
+        replaces): its positions start again at 0, so each track continues where the call's audio left off
+        plus the wall-clock time the call had no session; the recognition streams (and their segment
+        numbering) carry on, and the old session's audio, if any still comes, is dropped."""
+        gap = 0.0 if call.suspended_at is None else max(0.0, time.monotonic() - call.suspended_at)
         base = max((t.end_time for t in call.tracks.values()), default=call.clock_base) + gap
         for track in call.tracks.values():
             track.offset, track.next_pos = base, 0
