@@ -25,6 +25,7 @@ from assist.stream.protocols.base import CallStart
 from assist.stream.protocols.twilio import TwilioClient
 from assist.sync.clock import ManualClock
 from assist.sync.finalize import finalize_from_findings, submit_summary
+from assist.web.browser.protocol import BadMessage, parse_client_message
 from tests.conftest import Server, start_server, wait_for
 from tests.crm_fakes.base import Fault
 from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, open_db, settings
@@ -148,3 +149,11 @@ async def test_a_delivered_outbox_row_has_no_last_error(tmp_path: Path) -> None:
             await worker.close()
     finally:
         await db.close()
+
+
+def test_a_browser_message_with_a_non_finite_number_is_refused_naming_the_field() -> None:
+    """The sidebar's summary edits reach the store too: the browser socket parses as strictly as the API."""
+    with pytest.raises(BadMessage, match=r"edits\.promise_amount.*non-finite"):
+        parse_client_message('{"type": "edit_summary", "call_id": "c1", "edits": {"promise_amount": NaN}}')
+    with pytest.raises(BadMessage, match="not JSON"):
+        parse_client_message("not json")

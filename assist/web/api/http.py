@@ -35,9 +35,13 @@ def non_finite_path(value: Any) -> str | None:
     return None
 
 
-def parse_json_body(text: str) -> Any:
-    """A JSON request body, parsed strictly (`loads_strict`: no NaN/Infinity, no number out of float range,
-    bounded nesting), or a 400 that says what was wrong and, for a non-finite number, in which field."""
+class NonFiniteNumber(JsonError):
+    """JSON with NaN/Infinity (or a number beyond float range) in a field; the text names the field."""
+
+
+def load_json_strict(text: str) -> Any:
+    """Untrusted JSON parsed strictly (`loads_strict`: no NaN/Infinity, no number out of float range,
+    bounded nesting).  JsonError says what was wrong; NonFiniteNumber also names the field."""
     try:
         return loads_strict(text)
     except JsonError as e:
@@ -48,7 +52,18 @@ def parse_json_body(text: str) -> Any:
             except (ValueError, RecursionError):
                 where = None
         if where is not None:
-            raise bad_request(f"field '{where}': non-finite number (NaN/Infinity) is not allowed") from None
+            raise NonFiniteNumber(f"field '{where}': non-finite number (NaN/Infinity) is not allowed") from None
+        raise
+
+
+def parse_json_body(text: str) -> Any:
+    """A JSON request body, parsed strictly (`load_json_strict`), or a 400 that says what was wrong and, for
+    a non-finite number, in which field."""
+    try:
+        return load_json_strict(text)
+    except NonFiniteNumber as e:
+        raise bad_request(str(e)) from None
+    except JsonError as e:
         raise bad_request(f"body is not JSON: {e}") from None
 
 
