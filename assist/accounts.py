@@ -98,7 +98,9 @@ class Account(BaseModel):
                 if k in data:
                     data["id"] = data.pop(k)
                     break
-        if "id" in data and not isinstance(data["id"], str):
+        # digits written as a JSON number are the id's text; any other type (a list, an object, a boolean,
+        # a fraction) is left for validation to refuse, naming the field, rather than stored as its repr
+        if isinstance(data.get("id"), int) and not isinstance(data["id"], bool):
             data["id"] = str(data["id"])
         if isinstance(data.get("phone"), int):  # digits written as a JSON number
             data["phone"] = str(data["phone"])

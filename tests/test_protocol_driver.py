@@ -98,7 +98,7 @@ class FakeCalls:
     ended: list[tuple[str, str]] = field(default_factory=list)
 
     def start_call(self, protocol: str, start: CallStart, *, call_id: str | None = None,
-                   speakers: tuple[Speaker, ...] | None = None) -> LiveCall:
+                   speakers: tuple[Speaker, ...] | None = None, conn: object | None = None) -> LiveCall:
         self.started.append((protocol, start, call_id, speakers))
         if self.refuse_with:
             raise Refusal(self.refuse_with)
@@ -106,10 +106,10 @@ class FakeCalls:
         ev = CallStarted(call_id=cid, protocol=protocol, language="zh-CN", sample_rate=start.sample_rate)
         return LiveCall(call_id=cid, protocol=protocol, started=ev, expected=start.speakers)
 
-    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True) -> None:
+    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True, conn: object | None = None) -> None:
         self.audio_seen.append(a)
 
-    async def connection_closed(self, call: LiveCall, reason: str) -> None:
+    async def connection_closed(self, call: LiveCall, reason: str, *, conn: object | None = None) -> None:
         self.ended.append((call.call_id, reason))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from assist import logs
+from assist.coach.detectors.sensitive import mask_meta
 from assist.coach.playbook import use_playbook_dir
 from assist.service.call_services import CallServices, warm_up_coach
 from assist.service.coach_runner import CoachRunner
@@ -69,7 +70,7 @@ async def _startup(app: web.Application) -> None:
     coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
     coach.start()
     calls = CallManager(engine, coach, default_language=settings.default_language,
-                        rtp_ports=settings.rtp_port_range())
+                        rtp_ports=settings.rtp_port_range(), mask_meta=mask_meta)
     monitor = LoopLagMonitor(busy=lambda: bool(calls.live))
     monitor.start()
     ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls, coach=coach,

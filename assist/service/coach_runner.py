@@ -55,6 +55,7 @@ class CoachRunner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.findings: dict[str, Findings] = {}  # of recently ended calls
+        self.counters: dict[str, int] = {"summaries_failed": 0}  # shown in /healthz
 
     def start(self) -> None:
         self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="coach-ticker")
@@ -119,8 +120,15 @@ class CoachRunner:
         try:
             if self.on_findings is not None:
                 await self.on_findings(live.started, ev, findings)
-        except Exception:
+        except Exception as exc:
+            # a summary that cannot be written must not vanish: an ERROR line, a counter, and an alert
+            # supervisors see on the console (start-up recovery tries the call again at the next start)
+            self.counters["summaries_failed"] += 1
             log.exception("summary at call end failed", call_id=ev.call_id)
+            self.publish(Prompt(call_id=ev.call_id, kind="summary_failed", severity="high", audience="supervisor",
+                                text="The call's summary could not be written and will not reach the CRM "
+                                     "until this is fixed.",
+                                data={"error": type(exc).__name__}))
         finally:
             self.publish(ev)
 

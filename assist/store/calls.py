@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 
+from assist import logs
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
 from assist.store.db import Database
+from assist.store.jsonvalues import dumps_finite
+
+log = logs.get(__name__)
+# the key under which a call's metadata notes the fields whose non-finite numbers were stored as null
+NULLED_NOTE = "non_finite_nulled"
+
+
+def _meta_json(call_id: str, meta: dict[str, Any]) -> str:
+    """A call's metadata as JSON SQLite can patch: non-finite numbers become null, noted in the metadata
+    and logged (they should have been refused at ingress)."""
+    text, nulled = dumps_finite(meta)
+    if nulled:
+        log.warning("non-finite numbers in call metadata stored as null", call_id=call_id, fields=nulled)
+        text, _ = dumps_finite({**json.loads(text), NULLED_NOTE: nulled})
+    return text
+
+
+class DuplicateSegment(Exception):
+    """A final segment's id is already stored: the store keeps the first and refuses the second."""
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -40,7 +61,7 @@ class CallStore:
             (
                 ev.call_id, ev.protocol, ev.external_id, ev.agent_id, ev.account_id, ev.language,
                 ev.customer_phone, ev.direction, status, int(ev.transcribed),
-                _iso(ev.started_at) if status != "registered" else None, json.dumps(ev.meta),
+                _iso(ev.started_at) if status != "registered" else None, _meta_json(ev.call_id, ev.meta),
             ),
         )
 
@@ -48,7 +69,7 @@ class CallStore:
         await self.db.execute(
             """UPDATE calls SET agent_id=COALESCE(?, agent_id), account_id=COALESCE(?, account_id),
                language=COALESCE(?, language), meta=json_patch(meta, ?) WHERE call_id=?""",
-            (ev.agent_id, ev.account_id, ev.language, json.dumps(ev.meta), ev.call_id),
+            (ev.agent_id, ev.account_id, ev.language, _meta_json(ev.call_id, ev.meta), ev.call_id),
         )
 
     async def ended(self, ev: CallEnded) -> None:
@@ -58,16 +79,22 @@ class CallStore:
         )
 
     async def add_segment(self, seg: TranscriptSegment) -> None:
+        """Store a final segment.  A segment id already stored is never overwritten (a transcript is
+        append-only): DuplicateSegment is raised instead, for the caller to log."""
         if not seg.final:
             raise ValueError("only final segments are stored")
-        await self.db.execute(
-            """INSERT OR REPLACE INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
-               loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-            (
-                seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
-                json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language, _iso(seg.at),
-            ),
-        )
+        try:
+            await self.db.execute(
+                """INSERT INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
+                   loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (
+                    seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
+                    json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language,
+                    _iso(seg.at),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateSegment(f"segment {seg.segment_id} is already stored; not overwritten") from exc
 
     async def add_prompt(self, p: Prompt) -> None:
         await self.db.execute(
@@ -131,6 +158,13 @@ class CallStore:
             "SELECT * FROM calls WHERE status='live' OR (status='ended' AND NOT EXISTS "
             "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))")
         return [_call_row(r) for r in rows]
+
+    async def cancel_registered(self, call_id: str, reason: str) -> None:
+        """A registered call that never started was called off: 'cancelled' (not 'ended', which start-up
+        recovery would try to summarise)."""
+        await self.db.execute(
+            "UPDATE calls SET status='cancelled', end_reason=? WHERE call_id=? AND status='registered'",
+            (reason, call_id))
 
     async def mark_ended(self, call_id: str, reason: str) -> None:
         """End a call whose summary could not be written (its other end fields stay)."""

@@ -276,7 +276,8 @@ class OutboxStore:
             n = await tx.execute(
                 """UPDATE outbox SET status='done', delivered_at=?, late=(? > due_at),
                           remote_id=COALESCE(?, remote_id),
-                          lease_owner=NULL, lease_until=NULL, ambiguous=0, last_status=?, updated_at=?
+                          lease_owner=NULL, lease_until=NULL, ambiguous=0, last_status=?, updated_at=?,
+                          last_error=NULL, last_error_kind=NULL
                    WHERE id=? AND status='inflight' AND lease_owner=?""",
                 (now, now, remote_id, http_status, now, item["id"], worker),
             )

@@ -13,10 +13,23 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from assist import logs
 from assist.store.db import Queryable, Transaction
+from assist.store.jsonvalues import dumps_finite
 from assist.store.outbox import insert_item, release_summary, revise_item, supersede_dead
 
+log = logs.get(__name__)
 STATES = ("draft", "submitted", "auto_submitted", "invalid")
+
+
+def _json(value: Any, *, what: str, call_id: str | None = None, summary_id: str | None = None) -> str:
+    """JSON text SQLite can read back: a non-finite number that slipped past ingress is written as null,
+    and the fields are noted in a warning (the summary is still written, never lost to one bad number)."""
+    text, nulled = dumps_finite(value)
+    if nulled:
+        log.warning(f"non-finite numbers in the summary {what} written as null", call_id=call_id,
+                    summary_id=summary_id, fields=nulled)
+    return text
 
 
 def summary_row(row: Any) -> dict[str, Any]:
@@ -56,7 +69,7 @@ async def insert_summary(
             version,
             state,
             language,
-            json.dumps(body, ensure_ascii=False),
+            _json(body, what="body", call_id=call_id, summary_id=summary_id),
             error,
             call_ended_at,
             due_at,
@@ -85,9 +98,9 @@ async def update_summary(
         (
             version,
             state,
-            json.dumps(body, ensure_ascii=False),
+            _json(body, what="body", summary_id=summary_id),
             error,
-            json.dumps(edits, ensure_ascii=False),
+            _json(edits, what="edits", summary_id=summary_id),
             now,
             submitted_at,
             summary_id,

@@ -6,12 +6,15 @@ Phone systems and the dialler API have their own credentials (assist.web.api.aut
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -28,6 +31,23 @@ SESSION_SECONDS = 12 * 3600.0  # one shift
 _hasher = PasswordHasher()
 # verified against when the user does not exist, so a wrong name costs as long as a wrong password
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# argon2 costs ≈50 ms of CPU per hash or verify: never on the event loop.  It runs on a pool of its own,
+# so a sign-in flood can neither stall the loop nor take the threads of the database or the decoders;
+# callers beyond the pool wait their turn in order (the per-address limits keep that queue short).
+HASH_THREADS = 2
+T = TypeVar("T")
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="argon2")
+
+
+async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, fn, *args)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
 
 
 class UserError(ValueError):
@@ -91,7 +111,7 @@ class UserStore:
             raise UserError(f"user {name!r} already exists")
         await self.db.execute(
             "INSERT INTO users(name, role, team, display_name, password_hash) VALUES (?,?,?,?,?)",
-            (name, role, team, display_name, _hasher.hash(password)),
+            (name, role, team, display_name, await _off_loop(_hasher.hash, password)),
         )
         return User(name=name, role=role, team=team, display_name=display_name)
 
@@ -115,21 +135,21 @@ class UserStore:
         """The user if the password is right and the account is enabled, else None (same cost either way)."""
         row = await self.db.fetchone("SELECT * FROM users WHERE name=?", (name,))
         stored = row["password_hash"] if row else _DUMMY_HASH
-        try:
-            _hasher.verify(stored, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if not await _off_loop(_verify, stored, password):
             return None
         if row is None or row["disabled"]:
             return None
         if _hasher.check_needs_rehash(stored):
-            await self.db.execute("UPDATE users SET password_hash=? WHERE name=?", (_hasher.hash(password), name))
+            new_hash = await _off_loop(_hasher.hash, password)
+            await self.db.execute("UPDATE users SET password_hash=? WHERE name=?", (new_hash, name))
         return _user(row)
 
     async def set_password(self, name: str, password: str) -> None:
         check_password(password)
         if await self.get(name) is None:
             raise UserError(f"no user {name!r}")
-        await self.db.execute("UPDATE users SET password_hash=? WHERE name=?", (_hasher.hash(password), name))
+        new_hash = await _off_loop(_hasher.hash, password)
+        await self.db.execute("UPDATE users SET password_hash=? WHERE name=?", (new_hash, name))
         await self.db.execute("DELETE FROM user_sessions WHERE user_name=?", (name,))
 
     async def remove(self, name: str) -> bool:

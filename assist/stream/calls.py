@@ -7,6 +7,17 @@ and `CallEnded` to one sink.  It knows nothing of the coach, the store or the we
 
 Calls a protocol does not tie to an agent or account (AudioHook, AudioSocket, RTP) are registered or
 claimed through `register` / `update` (the dialler/CTI API), before or during the call.
+
+One connection feeds each track.  A further connection joins a live call only as a leg the call was
+registered with (an AudioSocket UUID or an RTP port for a speaker no connection feeds yet), or as the
+AudioHook session that resumes a call its previous session closed with reason `reconnect` (within
+`RECONNECT_GRACE` seconds; the timeline and segment numbering continue).  Any other connection that
+names a live call is refused with the protocol's refusal ("call id already live") and counted
+(`duplicates_refused`), so nobody can push a call's real audio out by streaming under its id.
+
+Metadata (a protocol's custom parameters, a registration's or update's `meta`) passes the `mask_meta`
+function the composition root gives (the coach's ID/bank-card masking) as it arrives, so no event, live
+snapshot or stored row ever holds those numbers unmasked.
 """
 
 from __future__ import annotations
@@ -34,10 +45,16 @@ from assist.stream.recognition import AsrEngine, SpeakerStream
 log = logs.get(__name__)
 
 Sink = Callable[[Any], None]
+MetaMasker = Callable[[dict[str, Any], str | None], dict[str, Any]]  # (meta, call language) -> masked meta
 # A gap in a track's positions (lost packets, frames that never arrived) up to this long is filled with
 # silence, so the recogniser hears the pause where it happened; a longer jump is logged and left as a
 # jump on the timeline (filling it would allocate memory for whatever a peer claims).
 MAX_FILL_SECONDS = 2.0
+# Protocols whose legs arrive as separate connections, one per speaker, tied to a call by registration.
+LEG_PROTOCOLS = ("audiosocket", "rtp")
+# Seconds a call stays live after its connection closed with reason `reconnect` (Genesys AudioHook closes
+# a session so, then opens a new one for the same conversation): the new session continues the call.
+RECONNECT_GRACE = 10.0
 
 
 @dataclass
@@ -86,6 +103,14 @@ class LiveCall:
     hangups: list[Callable[[str, str], None]] = field(default_factory=list)
     end_detail: str | None = None  # why we ended it, in words for the phone system (overload)
     undeclared: set[str] = field(default_factory=set)  # speakers whose audio was dropped (logged once)
+    # speakers that arrive as registered legs (separate connections) rather than with the first connection
+    leg_speakers: frozenset[Speaker] = frozenset()
+    # the connection feeding each track (an opaque token, the driver); audio from any other is dropped
+    feeders: dict[Speaker, object] = field(default_factory=dict)
+    suspended_at: float | None = None  # monotonic time its last connection closed for a reconnect
+    resume_timer: asyncio.Task[None] | None = None  # ends the call when no session resumes it in time
+    clock_base: float = 0.0  # call time of position 0 of the current connection's tracks (shared clock)
+    reconnects: int = 0
 
 
 class CallManager:
@@ -96,7 +121,13 @@ class CallManager:
         *,
         default_language: str = "zh-CN",
         rtp_ports: range | None = None,
+        reconnect_grace: float = RECONNECT_GRACE,
+        mask_meta: MetaMasker | None = None,
     ) -> None:
+        self.reconnect_grace = reconnect_grace
+        # masks ID/card numbers in metadata as it arrives, before any event, snapshot or row carries it
+        # (given by the composition root: the masking rules are the coach's, which this part cannot import)
+        self._mask_meta = mask_meta
         self.engine = engine
         self.sink = sink
         self.default_language = default_language
@@ -106,7 +137,7 @@ class CallManager:
         self._rtp: dict[int, tuple[str, Speaker, int]] = {}  # port -> (call_id, speaker, payload type)
         self._free_ports: list[int] = list(rtp_ports) if rtp_ports else []
         self.counters: dict[str, int] = {"calls_started": 0, "calls_ended": 0, "calls_refused": 0, "calls_shed": 0,
-                                         "probes": 0}
+                                         "probes": 0, "duplicates_refused": 0}
         self._tasks: set[asyncio.Task[Any]] = set()
         engine.on_shed = self.shed
 
@@ -147,7 +178,7 @@ class CallManager:
                      ("protocol", protocol), ("customer_phone", customer_phone), ("direction", direction)):
             if v is not None:
                 setattr(reg, k, v)
-        reg.meta.update(meta or {})
+        reg.meta.update(self.mask(meta or {}, reg.language or self.default_language))
         for speaker, leg in (audiosocket or {}).items():
             leg_id = str(uuid.UUID(leg))
             owner = self._legs.get(leg_id)
@@ -182,6 +213,7 @@ class CallManager:
         if call is None:
             return None
         st = call.started
+        meta = self.mask(meta or {}, language or st.language) or None
         changes = {k: v for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language))
                    if v is not None and getattr(st, k) != v}
         if not changes and not meta:
@@ -190,6 +222,10 @@ class CallManager:
         ev = CallUpdated(call_id=call_id, meta=meta or {}, **changes)
         self.sink(ev)
         return ev
+
+    def mask(self, meta: dict[str, Any], language: str | None) -> dict[str, Any]:
+        """`meta` with sensitive numbers masked (as it is when no masker was given)."""
+        return self._mask_meta(meta, language) if self._mask_meta is not None and meta else meta
 
     def leg(self, leg_id: str) -> tuple[str, Speaker] | None:
         return self._legs.get(leg_id)
@@ -206,15 +242,22 @@ class CallManager:
         *,
         call_id: str | None = None,
         speakers: tuple[Speaker, ...] | None = None,
+        conn: object | None = None,
     ) -> LiveCall:
-        """Admit a call (or a further connection of a live call) and announce it.
+        """Admit a call (or a registered further leg of a live call) and announce it.  `conn` is the
+        connection asking (any token unique to it): it becomes the one feeder of its speakers' tracks.
 
-        Raises Refusal when admission control turns it away."""
+        Raises Refusal when admission control turns it away, or when the call id is already live and
+        this connection is not one of its registered legs."""
         call_id = call_id or start.external_id or uuid.uuid4().hex
         speakers = speakers or start.speakers
         existing = self.live.get(call_id)
         if existing is not None:
-            existing.connections += 1
+            if protocol == existing.protocol and (existing.suspended_at is not None
+                                                  or self._same_audiohook_conversation(existing, start)):
+                self._resume(existing, speakers, conn)
+            else:
+                self._join(existing, protocol, speakers, conn)
             return existing
         reg = self.registrations.pop(call_id, None)
         expected = tuple(sorted(set(speakers) | (set(reg.rtp) if reg else set()) |
@@ -222,6 +265,7 @@ class CallManager:
         busy = sum(len(c.expected) for c in self.live.values())
         why = self.engine.admission(len(expected), active=busy)
         if why:
+            self._release(call_id)  # its registration is gone: its RTP ports and AudioSocket legs go back
             self.counters["calls_refused"] += 1
             self.engine.refused += 1
             self.sink(CallRefused(call_id=call_id, protocol=protocol, reason=why))
@@ -239,9 +283,11 @@ class CallManager:
             customer_phone=(reg.customer_phone if reg else None) or start.customer_phone,
             direction=(reg.direction if reg else None) or start.direction,
             transcribed=self.engine.available,
-            meta={**start.meta, **(reg.meta if reg else {})},
+            meta={**self.mask(start.meta, language), **(reg.meta if reg else {})},
         )
-        call = LiveCall(call_id=call_id, protocol=protocol, started=ev, expected=expected, connections=1)
+        legs = (set(reg.rtp) | set(reg.legs.values())) if reg else set()
+        call = LiveCall(call_id=call_id, protocol=protocol, started=ev, expected=expected, connections=1,
+                        leg_speakers=frozenset(legs), feeders={s: conn for s in speakers if conn is not None})
         self.live[call_id] = call
         self.counters["calls_started"] += 1
         log.info("call started", call_id=call_id, protocol=protocol, agent_id=ev.agent_id,
@@ -249,8 +295,55 @@ class CallManager:
         self.sink(ev)
         return call
 
-    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True) -> None:
-        """Place a protocol's Audio on the call's timeline and hand it to recognition."""
+    def _join(self, call: LiveCall, protocol: str, speakers: tuple[Speaker, ...], conn: object | None) -> None:
+        """A further connection for a live call: admitted only as a registered leg for tracks nobody feeds
+        yet; anything else is refused (and counted) so it cannot take over the call's tracks."""
+        wanted = set(speakers)
+        is_leg = (protocol == call.protocol and protocol in LEG_PROTOCOLS and bool(wanted)
+                  and wanted <= call.leg_speakers and not wanted & set(call.feeders))
+        if not is_leg:
+            self.counters["duplicates_refused"] += 1
+            self.counters["calls_refused"] += 1
+            log.warning("connection for a call that is already live refused", call_id=call.call_id,
+                        protocol=protocol, live_protocol=call.protocol, speakers=sorted(wanted),
+                        fed=sorted(call.feeders))
+            raise Refusal("call id already live")
+        call.connections += 1
+        if conn is not None:
+            for speaker in wanted:
+                call.feeders[speaker] = conn
+
+    @staticmethod
+    def _same_audiohook_conversation(call: LiveCall, start: CallStart) -> bool:
+        """An AudioHook `open` for a live AudioHook call of the same organization: Genesys reconnecting may
+        open the new session before it closes the old one (with reason `reconnect`)."""
+        org = start.meta.get("organizationId")
+        return (call.protocol == "audiohook" and bool(org) and start.external_id == call.call_id
+                and call.started.meta.get("organizationId") == org)
+
+    def _resume(self, call: LiveCall, speakers: tuple[Speaker, ...], conn: object | None) -> None:
+        """A new session resumes a call suspended for a reconnect (or takes over from the session it
+        replaces): its positions start again at 0, so each track continues where the call's audio left off
+        plus the wall-clock time the call had no session; the recognition streams (and their segment
+        numbering) carry on, and the old session's audio, if any still comes, is dropped."""
+        gap = 0.0 if call.suspended_at is None else max(0.0, time.monotonic() - call.suspended_at)
+        base = max((t.end_time for t in call.tracks.values()), default=call.clock_base) + gap
+        for track in call.tracks.values():
+            track.offset, track.next_pos = base, 0
+        call.clock_base = base
+        call.suspended_at = None
+        if call.resume_timer is not None:
+            call.resume_timer.cancel()
+            call.resume_timer = None
+        call.reconnects += 1
+        call.connections += 1
+        call.feeders = {s: conn for s in speakers if conn is not None}
+        log.info("call resumed by a reconnecting session", call_id=call.call_id, gap=round(gap, 3),
+                 resumes_at=round(base, 3), reconnects=call.reconnects)
+
+    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True, conn: object | None = None) -> None:
+        """Place a protocol's Audio on the call's timeline and hand it to recognition.  Audio from a
+        connection (`conn`) other than the one feeding that track is dropped."""
         if call.ended:
             return
         if a.speaker not in call.expected:  # never open a stream for a track the call did not declare
@@ -259,12 +352,15 @@ class CallManager:
                 log.warning("audio for a track the call did not declare; dropped", call_id=call.call_id,
                             speaker=a.speaker, declared=list(call.expected))
             return
+        if conn is not None and call.feeders.get(a.speaker) is not conn:
+            return  # a track this connection does not feed
         track = call.tracks.get(a.speaker)
         if track is None:
-            offset = 0.0 if shared_clock else max(0.0, time.monotonic() - call.start_mono - a.position / a.sample_rate)
+            wall = time.monotonic() - call.start_mono - a.position / a.sample_rate
+            offset = call.clock_base if shared_clock else max(0.0, wall)
             track = Track(a.speaker, a.sample_rate, offset, next_pos=a.position)
-            track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate, call.started.language,
-                                                   self.sink)
+            track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate,
+                                                   call.started.language, self.sink)
             call.tracks[a.speaker] = track
         if a.sample_rate != track.rate:
             log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,
@@ -295,13 +391,31 @@ class CallManager:
                      seconds=round(gap / track.rate, 2), limit=MAX_FILL_SECONDS)
         return pcm, pos
 
-    async def connection_closed(self, call: LiveCall, reason: str) -> None:
+    async def connection_closed(self, call: LiveCall, reason: str, *, conn: object | None = None) -> None:
         """One connection of a call ended; the call ends with its last connection.  Returns at once: the
         connection closes now, while the call's queued audio is decoded and its end published in the
         background (`end_all` waits for those)."""
+        if conn is not None:
+            for speaker, feeder in list(call.feeders.items()):
+                if feeder is conn:
+                    del call.feeders[speaker]
         call.connections -= 1
-        if call.connections <= 0:
-            self._spawn(self.end_call(call.call_id, reason))
+        if call.connections > 0 or call.ended:
+            return
+        if reason == "reconnect" and self.reconnect_grace > 0:
+            call.suspended_at = time.monotonic()
+            log.info("call waits for a reconnecting session", call_id=call.call_id, grace=self.reconnect_grace)
+            call.resume_timer = asyncio.get_running_loop().create_task(self._reconnect_expired(call))
+            return
+        self._spawn(self.end_call(call.call_id, reason))
+
+    async def _reconnect_expired(self, call: LiveCall) -> None:
+        await asyncio.sleep(self.reconnect_grace)
+        if call.suspended_at is not None and not call.ended:
+            log.warning("no session resumed the call in time; ended", call_id=call.call_id,
+                        grace=self.reconnect_grace)
+            call.resume_timer = None
+            await self.end_call(call.call_id, "reconnect_timeout")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -316,6 +430,8 @@ class CallManager:
             if call.ended:
                 return None
             call.ended = True
+            if call.resume_timer is not None and call.resume_timer is not asyncio.current_task():
+                call.resume_timer.cancel()
             for hang_up in list(call.hangups):  # the phone system hears of it now, not after the decoding
                 hang_up(reason, call.end_detail or reason)
             await asyncio.gather(*(t.stream.close() for t in call.tracks.values() if t.stream is not None))
@@ -336,6 +452,16 @@ class CallManager:
             if cid == call_id:
                 del self._rtp[port]
                 self._free_ports.append(port)
+
+    def cancel_registration(self, call_id: str) -> Registration | None:
+        """Drop a registration whose call never started (the dialler ended it first): its RTP ports and
+        AudioSocket legs are free again at once.  None when there is no such registration."""
+        reg = self.registrations.pop(call_id, None)
+        if reg is not None:
+            self._release(call_id)
+            log.info("registration cancelled before the call started", call_id=call_id,
+                     rtp_ports=sorted(reg.rtp.values()))
+        return reg
 
     def expire_registrations(self, max_age: float = 3600.0) -> None:
         now = time.monotonic()

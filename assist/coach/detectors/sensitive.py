@@ -1,6 +1,7 @@
 """Sensitive numbers (PIPL Art 28): ID-card, bank-card and account numbers, SSNs.
 
-`mask_segment(seg)` returns a copy of the segment with such numbers masked in the text and words,
+`mask_segment(seg)` returns a copy of the segment with such numbers masked in the text and words
+(`mask_meta(meta)` does the same for every string of a call's metadata),
 whether written (6222 0202 …) or spoken digit by digit (六二二二…, four one one one…): every digit but
 the last `keep_last` becomes `*`.  Phone numbers are kept (they are contact data, not financial data).
 The detector adds a redaction prompt (CN-PI-01) when the agent reads a full number aloud.
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from assist.coach.detectors.base import CallState, Detector, SegmentView
 from assist.coach.numbers import digit_runs
-from assist.coach.playbook import Playbook, load_playbook
+from assist.coach.playbook import DEFAULT_LANGUAGE, Playbook, load_playbook
 from assist.events import TranscriptSegment, Word
 
 _SSN = re.compile(r"(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])")
@@ -95,6 +97,45 @@ def mask_segment(seg: TranscriptSegment, playbook: Playbook | None = None) -> Tr
     if not spans and words is seg.words:
         return seg
     return seg.model_copy(update={"text": _mask_text(seg.text, spans), "words": words})
+
+
+def mask_text(text: str, playbook: Playbook) -> str:
+    """`text` with ID-card, bank-card and account numbers masked (all digits but the last `keep_last`)."""
+    spans = find_sensitive(text, playbook)
+    return _mask_text(text, spans) if spans else text
+
+
+def mask_meta(meta: dict[str, Any], language: str | None = None) -> dict[str, Any]:
+    """Call metadata (any JSON shape) with sensitive numbers masked in every string, and in every integer
+    long enough to be one (written as the masked string), the way transcript text is masked.  Walked with
+    a stack, never recursion; returns `meta` itself when nothing needed masking."""
+    pb = load_playbook(language or DEFAULT_LANGUAGE)
+    changed = False
+    root: list[Any] = [meta]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str) and any(c.isdigit() for c in item):
+            masked = mask_text(item, pb)
+        elif isinstance(item, int) and not isinstance(item, bool) and len(str(abs(item))) >= pb.sensitive.min_digits:
+            masked = mask_text(str(item), pb)
+        elif isinstance(item, dict):
+            copy = dict(item)
+            container[key] = copy
+            stack.extend((copy, k) for k in copy)
+            continue
+        elif isinstance(item, list):
+            copy_list = list(item)
+            container[key] = copy_list
+            stack.extend((copy_list, i) for i in range(len(copy_list)))
+            continue
+        else:
+            continue
+        if masked != item:
+            container[key] = masked
+            changed = True
+    return root[0] if changed else meta
 
 
 class SensitiveData(Detector):

@@ -104,9 +104,12 @@ async def end_call(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     cid = request.match_info["call_id"]
     ev = await ctx.calls.end_call(cid, "ended by API")
-    if ev is None:
-        return json_error(404, f"no live call {cid}")
-    return web.json_response(ev.model_dump(mode="json"))
+    if ev is not None:
+        return web.json_response(ev.model_dump(mode="json"))
+    if ctx.calls.cancel_registration(cid) is not None:  # registered, never started: free its ports now
+        await ctx.store.cancel_registered(cid, "ended by API before it started")
+        return web.json_response({"call_id": cid, "ended": "registration"})
+    return json_error(404, f"no live or registered call {cid}")
 
 
 @routes.get("/api/calls")
@@ -147,7 +150,7 @@ async def healthz(request: web.Request) -> web.Response:
         "live_calls": len(ctx.calls.live) + len(ctx.demo_calls),  # demo calls play without a phone connection
         "asr": asr,
         "loop_lag": ctx.looplag.summary(),
-        "counters": ctx.calls.counters,
+        "counters": {**ctx.calls.counters, **ctx.coach.counters},
     })
 
 

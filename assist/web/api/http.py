@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
+
+from assist.stream.protocols.base import JsonError, loads_strict
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -17,12 +20,60 @@ def bad_request(message: str) -> web.HTTPBadRequest:
                               content_type="application/json")
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 that says why it is not."""
+def non_finite_path(value: Any) -> str | None:
+    """Where in a parsed JSON value the first non-finite number (NaN, ±Infinity) is, as `a.b[2]`;
+    None when there is none.  Walked with a stack, never recursion."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "body"
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+class NonFiniteNumber(JsonError):
+    """JSON with NaN/Infinity (or a number beyond float range) in a field; the text names the field."""
+
+
+def load_json_strict(text: str) -> Any:
+    """Untrusted JSON parsed strictly (`loads_strict`: no NaN/Infinity, no number out of float range,
+    bounded nesting).  JsonError says what was wrong; NonFiniteNumber also names the field."""
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return loads_strict(text)
+    except JsonError as e:
+        where = None
+        if "non-finite" in str(e) or "out of range" in str(e):
+            try:  # find the field: the lenient parser reads NaN/Infinity (and 1e999 as inf)
+                where = non_finite_path(json.loads(text))
+            except (ValueError, RecursionError):
+                where = None
+        if where is not None:
+            raise NonFiniteNumber(f"field '{where}': non-finite number (NaN/Infinity) is not allowed") from None
+        raise
+
+
+def parse_json_body(text: str) -> Any:
+    """A JSON request body, parsed strictly (`load_json_strict`), or a 400 that says what was wrong and, for
+    a non-finite number, in which field."""
+    try:
+        return load_json_strict(text)
+    except NonFiniteNumber as e:
+        raise bad_request(str(e)) from None
+    except JsonError as e:
+        raise bad_request(f"body is not JSON: {e}") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as strict JSON (see `parse_json_body`), or a 400 that says why it is not."""
+    try:
+        text = await request.text()
+    except UnicodeDecodeError as e:
         raise bad_request(f"body is not JSON: {e}") from e
+    return parse_json_body(text)
 
 
 def query_limit(request: web.Request, default: int = 100, most: int = 1000) -> int:

@@ -10,7 +10,6 @@ with a fresh snapshot loses nothing.  `schema()` is the JSON Schema served at /a
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -24,6 +23,8 @@ from assist.service.summary_service import Delivery as Delivery
 from assist.service.summary_service import DeliveryState, SummaryDraft
 from assist.service.summary_service import DeliveryStatus as DeliveryStatus
 from assist.service.summary_service import SummaryStateName as SummaryStateName
+from assist.stream.protocols.base import JsonError
+from assist.web.api.http import NonFiniteNumber, load_json_strict
 
 PROTOCOL_VERSION = 1
 Role = Literal["agent", "supervisor"]
@@ -228,9 +229,11 @@ class BadMessage(ValueError):
 
 def parse_client_message(text: str) -> Any:
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadMessage(f"message is not JSON: {e.msg} at character {e.pos}") from None
+        raw = load_json_strict(text)  # no NaN/Infinity: they would reach summary edits and the store
+    except NonFiniteNumber as e:
+        raise BadMessage(f"message is not JSON this server accepts: {e}") from None
+    except JsonError as e:
+        raise BadMessage(f"message is not JSON: {e}") from None
     if not isinstance(raw, dict):
         raise BadMessage("message must be a JSON object with a 'type'")
     kind = raw.get("type")

@@ -29,7 +29,9 @@ from assist.web.browser.hub import UI, BrowserHub
 log = logs.get(__name__)
 routes = web.RouteTableDef()
 
-FAILED_LOGINS_MAX = 5
+FAILED_LOGINS_MAX = 5  # per (name, client address)
+FAILED_LOGINS_PER_ADDRESS = 20  # per client address, whatever the names
+FAILED_LOGINS_PER_NAME = 100  # per name, whatever the addresses: only a distributed attack gets here
 FAILED_LOGINS_WINDOW = 300.0
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -56,25 +58,45 @@ if CLIENT.is_dir():
 
 
 class _Throttle:
-    """Failed sign-ins per name: after FAILED_LOGINS_MAX in the window, refuse for the rest of it."""
+    """Failed sign-ins, counted over the last FAILED_LOGINS_WINDOW seconds at three scopes:
+
+    * per (name, client address), FAILED_LOGINS_MAX: someone guessing one person's password from one place
+      is stopped after a few tries, without locking that person out where they really are;
+    * per client address, FAILED_LOGINS_PER_ADDRESS (any names): one place trying many names is stopped;
+    * per name, FAILED_LOGINS_PER_NAME (any addresses): high enough that only an attack spread over many
+      addresses reaches it, which then does lock the name for the window (the lesser harm).
+
+    A successful sign-in clears its (name, address) count only: the other scopes keep what they saw."""
 
     def __init__(self) -> None:
-        self.failures: dict[str, list[float]] = {}
+        self.failures: dict[tuple[str, str], list[float]] = {}  # scope key -> failure times
 
-    def blocked(self, name: str) -> bool:
-        now = time.monotonic()
-        recent = [t for t in self.failures.get(name, []) if now - t < FAILED_LOGINS_WINDOW]
-        self.failures[name] = recent
-        return len(recent) >= FAILED_LOGINS_MAX
+    @staticmethod
+    def _keys(name: str, address: str) -> list[tuple[tuple[str, str], int]]:
+        return [((name, address), FAILED_LOGINS_MAX), (("", address), FAILED_LOGINS_PER_ADDRESS),
+                ((name, ""), FAILED_LOGINS_PER_NAME)]
 
-    def failed(self, name: str) -> None:
+    def blocked(self, name: str, address: str) -> bool:
         now = time.monotonic()
-        if len(self.failures) > 10_000:  # names are the caller's choice: keep only what still counts
+        hit = False
+        for key, limit in self._keys(name, address):
+            recent = [t for t in self.failures.get(key, []) if now - t < FAILED_LOGINS_WINDOW]
+            if recent:
+                self.failures[key] = recent
+            else:
+                self.failures.pop(key, None)
+            hit = hit or len(recent) >= limit
+        return hit
+
+    def failed(self, name: str, address: str) -> None:
+        now = time.monotonic()
+        if len(self.failures) > 30_000:  # names are the caller's choice: keep only what still counts
             self.failures = {k: v for k, v in self.failures.items() if v and now - v[-1] < FAILED_LOGINS_WINDOW}
-        self.failures.setdefault(name, []).append(now)
+        for key, _ in self._keys(name, address):
+            self.failures.setdefault(key, []).append(now)
 
-    def ok(self, name: str) -> None:
-        self.failures.pop(name, None)
+    def ok(self, name: str, address: str) -> None:
+        self.failures.pop((name, address), None)
 
 
 THROTTLE: web.AppKey[_Throttle] = web.AppKey("login_throttle", _Throttle)
@@ -204,14 +226,15 @@ async def login(request: web.Request) -> web.StreamResponse:
 
     if not name or not password:
         return refuse(400, "missing", "name and password are both required")
-    if throttle.blocked(name):
+    address = request.remote or ""
+    if throttle.blocked(name, address):
         return refuse(429, "throttled", f"too many failed sign-ins for {name}; wait a few minutes")
     user = await hub.users.verify(name, password)
     if user is None:
-        throttle.failed(name)
-        log.info("sign-in refused", user=name)
+        throttle.failed(name, address)
+        log.info("sign-in refused", user=name, peer=address)
         return refuse(401, "bad_credentials", "wrong name or password")
-    throttle.ok(name)
+    throttle.ok(name, address)
     token, expires = await hub.users.create_session(user)
     await hub.refresh_teams()
     log.info("signed in", user=user.name, role=user.role)

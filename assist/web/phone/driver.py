@@ -54,11 +54,11 @@ class Calls(Protocol):
     counters: dict[str, int]
 
     def start_call(self, protocol: str, start: CallStart, *, call_id: str | None = None,
-                   speakers: tuple[Speaker, ...] | None = None) -> LiveCall: ...
+                   speakers: tuple[Speaker, ...] | None = None, conn: object | None = None) -> LiveCall: ...
 
-    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True) -> None: ...
+    def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True, conn: object | None = None) -> None: ...
 
-    async def connection_closed(self, call: LiveCall, reason: str) -> None: ...
+    async def connection_closed(self, call: LiveCall, reason: str, *, conn: object | None = None) -> None: ...
 
 
 class ProtocolDriver:
@@ -127,7 +127,7 @@ class ProtocolDriver:
             if self.call is not None:
                 if self.speaker_map:
                     ev = Audio(self.speaker_map.get(ev.speaker, ev.speaker), ev.pcm, ev.sample_rate, ev.position)
-                self.calls.audio(self.call, ev, shared_clock=self.shared_clock)
+                self.calls.audio(self.call, ev, shared_clock=self.shared_clock, conn=self)
         elif isinstance(ev, CallStart):
             await self._start(ev)
         elif isinstance(ev, SendText):
@@ -173,7 +173,7 @@ class ProtocolDriver:
             call_id, self.speaker_map = self.resolve_call(ev)
         try:
             speakers = tuple(self.speaker_map.get(s, s) for s in ev.speakers) if self.speaker_map else None
-            self.call = self.calls.start_call(self.protocol, ev, call_id=call_id, speakers=speakers)
+            self.call = self.calls.start_call(self.protocol, ev, call_id=call_id, speakers=speakers, conn=self)
         except Refusal as e:
             await self.handle(self.proto.refuse(str(e)))
             return
@@ -206,7 +206,7 @@ class ProtocolDriver:
     async def _end(self, reason: str) -> None:
         call, self.call = self.call, None
         if call is not None:
-            await self.calls.connection_closed(call, reason)
+            await self.calls.connection_closed(call, reason, conn=self)
 
     def _media_arrived(self) -> None:
         if self._media_timer is not None:

@@ -46,8 +46,13 @@ class RtpListener:
 
     def datagram(self, port: int, data: bytes, addr: tuple[str, int]) -> None:
         leg = self.legs.get(port)
+        owner = self.ctx.calls.rtp_port(port)
+        if leg is not None and (owner is None or owner[0] != leg.call_id):
+            # the port was released (call refused or ended) and maybe given to another call: the old leg
+            # must not swallow the new call's packets
+            self._retire(port, leg)
+            leg = None
         if leg is None:
-            owner = self.ctx.calls.rtp_port(port)
             if owner is None:
                 self.unknown_datagrams += 1
                 if self.unknown_datagrams in (1, 10, 100) or self.unknown_datagrams % 1000 == 0:
@@ -70,6 +75,12 @@ class RtpListener:
             self.legs[port] = leg
         leg.last = time.monotonic()
         leg.queue.put_nowait((data, leg.last, (str(addr[0]), int(addr[1]))))
+
+    def _retire(self, port: int, leg: _Leg) -> None:
+        """End a leg's pump (it ends its driver) and forget it for this port."""
+        leg.queue.put_nowait((b"", time.monotonic(), ("", 0)))
+        if self.legs.get(port) is leg:
+            del self.legs[port]
 
     async def _pump(self, port: int, leg: _Leg) -> None:
         """Datagrams of one leg, handled in order (the driver awaits call start and end)."""
