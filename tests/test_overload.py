@@ -234,3 +234,21 @@ def test_the_next_shed_waits_as_long_as_the_backlog_was() -> None:
     assert len(sheds) == 1
     later = _run(gov, 13.0, 2, 30)  # still rising: shed again, but not before 12 s have passed
     assert later and later[0] - sheds[0] >= 12.0
+
+
+def test_one_decode_takes_at_most_a_second_of_queued_audio() -> None:
+    """A stream that fell behind catches up in steps of at most MAX_DECODE_SECONDS, oldest audio first."""
+    from assist.stream.recognition import MAX_DECODE_SECONDS, SpeakerStream
+
+    engine = AsrEngine(None, workers=1)
+    s = SpeakerStream(engine, "c", "customer", 8000, "ko-KR", lambda seg: None)
+    frame = b"\x00\x01" * 160  # 20 ms
+    for i in range(250):  # 5 s queued
+        s.feed(AudioFrame(call_id="c", speaker="customer", start=i * 0.02, sample_rate=8000, pcm=frame,
+                          received_at=float(i)))
+    steps = []
+    while s._queue:
+        batch = s._take_batch()
+        steps.append(sum(len(pcm) for _, pcm, _ in batch) / 2 / 8000)
+        assert s._queued_bytes == sum(len(pcm) for _, pcm, _ in s._queue)
+    assert steps == [MAX_DECODE_SECONDS] * 5

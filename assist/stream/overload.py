@@ -16,8 +16,9 @@ but not yet decoded, over all streams) grows:
 Each step up needs the backlog above its threshold for `raise_after` seconds; each step down needs it
 below `recover_ratio` of the first threshold for `lower_after` seconds.
 
-`Capacity` estimates how many streams this host decodes in real time from what it measured (decode CPU
-per second of audio), so admission follows the host and not a number set for another machine.
+`Capacity` estimates how many streams this host decodes in real time from what it measured (wall-clock
+decode time per second of audio, which also grows when other work slows the decoders), so admission follows
+the host as it is now and not a number set for another machine.
 
 Sans-I/O: both are fed times and measurements and return decisions; the engine acts on them.
 """
@@ -114,12 +115,12 @@ class Capacity:
     _cpu: float = 0.0
     _audio: float = 0.0
 
-    def add(self, decode_cpu: float, audio_seconds: float) -> None:
-        """A stream decoded `audio_seconds` of its audio (speech and silence) with `decode_cpu` CPU-seconds."""
+    def add(self, decode_seconds: float, audio_seconds: float) -> None:
+        """A stream decoded `audio_seconds` of its audio (speech and silence) in `decode_seconds` of decoding."""
         if audio_seconds <= 0:
             return
         fade = 0.5 ** (audio_seconds / self.half_life)
-        self._cpu = self._cpu * fade + decode_cpu
+        self._cpu = self._cpu * fade + decode_seconds
         self._audio = self._audio * fade + audio_seconds
 
     @property
@@ -128,7 +129,7 @@ class Capacity:
 
     @property
     def cost(self) -> float | None:
-        """CPU-seconds per second of one stream's audio (None until measured)."""
+        """Decoding seconds per second of one stream's audio (None until measured)."""
         return self._cpu / self._audio if self.measured else None
 
     def streams(self) -> int | None:

@@ -46,6 +46,7 @@ log = logs.get(__name__)
 
 SegmentSink = Callable[[TranscriptSegment], None]
 WATCH_INTERVAL = 0.5  # seconds between overload checks
+MAX_DECODE_SECONDS = 1.0  # audio handed to one decode at most, so a late stream catches up in steps
 PACED_RATIO, PACED_SLACK = 1.5, 2.0  # audio seconds per wall second (+ slack) still counted as real time
 HARDER_GATE_DB = 6.0  # how much further above the noise floor speech must be under overload
 
@@ -152,6 +153,7 @@ class StreamStats:
     audio_seconds: float = 0.0
     decoded_seconds: float = 0.0
     decode_cpu: float = 0.0
+    decode_wall: float = 0.0  # wall-clock seconds spent in decodes (CPU time plus waiting for a core)
     decodes: int = 0
     lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=200))  # (when, lag)
 
@@ -246,7 +248,7 @@ class SpeakerStream:
                 await self._wake.wait()
                 self._wake.clear()
                 if self._queue:
-                    batch, self._queue, self._queued_bytes = self._queue, [], 0
+                    batch = self._take_batch()
                     newest = batch[-1][2]
                     runs = self._gate_batch(batch)
                     # when the gate held it all back as silence there is nothing to decode: no thread hand-off
@@ -299,6 +301,22 @@ class SpeakerStream:
             out.append(r)
         return out
 
+    def _take_batch(self) -> list[tuple[float, bytes, float]]:
+        """The queued audio for one decode, at most MAX_DECODE_SECONDS of it: a stream that fell behind catches
+        up in steps, so its backlog (and the overload policy watching it) sees each step, and a call that is
+        shed stops costing decode time within a step."""
+        limit = int(self.rate * 2 * MAX_DECODE_SECONDS)
+        taken = 0
+        n = 0
+        while n < len(self._queue) and (n == 0 or taken + len(self._queue[n][1]) <= limit):
+            taken += len(self._queue[n][1])
+            n += 1
+        batch, self._queue = self._queue[:n], self._queue[n:]
+        self._queued_bytes -= taken
+        if self._queue:
+            self._wake.set()  # the rest is decoded next, without waiting for more audio
+        return batch
+
     def backlog(self, now: float) -> float:
         """Seconds since the oldest audio that is received but not yet decoded arrived (0 when none, or when
         the stream is shed: nobody waits for its audio any more)."""
@@ -314,8 +332,9 @@ class SpeakerStream:
         return self.stats.audio_seconds <= (now - self.opened_at) * PACED_RATIO + PACED_SLACK
 
     def account(self) -> tuple[float, float]:
-        """Decode CPU and audio seconds since the last call (for the engine's capacity estimate)."""
-        cpu, audio = self.stats.decode_cpu, self.stats.audio_seconds
+        """Wall-clock decode seconds and audio seconds since the last call (for the engine's capacity
+        estimate: wall time, unlike CPU time, also grows when other work on the host slows decoding)."""
+        cpu, audio = self.stats.decode_wall, self.stats.audio_seconds
         before = self._accounted
         self._accounted = (cpu, audio)
         return cpu - before[0], audio - before[1]
@@ -398,6 +417,7 @@ class SpeakerStream:
         in a carry buffer), so results do not depend on how audio happened to be batched: vosk
         checks for an endpoint only at the end of each AcceptWaveform."""
         t0 = time.thread_time()
+        w0 = time.perf_counter()
         out: list[dict[str, Any]] = []
         fed_before = self._rec_samples
         step = self._chunk_bytes
@@ -430,6 +450,7 @@ class SpeakerStream:
             out.append({"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start,
                         "at": self._fed_until})
         self.stats.decode_cpu += time.thread_time() - t0
+        self.stats.decode_wall += time.perf_counter() - w0
         self.stats.decodes += 1
         return out
 
