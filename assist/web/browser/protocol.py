@@ -222,6 +222,8 @@ def parse_client_message(text: str) -> Any:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise BadMessage(f"message is not JSON: {e.msg} at character {e.pos}") from None
+    except (ValueError, RecursionError) as e:  # an integer too long to convert, nesting too deep for json.loads
+        raise BadMessage(f"message is not JSON this server accepts: {str(e)[:100]}") from None
     if not isinstance(raw, dict):
         raise BadMessage("message must be a JSON object with a 'type'")
     kind = raw.get("type")
