@@ -40,6 +40,10 @@ from tests.fuzz.harness import run_script
 from tests.fuzz.live import LiveServer, path_segment
 from tests.fuzz.test_fuzz_driver import INGRESS, drive
 
+QUERY_PATHS = ["/api/accounts/acct-fuzz-1/dial-check", "/api/accounts/{id}/dial-check", "/api/calls", "/api/outbox",
+               "/api/outbox/metrics", "/api/outbox/{n}", "/api/calls/{id}", "/api/calls/{id}/summary",
+               "/api/accounts/{id}"]
+
 profiles.load()  # registers the profiles; "long" is the parent of every run below
 
 
@@ -102,6 +106,26 @@ def http_ingresses(live: LiveServer) -> dict[str, tuple[st.SearchStrategy[Any], 
         h.test_browser_socket_answers_bad_messages_with_4xx_errors.hypothesis.inner_test(live, texts)  # type: ignore[attr-defined]
 
     out["ws:client-messages"] = (st.lists(h.CLIENT_TEXT.filter(h.sendable), min_size=1, max_size=5), ws)
+
+    # The GET queries (dial-check at/language, limits, ids), outbox retry ids and /login form bodies: the
+    # pytest properties' own bodies, driven with the long run's example counts.
+    def inner(test: Any) -> Callable[..., None]:
+        fn: Callable[..., None] = test.hypothesis.inner_test
+        return fn
+
+    queries = inner(h.test_queries_get_a_4xx_saying_why)
+    out["http:queries"] = (
+        st.tuples(st.dictionaries(st.sampled_from(["at", "language", "limit", "x"]), h.QUERY_VALUES, max_size=3),
+                  st.sampled_from(QUERY_PATHS), h.IDS, st.integers(min_value=0, max_value=10**30)),
+        lambda case: queries(live, *case),
+    )
+    retry = inner(h.test_outbox_retry_of_any_id)
+    out["http:outbox-retry"] = (st.integers(min_value=0, max_value=10**30), lambda n: retry(live, n))
+    form = inner(h.test_login_form_bodies)
+    out["http:login-form"] = (
+        st.dictionaries(st.sampled_from(["name", "password", "next", "x"]), st.text(max_size=60), max_size=4),
+        lambda body: form(live, body),
+    )
     return out
 
 
