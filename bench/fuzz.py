@@ -55,6 +55,11 @@ class Result:
     seconds: float
 
 
+# Hypothesis keeps every example of a run in memory (~700 MB after 5,000 protocol scripts): a long run is
+# cut into chunks of this many examples, each its own hypothesis run with its own seed.
+CHUNK = 5_000
+
+
 def run(name: str, strategy: st.SearchStrategy[Any], body: Callable[[Any], None], n: int, seed_value: int) -> Result:
     count = 0
 
@@ -63,13 +68,17 @@ def run(name: str, strategy: st.SearchStrategy[Any], body: Callable[[Any], None]
         count += 1
         body(example)
 
-    test = seed(seed_value)(settings(settings.get_profile("long"), max_examples=n)(given(strategy)(prop)))
     start = time.perf_counter()
     failure = None
-    try:
-        test()
-    except Exception as exc:  # the property failed (hypothesis re-raises the shrunk example's error)
-        failure = f"{type(exc).__name__}: {str(exc)[:400]}"
+    for chunk, first in enumerate(range(0, n, CHUNK)):
+        size = min(CHUNK, n - first)
+        profile = settings(settings.get_profile("long"), max_examples=size)
+        test = seed(seed_value * 1_000_003 + chunk)(profile(given(strategy)(prop)))
+        try:
+            test()
+        except Exception as exc:  # the property failed (hypothesis re-raises the shrunk example's error)
+            failure = f"{type(exc).__name__}: {str(exc)[:400]}"
+            break
     return Result(name, count, failure, time.perf_counter() - start)
 
 
