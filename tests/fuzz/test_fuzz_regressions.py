@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -118,3 +119,14 @@ def test_rtp_emits_nothing_after_its_failure_close() -> None:
     assert proto.receive(build_rtp(b"\xff" * 4, payload_type=0, seq=2, timestamp=320, ssrc=1)) == []
     assert [type(e) for e in proto.fail("x")] == [CallStop, Close]
     assert proto.connection_closed() == []
+
+
+@pytest.mark.parametrize("at", ["0001-01-01000-0000", "0001-01-02T00:00:00+00:00", "9999-12-31T23:00:00-05:00"])
+async def test_dial_check_at_the_ends_of_the_calendar_is_a_400(light_server: Server, at: str) -> None:
+    """`at` parsed, but the history window (`at` minus HISTORY_DAYS) or the local-time arithmetic overflowed:
+    a 500 (OverflowError) instead of a 400 saying the time is out of range."""
+    account = {"id": "acct-edge", "name": "x", "principal": 100, "total_due": 100, "overdue_days": 1,
+               "currency": "CNY", "timezone": "Asia/Shanghai"}
+    assert (await light_server.post("/api/accounts", account))[0] == 201, account
+    status, reply = await _raw(light_server, "GET", f"/api/accounts/acct-edge/dial-check?at={quote(at)}")
+    assert status == 400 and "out of range" in reply["error"], reply
