@@ -31,6 +31,7 @@ from assist.sync.worker import start_worker
 from assist.web.api import accounts as accounts_routes
 from assist.web.api import calls as api
 from assist.web.api import outbox as sync_routes
+from assist.web.api.http import json_errors
 from assist.web.browser import routes as ui
 from assist.web.phone import websocket as phone
 
@@ -38,7 +39,7 @@ log = logs.get(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_message_bytes)
+    app = web.Application(client_max_size=settings.max_message_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
     use_playbook_dir(settings.playbook_dir)  # ASSIST_PLAYBOOK_DIR: extra playbooks, searched first
     app.add_routes(api.routes)

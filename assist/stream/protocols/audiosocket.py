@@ -110,6 +110,7 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
         self._buffer = bytearray()
         self._carry = b""  # odd trailing byte of a slin payload
         self._unknown_seen: set[int] = set()
+        self._unanswered = False  # a CallStart went out and accept()/refuse() has not answered it yet
 
     # ------------------------------------------------------------------ I/O layer calls
 
@@ -119,13 +120,24 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
             return super().receive(data)  # a TCP byte stream has no text frames
         return self.receive_data(data)
 
+    def _answerable(self, action: str) -> bool:
+        """accept()/refuse() answer a CallStart.  One TCP read may carry the UUID frame and the hangup
+        (or error) frame both, so the call can have ended by the time the driver answers that CallStart:
+        then there is nothing left to do (False).  Any other call outside STREAMING is our bug."""
+        unanswered, self._unanswered = self._unanswered, False
+        if self.state is _S.ENDED and unanswered:
+            return False
+        self._require(action, _S.STREAMING)
+        return True
+
     def accept(self) -> list[ProtocolEvent]:
-        self._require("accept", _S.STREAMING)
+        self._answerable("accept")
         return []
 
     def refuse(self, reason: str) -> list[ProtocolEvent]:
         """Admission refused: the only 'go away' AudioSocket has is a hangup frame."""
-        self._require("refuse", _S.STREAMING)
+        if not self._answerable("refuse"):
+            return []
         self._goto(_S.ENDED)
         return [SendBytes(HANGUP), Close(CloseCode.NORMAL, reason)]
 
@@ -248,6 +260,7 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
                 ProtocolError(f"second UUID frame {ident} (call is {self.call_uuid}) ignored", fatal=False)
             ]
         self.call_uuid = ident
+        self._unanswered = True
         self._goto(_S.STREAMING)
         return [
             CallStart(

@@ -247,8 +247,11 @@ class RtpReceiver(PhoneProtocol[RtpState]):
         return [*([CallStop("error")] if streaming else []), Close(code, reason[:120])]
 
     def connection_closed(self) -> list[ProtocolEvent]:
-        """The I/O layer gave up on the stream (registration ended or inactivity): flush and stop."""
-        out = self.flush()
+        """The I/O layer gave up on the stream (registration ended or inactivity): flush and stop.  After
+        our own fail() the leg has ended: what the reorder buffer still holds is dropped, not emitted
+        after the Close."""
+        out = self.flush() if self.state is not _R.ENDED else []
+        self._buffer.clear()
         if self.state is _R.STREAMING:
             out.append(CallStop("ended"))
         self._goto(_R.ENDED)

@@ -29,6 +29,10 @@ def _parse_time(text: str | None) -> datetime:
         raise bad_request(f"at={text!r} is not an ISO-8601 time") from e
     if at.tzinfo is None:
         raise bad_request(f"at={text!r} needs a UTC offset (e.g. +08:00)")
+    # The history window (`at` minus HISTORY_DAYS) and the debtor's local time are computed from `at`:
+    # near year 1 or 9999 they overflow (OverflowError, a 500), and no dialler dials then.
+    if not 1900 <= at.year <= 9000:
+        raise bad_request(f"at={text!r} is out of range (years 1900-9000)")
     return at
 
 

@@ -1,14 +1,20 @@
-"""Small shared pieces of the JSON API handlers: error replies that say what was wrong, body parsing."""
+"""Small shared pieces of the JSON API handlers: error replies that say what was wrong, body parsing, and
+the middleware that gives aiohttp's own errors (unknown route, wrong method, body too large) the same
+`{"error": ...}` JSON shape on the API."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from assist.stream.protocols.base import JsonError, loads_strict
+
+# Paths whose clients read JSON errors: the dialler/CTI API and the JSON sign-in.
+JSON_PATHS = ("/api/", "/login", "/healthz")
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -83,3 +89,24 @@ def query_limit(request: web.Request, default: int = 100, most: int = 1000) -> i
         return min(most, max(1, int(raw)))
     except ValueError as e:
         raise bad_request(f"limit must be a number, got {raw!r}") from e
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """On JSON paths, an HTTP error aiohttp raised itself (plain text: no route, method not allowed, body over
+    client_max_size) becomes `{"error": ...}` with the same status and headers; JSON errors pass through."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json" or not request.path.startswith(JSON_PATHS):
+            raise
+        if isinstance(exc, web.HTTPNotFound):
+            message = f"no such resource: {request.method} {request.path[:200]}"
+        elif isinstance(exc, web.HTTPMethodNotAllowed):
+            allowed = exc.headers.get("Allow", "")
+            message = f"{request.method} is not allowed on {request.path[:200]} (allowed: {allowed})"
+        else:
+            message = exc.text or exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response({"error": message}, status=exc.status, headers=headers)

@@ -17,6 +17,8 @@ from assist.web.api.http import bad_request, json_error, query_limit, read_json
 
 routes = web.RouteTableDef()
 
+MAX_ITEM_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id cannot exist (and would overflow the query)
+
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     body = await read_json(request)
@@ -89,7 +91,8 @@ async def outbox_metrics(request: web.Request) -> web.Response:
 async def outbox_show(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
-    item = await outbox_api.show_outbox_item(ctx.db, int(request.match_info["item_id"]))
+    item_id = int(request.match_info["item_id"])
+    item = await outbox_api.show_outbox_item(ctx.db, item_id) if item_id <= MAX_ITEM_ID else None
     if item is None:
         return json_error(404, f"no outbox item {request.match_info['item_id']}")
     return web.json_response(item, dumps=lambda o: json.dumps(o, default=str))
@@ -99,6 +102,9 @@ async def outbox_show(request: web.Request) -> web.Response:
 async def outbox_retry(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     require_api_token(request, ctx.settings.api_token)
-    done = await outbox_api.retry_outbox_items(ctx.db, [int(request.match_info["item_id"])])
+    item_id = int(request.match_info["item_id"])
+    if item_id > MAX_ITEM_ID:
+        return json_error(404, f"no outbox item {item_id}")
+    done = await outbox_api.retry_outbox_items(ctx.db, [item_id])
     ctx.sync_worker.wake()
     return web.json_response({"retried": done}, dumps=lambda o: json.dumps(o, default=str))

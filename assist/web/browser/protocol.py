@@ -234,6 +234,8 @@ def parse_client_message(text: str) -> Any:
         raise BadMessage(f"message is not JSON this server accepts: {e}") from None
     except JsonError as e:
         raise BadMessage(f"message is not JSON: {e}") from None
+    except (ValueError, RecursionError) as e:  # anything the strict loader did not name
+        raise BadMessage(f"message is not JSON this server accepts: {str(e)[:100]}") from None
     if not isinstance(raw, dict):
         raise BadMessage("message must be a JSON object with a 'type'")
     kind = raw.get("type")

@@ -210,7 +210,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     data: dict[str, Any]
     try:
         data = await request.json() if as_json else dict(await request.post())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for json.loads
         raise sessions.json_error(400, "body is not JSON: send {\"name\": …, \"password\": …}") from None
     if not isinstance(data, dict):
         raise sessions.json_error(400, "body must be an object with name and password")
