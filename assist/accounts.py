@@ -166,8 +166,9 @@ def parse_account(data: dict[str, Any], where: str = "account") -> Account:
     try:
         return Account.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(record)'}: {err['msg']}"
-                             for err in e.errors()[:6])
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '(record)'}: {err['msg']}" for err in e.errors()[:6]
+        )
         raise AccountError(f"{where}: {problems}") from None
 
 
@@ -204,8 +205,7 @@ def load_accounts(path: Path | str) -> list[Account]:
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
             raise AccountError(f"{p}: the CSV header must include an 'id' column")
-        return [parse_account(_csv_row(row, f"{p} row {i}"), f"{p} row {i}")
-                for i, row in enumerate(reader, start=2)]
+        return [parse_account(_csv_row(row, f"{p} row {i}"), f"{p} row {i}") for i, row in enumerate(reader, start=2)]
     if suffix in (".json", ".jsonl", ".ndjson"):
         records: list[Any]
         if suffix == ".json":
@@ -261,13 +261,22 @@ class ContactHistory(BaseModel):
     @classmethod
     def from_account(cls, account: Account, default_tz: str) -> ContactHistory:
         tz = ZoneInfo(account.timezone or default_tz)
-        return cls(account_id=account.id, attempts=[
-            ContactAttempt(at=c.at if c.at.tzinfo else c.at.replace(tzinfo=tz), connected=c.connected,
-                           channel=c.channel, call_id=c.call_id, conversation=c.conversation)
-            for c in account.contacts
-        ])
+        return cls(
+            account_id=account.id,
+            attempts=[
+                ContactAttempt(
+                    at=c.at if c.at.tzinfo else c.at.replace(tzinfo=tz),
+                    connected=c.connected,
+                    channel=c.channel,
+                    call_id=c.call_id,
+                    conversation=c.conversation,
+                )
+                for c in account.contacts
+            ],
+        )
 
     def before(self, now: datetime, exclude_call: str | None = None) -> ContactHistory:
-        return ContactHistory(account_id=self.account_id, attempts=[
-            a for a in self.attempts if a.at < now and (exclude_call is None or a.call_id != exclude_call)
-        ])
+        return ContactHistory(
+            account_id=self.account_id,
+            attempts=[a for a in self.attempts if a.at < now and (exclude_call is None or a.call_id != exclude_call)],
+        )

@@ -16,8 +16,15 @@ from assist.users_cli import run_user_cli
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in (("host", getattr(args, "host", None)), ("port", getattr(args, "port", None)),
-                                   ("data_dir", getattr(args, "data_dir", None))) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("host", getattr(args, "host", None)),
+            ("port", getattr(args, "port", None)),
+            ("data_dir", getattr(args, "data_dir", None)),
+        )
+        if v is not None
+    }
     return Settings(**overrides)
 
 
@@ -41,17 +48,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"assist: refusing to serve: {problem}", file=sys.stderr)
         return 2
     if settings.api_token is None:
-        logs.get(__name__).warning("the dialler API and live feed are open without a token",
-                                   host=settings.host, reachable="this machine only" if not settings.insecure
-                                   else "the network (ASSIST_INSECURE=1)")
+        logs.get(__name__).warning(
+            "the dialler API and live feed are open without a token",
+            host=settings.host,
+            reachable="this machine only" if not settings.insecure else "the network (ASSIST_INSECURE=1)",
+        )
     from assist.service.app import serve
     from assist.service.eventloop import loop_factory
     from assist.stream.models import ModelError
 
     _print_urls(settings, args.demo)
     try:
-        with contextlib.suppress(KeyboardInterrupt), \
-                asyncio.Runner(loop_factory=loop_factory(settings.poll_interval_ms / 1000)) as runner:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=loop_factory(settings.poll_interval_ms / 1000)) as runner,
+        ):
             runner.run(serve(settings, demo=args.demo))
     except ModelError as e:
         print(f"assist: {e}", file=sys.stderr)
@@ -71,16 +82,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"assist simulate: no such file: {path}", file=sys.stderr)
         return 2
     try:
-        call_id = asyncio.run(simulate(
-            path, args.protocol, args.server, agent=args.agent, account=args.account, language=args.language,
-            fast=args.fast, api_token=args.api_token or os.environ.get("ASSIST_API_TOKEN"),
-            twilio_auth_token=os.environ.get("ASSIST_TWILIO_AUTH_TOKEN"),
-            audiohook_api_key=os.environ.get("ASSIST_AUDIOHOOK_API_KEY"),
-            audiohook_client_secret=os.environ.get("ASSIST_AUDIOHOOK_CLIENT_SECRET"),
-            audiofork_user=os.environ.get("ASSIST_AUDIOFORK_USER"),
-            audiofork_password=os.environ.get("ASSIST_AUDIOFORK_PASSWORD"),
-            call_id=args.call_id,
-        ))
+        call_id = asyncio.run(
+            simulate(
+                path,
+                args.protocol,
+                args.server,
+                agent=args.agent,
+                account=args.account,
+                language=args.language,
+                fast=args.fast,
+                api_token=args.api_token or os.environ.get("ASSIST_API_TOKEN"),
+                twilio_auth_token=os.environ.get("ASSIST_TWILIO_AUTH_TOKEN"),
+                audiohook_api_key=os.environ.get("ASSIST_AUDIOHOOK_API_KEY"),
+                audiohook_client_secret=os.environ.get("ASSIST_AUDIOHOOK_CLIENT_SECRET"),
+                audiofork_user=os.environ.get("ASSIST_AUDIOFORK_USER"),
+                audiofork_password=os.environ.get("ASSIST_AUDIOFORK_PASSWORD"),
+                call_id=args.call_id,
+            )
+        )
     except (OSError, ValueError, RuntimeError) as e:
         print(f"assist simulate: {e}", file=sys.stderr)
         return 1
@@ -94,8 +113,9 @@ def cmd_model(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.model_cmd == "install":
         try:
-            inst = models.install(args.name, Path(args.cache or settings.model_cache), progress=True,
-                                  expected_sha256=args.sha256)
+            inst = models.install(
+                args.name, Path(args.cache or settings.model_cache), progress=True, expected_sha256=args.sha256
+            )
         except models.ModelError as e:
             print(f"assist model install: {e}", file=sys.stderr)
             return 1
@@ -169,12 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the service")
     s.add_argument("--host", help="address to listen on (default ASSIST_HOST, 127.0.0.1)")
-    s.add_argument("--port", type=int, help="HTTP port for the pages, the API and the phone WebSockets "
-                                            "(default ASSIST_PORT, 8080; 0 = any free port)")
+    s.add_argument(
+        "--port",
+        type=int,
+        help="HTTP port for the pages, the API and the phone WebSockets (default ASSIST_PORT, 8080; 0 = any free port)",
+    )
     s.add_argument("--data-dir", type=Path, help="where the SQLite database lives (default ASSIST_DATA_DIR, ./data)")
-    s.add_argument("--demo", action="store_true",
-                   help="also play a built-in sample collection call (10 times), with demo users "
-                        "demo-agent/demo-agent and demo-supervisor/demo-supervisor")
+    s.add_argument(
+        "--demo",
+        action="store_true",
+        help="also play a built-in sample collection call (10 times), with demo users "
+        "demo-agent/demo-agent and demo-supervisor/demo-supervisor",
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("user", help="people who sign in to the sidebar and the supervisor console")
@@ -183,8 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="stream a WAV file to the service as a phone system would")
     s.add_argument("file", help="mono or stereo WAV (left = customer, right = agent)")
-    s.add_argument("--protocol", required=True, choices=["twilio", "audiohook", "audiofork", "audiosocket", "rtp"],
-                   help="the phone system to act as")
+    s.add_argument(
+        "--protocol",
+        required=True,
+        choices=["twilio", "audiohook", "audiofork", "audiosocket", "rtp"],
+        help="the phone system to act as",
+    )
     s.add_argument("--server", default="127.0.0.1:8080", help="HOST:PORT of the service's HTTP port")
     s.add_argument("--agent", help="the call's agent id (who sees it in the sidebar)")
     s.add_argument("--account", help="the customer's account id (the account card)")
@@ -206,10 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("spec", nargs="?", help="a model directory or pkg:NAME (default ASSIST_VOSK_MODEL)")
     s.set_defaults(func=cmd_model)
 
-    s = sub.add_parser("outbox", help="CRM delivery queue: list | show ID | retry ID… | metrics",
-                       add_help=False)
-    s.add_argument("rest", nargs=argparse.REMAINDER, help="the outbox command and its options "
-                                                           "(assist outbox --help)")
+    s = sub.add_parser("outbox", help="CRM delivery queue: list | show ID | retry ID… | metrics", add_help=False)
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="the outbox command and its options (assist outbox --help)")
     s.set_defaults(func=cmd_outbox)
 
     s = sub.add_parser("accounts", help="accounts for the account card and the dial check")
@@ -219,8 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_accounts)
 
     s = sub.add_parser("replay", help="run timed transcripts (JSONL files or folders) through the coach")
-    s.add_argument("files", nargs="+", metavar="FILE_OR_DIR",
-                   help="timed transcripts (JSONL, the format of tests/data/coach) or folders of them")
+    s.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE_OR_DIR",
+        help="timed transcripts (JSONL, the format of tests/data/coach) or folders of them",
+    )
     s.add_argument("--json", action="store_true", help="one JSON line per call: its prompts and findings")
     s.add_argument("--score", metavar="LABELS", help="print precision/recall against labels (docs/coach.md)")
     s.set_defaults(func=cmd_replay)

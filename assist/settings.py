@@ -36,9 +36,14 @@ class Settings(BaseSettings):
     audiosocket_port: int | None = Field(9092, description="TCP port for Asterisk AudioSocket; unset = off")
     rtp_ports: str | None = Field("40000-40019", description="UDP port range for RTP external media; unset = off")
     public_url: str | None = Field(None, description="the URL phone systems reach us at (Twilio signatures)")
-    poll_interval_ms: float = Field(10.0, ge=0.0, le=50.0, description="while busy, the event loop polls for "
-                                    "network I/O at most this often and takes what arrived in one wake-up; 0 = "
-                                    "wake for every message (assist/service/eventloop.py)")
+    poll_interval_ms: float = Field(
+        10.0,
+        ge=0.0,
+        le=50.0,
+        description="while busy, the event loop polls for "
+        "network I/O at most this often and takes what arrived in one wake-up; 0 = "
+        "wake for every message (assist/service/eventloop.py)",
+    )
 
     # storage
     data_dir: Path = Path("data")
@@ -49,25 +54,42 @@ class Settings(BaseSettings):
     model_cache: Path = Path.home() / ".cache" / "assist" / "models"
     decode_workers: int = Field(default_factory=_default_workers)
     chunk_ms: int = 100
-    max_streams: int = Field(12, description="recognition streams (2 per call) this process admits; "
-                             "bench/asr.py measures it (12 on 2 cores with the small model)")
+    max_streams: int = Field(
+        12,
+        description="recognition streams (2 per call) this process admits; "
+        "bench/asr.py measures it (12 on 2 cores with the small model)",
+    )
     max_lag: float = Field(1.5, description="seconds of decode lag above which new calls are refused")
     vad: Literal["off", "endpoint", "energy"] = Field(
-        "energy", description="energy: only speech (with pre-roll and tail) is decoded and the gate ends "
+        "energy",
+        description="energy: only speech (with pre-roll and tail) is decoded and the gate ends "
         "utterances where speech stops; endpoint: all audio is decoded, the gate still ends utterances; "
-        "off: vosk alone decides where utterances end (bench/RESULTS.md compares them)")
+        "off: vosk alone decides where utterances end (bench/RESULTS.md compares them)",
+    )
     vad_pre_roll: float = Field(0.3, ge=0.02, le=2.0, description="seconds of audio kept before speech starts")
     vad_hangover: float = Field(0.5, ge=0.1, le=3.0, description="seconds of quiet after which speech has stopped")
-    vad_tail: float = Field(0.2, ge=0.02, le=3.0, description="seconds of that quiet the decoder gets (at most the "
-                            "hangover); the rest of a pause is held back like silence")
+    vad_tail: float = Field(
+        0.2,
+        ge=0.02,
+        le=3.0,
+        description="seconds of that quiet the decoder gets (at most the "
+        "hangover); the rest of a pause is held back like silence",
+    )
     endpoint_rules: tuple[float, float, float] | None = Field(
-        (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own")
+        (0.3, 0.6, 1.0), description="vosk endpoint rule2/3/4 trailing silence (s); unset = the model's own"
+    )
 
     # phone-system credentials (separate from people's)
-    api_token: str | None = Field(None, description="bearer token for the dialler/CTI API and the live feed; "
-                                  "required when the service listens beyond loopback")
-    insecure: bool = Field(False, description="serve the API and live feed without a token on a non-loopback "
-                           "address (a lab behind its own firewall; never production)")
+    api_token: str | None = Field(
+        None,
+        description="bearer token for the dialler/CTI API and the live feed; "
+        "required when the service listens beyond loopback",
+    )
+    insecure: bool = Field(
+        False,
+        description="serve the API and live feed without a token on a non-loopback "
+        "address (a lab behind its own firewall; never production)",
+    )
     twilio_auth_token: str | None = None
     twilio_inbound_speaker: Literal["customer", "agent"] = "customer"
     audiohook_api_key: str | None = None
@@ -75,9 +97,13 @@ class Settings(BaseSettings):
     audiofork_user: str | None = None
     audiofork_password: str | None = None
     max_message_bytes: int = 64 * 1024
-    media_timeout: float = Field(10.0, gt=0.0, description="seconds a phone connection may go without audio "
-                                 "after it opens (no start, no first media) before it is closed with the "
-                                 "protocol's error")
+    media_timeout: float = Field(
+        10.0,
+        gt=0.0,
+        description="seconds a phone connection may go without audio "
+        "after it opens (no start, no first media) before it is closed with the "
+        "protocol's error",
+    )
 
     # logging
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -85,11 +111,22 @@ class Settings(BaseSettings):
 
     # coach
     default_language: str = "zh-CN"
-    playbook_dir: Path | None = Field(None, description="a directory of extra playbooks (<language>.yaml), "
-                                      "searched before the packaged assist/coach/playbooks")
+    playbook_dir: Path | None = Field(
+        None,
+        description="a directory of extra playbooks (<language>.yaml), "
+        "searched before the packaged assist/coach/playbooks",
+    )
 
-    @field_validator("rtp_ports", "vosk_model", "public_url", "api_token", "audiosocket_port", "endpoint_rules",
-                     "playbook_dir", mode="before")
+    @field_validator(
+        "rtp_ports",
+        "vosk_model",
+        "public_url",
+        "api_token",
+        "audiosocket_port",
+        "endpoint_rules",
+        "playbook_dir",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v
@@ -99,8 +136,10 @@ class Settings(BaseSettings):
         network without a credential; None when it would not."""
         if self.api_token is not None or self.insecure or _is_loopback(self.host):
             return None
-        return (f"ASSIST_HOST={self.host} serves the dialler API and the live feed of every call beyond this "
-                "machine, but ASSIST_API_TOKEN is not set: set a token (or ASSIST_INSECURE=1 to serve them open)")
+        return (
+            f"ASSIST_HOST={self.host} serves the dialler API and the live feed of every call beyond this "
+            "machine, but ASSIST_API_TOKEN is not set: set a token (or ASSIST_INSECURE=1 to serve them open)"
+        )
 
     @property
     def database(self) -> Path:

@@ -26,8 +26,9 @@ from assist.store.users import ROLES, UserError, UserStore
 
 
 def _database_args(p: argparse.ArgumentParser, default: object) -> None:
-    p.add_argument("--data-dir", type=Path, default=default,
-                   help="the service's data directory (default ASSIST_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", type=Path, default=default, help="the service's data directory (default ASSIST_DATA_DIR)"
+    )
     p.add_argument("--db", type=Path, default=default, help="the SQLite database (default: DATA_DIR/assist.db)")
 
 

@@ -73,7 +73,7 @@ def bare_loop(model_dir: Path, path: Path) -> dict[str, Any]:
     def decode(rec: Any, pcm: bytes) -> list[str]:
         ws: list[str] = []
         for i in range(0, len(pcm), step):
-            if rec.AcceptWaveform(pcm[i:i + step]):
+            if rec.AcceptWaveform(pcm[i : i + step]):
                 ws += json.loads(rec.Result()).get("text", "").split()
             else:
                 rec.PartialResult()
@@ -97,9 +97,25 @@ def bare_loop(model_dir: Path, path: Path) -> dict[str, Any]:
 def bare_realtime(model_dir: Path, path: Path, calls: int, rounds: int, ramp: float) -> list[dict[str, Any]]:
     """The same N calls decoded by plain vosk at real-time pace (bench/bare_realtime.py), in a process of
     its own so its CPU is counted alone; one result per round (0 = fresh recognisers, then recycled)."""
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bare_realtime.py"), "--wav", str(path), "--model",
-                          str(model_dir), "--calls", str(calls), "--rounds", str(rounds), "--ramp", str(ramp)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "bare_realtime.py"),
+            "--wav",
+            str(path),
+            "--model",
+            str(model_dir),
+            "--calls",
+            str(calls),
+            "--rounds",
+            str(rounds),
+            "--ramp",
+            str(ramp),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -152,12 +168,27 @@ def loop_switches(pid: int) -> int:
 async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: float) -> list[dict[str, Any]]:
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="assist-bench-")
-    env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": tmp,
-           "ASSIST_VOSK_MODEL": MODEL, "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000",
-           "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "", "ASSIST_LOG_LEVEL": "WARNING",
-           "ASSIST_MODEL_CACHE": str(Path(tmp) / "models"), **server_env(vad)}
-    proc = subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "ASSIST_PORT": str(port),
+        "ASSIST_HOST": "127.0.0.1",
+        "ASSIST_DATA_DIR": tmp,
+        "ASSIST_VOSK_MODEL": MODEL,
+        "ASSIST_MAX_STREAMS": "200",
+        "ASSIST_MAX_LAG": "1000",
+        "ASSIST_AUDIOSOCKET_PORT": "",
+        "ASSIST_RTP_PORTS": "",
+        "ASSIST_LOG_LEVEL": "WARNING",
+        "ASSIST_MODEL_CACHE": str(Path(tmp) / "models"),
+        **server_env(vad),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assist.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(url)
@@ -171,7 +202,10 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                 events.append((time.monotonic(), json.loads(msg.data)))
 
         results: list[dict[str, Any]] = []
-        async with aiohttp.ClientSession() as session, session.ws_connect(url.replace("http", "ws") + "/api/feed") as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url.replace("http", "ws") + "/api/feed") as ws,
+        ):
             listener = asyncio.create_task(listen(ws))
             for rnd in range(rounds):
                 events.clear()
@@ -209,17 +243,28 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
                     if ev["final"]:
                         texts.setdefault(ev["call_id"], {}).setdefault(ev["speaker"], []).extend(ev["text"].split())
                 health = await (await session.get(url + "/healthz")).json()
-                results.append({
-                    "calls": calls, "vad": vad, "round": rnd, "call_seconds": duration,
-                    "cpu_per_call_s": cpu / (calls * duration), "cores_busy": cpu / wall,
-                    "loop_wakeups_per_s": wakeups,
-                    "decode_cpu_per_call_s": (health["asr"]["decode_cpu_seconds"] - dec0) / (calls * duration),
-                    "rss_mb": rss / 2**20, "rss_per_call_mb": (rss - rss0) / 2**20 / calls if rnd == 0 else None,
-                    "final_p50": pct(fin, 50), "final_p95": pct(fin, 95),
-                    "partial_p50": pct(par, 50), "partial_p95": pct(par, 95),
-                    "lag": health["asr"]["lag_summary"], "loop_lag": health["loop_lag"],
-                    "texts": texts, "finals": len(fin),
-                })
+                results.append(
+                    {
+                        "calls": calls,
+                        "vad": vad,
+                        "round": rnd,
+                        "call_seconds": duration,
+                        "cpu_per_call_s": cpu / (calls * duration),
+                        "cores_busy": cpu / wall,
+                        "loop_wakeups_per_s": wakeups,
+                        "decode_cpu_per_call_s": (health["asr"]["decode_cpu_seconds"] - dec0) / (calls * duration),
+                        "rss_mb": rss / 2**20,
+                        "rss_per_call_mb": (rss - rss0) / 2**20 / calls if rnd == 0 else None,
+                        "final_p50": pct(fin, 50),
+                        "final_p95": pct(fin, 95),
+                        "partial_p50": pct(par, 50),
+                        "partial_p95": pct(par, 95),
+                        "lag": health["asr"]["lag_summary"],
+                        "loop_lag": health["loop_lag"],
+                        "texts": texts,
+                        "finals": len(fin),
+                    }
+                )
             listener.cancel()
         return results
     finally:
@@ -234,8 +279,12 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", default="1,4,8")
-    ap.add_argument("--vad", default="off,energy", help="server configurations: a VAD mode, optionally followed by "
-                    "settings to change, e.g. energy:poll_interval_ms=0")
+    ap.add_argument(
+        "--vad",
+        default="off,energy",
+        help="server configurations: a VAD mode, optionally followed by "
+        "settings to change, e.g. energy:poll_interval_ms=0",
+    )
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--rounds", type=int, default=2, help="rounds per server; the last (recycled recognisers) counts")
     ap.add_argument("--ramp", type=float, default=5.0)
@@ -259,10 +308,13 @@ def main() -> None:
                 r["bare"] = {k: v for k, v in bare.items() if k != "texts"}
                 rows.append(r)
                 rt = bare["realtime"][r["round"]]
-                print(f"# done vad={vad} calls={n} round={r['round']}: cpu/call {r['cpu_per_call_s']:.3f} "
-                      f"(bare real time {rt['cpu_per_call_s']:.3f}, lag p95 {rt['steady_lag']['p95']:.2f}s; "
-                      f"bare batch {bare['fresh' if r['round'] == 0 else 'recycled']['cpu_per_call_s']:.3f}) "
-                      f"final p95 {r['final_p95']:.2f}s", file=sys.stderr)
+                print(
+                    f"# done vad={vad} calls={n} round={r['round']}: cpu/call {r['cpu_per_call_s']:.3f} "
+                    f"(bare real time {rt['cpu_per_call_s']:.3f}, lag p95 {rt['steady_lag']['p95']:.2f}s; "
+                    f"bare batch {bare['fresh' if r['round'] == 0 else 'recycled']['cpu_per_call_s']:.3f}) "
+                    f"final p95 {r['final_p95']:.2f}s",
+                    file=sys.stderr,
+                )
 
     # character error rate (spaces removed): the standard for Korean/Chinese, where word splits vary
     script = {sp: "".join(t[3].replace(" ", "") for t in timeline if t[0] == sp) for sp in ("customer", "agent")}
@@ -281,26 +333,36 @@ def main() -> None:
         g = EnergyGate(rate)
         g.push(c, 0.0)
         share.append(g.frames_out / max(1, g.frames_in))
-    print(f"\naudio ({args.audio}): {timeline[-1][2]:.0f} s stereo call, 8 kHz, twilio protocol; the gate passes "
-          f"{share[0]:.0%} of the customer channel and {share[1]:.0%} of the agent's; machine: {os.cpu_count()} cores\n")
-    print("Bare vosk loops, measured right before each server configuration: *real time* = the same N calls paced "
-          "as the server gets them (bench/bare_realtime.py); *batch* = one call decoded as fast as it goes:\n")
-    print("| before | recognisers | real time: CPU-s per call-second | real time: cores busy "
-          "| real time: lag p50/p95/p99 s (steady) | batch: CPU-s per call-second | batch: RTF |")
+    print(
+        f"\naudio ({args.audio}): {timeline[-1][2]:.0f} s stereo call, 8 kHz, twilio protocol; the gate passes "
+        f"{share[0]:.0%} of the customer channel and {share[1]:.0%} of the agent's; machine: {os.cpu_count()} cores\n"
+    )
+    print(
+        "Bare vosk loops, measured right before each server configuration: *real time* = the same N calls paced "
+        "as the server gets them (bench/bare_realtime.py); *batch* = one call decoded as fast as it goes:\n"
+    )
+    print(
+        "| before | recognisers | real time: CPU-s per call-second | real time: cores busy "
+        "| real time: lag p50/p95/p99 s (steady) | batch: CPU-s per call-second | batch: RTF |"
+    )
     print("|---|---|---|---|---|---|---|")
     configs = [(v, int(n)) for v in args.vad.split(",") for n in args.calls.split(",")]
     for (vad, n), bare in zip(configs, bares, strict=True):
-        for rnd, label in enumerate(("fresh", "recycled")[:args.rounds]):
+        for rnd, label in enumerate(("fresh", "recycled")[: args.rounds]):
             b, rt = bare[label], bare["realtime"][rnd]
             lag = rt["steady_lag"]
-            print(f"| {vad} x{n} | {label} | {rt['cpu_per_call_s']:.3f} | {rt['cores_busy']:.2f} | "
-                  f"{lag['p50']:.2f}/{lag['p95']:.2f}/{lag['p99']:.2f} | {b['cpu_per_call_s']:.3f} | {b['rtf']:.3f} |")
+            print(
+                f"| {vad} x{n} | {label} | {rt['cpu_per_call_s']:.3f} | {rt['cores_busy']:.2f} | "
+                f"{lag['p50']:.2f}/{lag['p95']:.2f}/{lag['p99']:.2f} | {b['cpu_per_call_s']:.3f} | {b['rtf']:.3f} |"
+            )
     print(f"\nbare loop CER vs script: {bare_cer:.3f}\n")
-    print("| vad | calls | round | CPU-s/call-s | of which decoding | calls/core | **calls/core vs bare real time** "
-          "| vs bare batch | cores busy "
-          "| loop wake-ups/s | RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s "
-          "| loop stall p99/max ms (GC max) "
-          "| CER vs script | CER vs no gate |")
+    print(
+        "| vad | calls | round | CPU-s/call-s | of which decoding | calls/core | **calls/core vs bare real time** "
+        "| vs bare batch | cores busy "
+        "| loop wake-ups/s | RSS MB | MB/call | partial p50/p95 s | final p50/p95 s | decode lag p95 s "
+        "| loop stall p99/max ms (GC max) "
+        "| CER vs script | CER vs no gate |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     nogate = {(r["calls"], r["round"]): r for r in rows if r["vad"] == "off"}
     for r in rows:
@@ -312,17 +374,24 @@ def main() -> None:
             ref_texts: dict[str, list[str]] = next(iter(ref["texts"].values()), {})
             vs_nogate = f"{call_cer(r['texts'], {sp: ''.join(ref_texts.get(sp, [])) for sp in script}):.3f}"
         mpc = f"{r['rss_per_call_mb']:.0f}" if r["rss_per_call_mb"] is not None else "-"
-        print(f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "
-              f"{r['decode_cpu_per_call_s']:.3f} | {1 / r['cpu_per_call_s']:.1f} | "
-              f"**{base_rt / r['cpu_per_call_s']:.2f}x** | {base / r['cpu_per_call_s']:.2f}x | {r['cores_busy']:.2f} | "
-              f"{r['loop_wakeups_per_s']:.0f} | {r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
-              f"{r['final_p50']:.2f}/{r['final_p95']:.2f} | {r['lag']['p95']:.2f} | "
-              f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} ({r['loop_lag'].get('gc_max_ms', 0):.0f}) | "
-              f"{call_cer(r['texts'], script):.3f} | "
-              f"{vs_nogate} |")
+        print(
+            f"| {r['vad']} | {r['calls']} | {r['round']} | {r['cpu_per_call_s']:.3f} | "
+            f"{r['decode_cpu_per_call_s']:.3f} | {1 / r['cpu_per_call_s']:.1f} | "
+            f"**{base_rt / r['cpu_per_call_s']:.2f}x** | {base / r['cpu_per_call_s']:.2f}x | {r['cores_busy']:.2f} | "
+            f"{r['loop_wakeups_per_s']:.0f} | {r['rss_mb']:.0f} | {mpc} | {r['partial_p50']:.2f}/{r['partial_p95']:.2f} | "
+            f"{r['final_p50']:.2f}/{r['final_p95']:.2f} | {r['lag']['p95']:.2f} | "
+            f"{r['loop_lag']['p99_ms']:.1f}/{r['loop_lag']['max_ms']:.1f} ({r['loop_lag'].get('gc_max_ms', 0):.0f}) | "
+            f"{call_cer(r['texts'], script):.3f} | "
+            f"{vs_nogate} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"bare": [{k: v for k, v in b.items() if k != "texts"} for b in bares],
-                                         "rows": rows}, default=str, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"bare": [{k: v for k, v in b.items() if k != "texts"} for b in bares], "rows": rows},
+                default=str,
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

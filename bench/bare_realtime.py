@@ -36,8 +36,9 @@ from tests.support.engine import read_channels
 PIECE_S = 0.1
 
 
-async def one_round(recs: list[Any], chans: list[bytes], rate: int, calls: int, ramp: float,
-                    pool: ThreadPoolExecutor) -> dict[str, Any]:
+async def one_round(
+    recs: list[Any], chans: list[bytes], rate: int, calls: int, ramp: float, pool: ThreadPoolExecutor
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     step = int(rate * PIECE_S) * 2
     n_pieces = (len(chans[0]) + step - 1) // step
@@ -58,7 +59,7 @@ async def one_round(recs: list[Any], chans: list[bytes], rate: int, calls: int, 
                 await asyncio.sleep(wait)
             # everything that has arrived by now goes in one call (catch-up when behind)
             upto = min(n_pieces, max(k + 1, int((time.monotonic() - t0) / PIECE_S)))
-            await loop.run_in_executor(pool, decode, rec, pcm[k * step:upto * step])
+            await loop.run_in_executor(pool, decode, rec, pcm[k * step : upto * step])
             newest_due = t0 + upto * PIECE_S
             lags.append((newest_due - t0, time.monotonic() - newest_due))
             k = upto
@@ -76,10 +77,17 @@ async def one_round(recs: list[Any], chans: list[bytes], rate: int, calls: int, 
     every = [lag for _, lag in lags]
     steady = [lag for t, lag in lags if t >= 10.0]
     return {
-        "calls": calls, "call_seconds": duration, "cpu_per_call_s": cpu / (calls * duration), "cores_busy": cpu / wall,
+        "calls": calls,
+        "call_seconds": duration,
+        "cpu_per_call_s": cpu / (calls * duration),
+        "cores_busy": cpu / wall,
         "lag": {"p50": pct(every, 50), "p95": pct(every, 95), "p99": pct(every, 99), "max": max(every)},
-        "steady_lag": {"p50": pct(steady, 50), "p95": pct(steady, 95), "p99": pct(steady, 99),
-                       "max": max(steady, default=float("nan"))},
+        "steady_lag": {
+            "p50": pct(steady, 50),
+            "p95": pct(steady, 95),
+            "p99": pct(steady, 99),
+            "max": max(steady, default=float("nan")),
+        },
     }
 
 

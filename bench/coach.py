@@ -52,14 +52,23 @@ def run(files: list[Path], rounds: int) -> dict[str, dict[str, list[float]]]:
             events = []
             for s in segs:
                 text, words, tp = _partial(s, pb.is_chinese)
-                common = {"call_id": name, "segment_id": f"{name}-{s.n}", "index": s.n, "speaker": s.speaker,
-                          "start": s.start, "language": pb.language, "loudness_db": s.loudness_db}
+                common = {
+                    "call_id": name,
+                    "segment_id": f"{name}-{s.n}",
+                    "index": s.n,
+                    "speaker": s.speaker,
+                    "start": s.start,
+                    "language": pb.language,
+                    "loudness_db": s.loudness_db,
+                }
                 events.append((tp, 0, TranscriptSegment(final=False, end=tp, text=text, words=words, **common)))
-                events.append((s.end, 1, TranscriptSegment(final=True, end=s.end, text=s.text, words=s.words,
-                                                           **common)))
+                events.append(
+                    (s.end, 1, TranscriptSegment(final=True, end=s.end, text=s.text, words=s.words, **common))
+                )
             events.sort(key=lambda e: (e[0], e[1]))
-            bucket = times.setdefault(f"{pb.language} {phase}", {"segment": [], "final": [], "partial": [],
-                                                                  "tick": [], "wall": []})
+            bucket = times.setdefault(
+                f"{pb.language} {phase}", {"segment": [], "final": [], "partial": [], "tick": [], "wall": []}
+            )
             for t, kind, seg in events:
                 t0 = time.thread_time()
                 coach.tick(t)
@@ -81,7 +90,7 @@ def run(files: list[Path], rounds: int) -> dict[str, dict[str, list[float]]]:
 LONG = {
     "zh-CN": "我们不会告诉您家人但是如果您一直不还款的话我们会依法起诉请您在本月三十号之前还款谢谢配合",
     "en-US": "we will not tell your family but if you do not pay we may take legal action please pay by the "
-             "thirtieth thank you ",
+    "thirtieth thank you ",
 }
 
 
@@ -95,9 +104,17 @@ def long_segments(n: int = 60) -> list[tuple[str, int, float, float]]:
         text = unit * (12 if lang == "zh-CN" else 10)
         ms = []
         for i in range(n):
-            seg = TranscriptSegment(call_id="long", segment_id=f"l{i}", index=i, speaker="agent" if i % 2 else
-                                    "customer", final=True, start=i * 30.0, end=i * 30.0 + 29, text=text,
-                                    language=pb.language)
+            seg = TranscriptSegment(
+                call_id="long",
+                segment_id=f"l{i}",
+                index=i,
+                speaker="agent" if i % 2 else "customer",
+                final=True,
+                start=i * 30.0,
+                end=i * 30.0 + 29,
+                text=text,
+                language=pb.language,
+            )
             t = time.thread_time()
             coach.on_segment(seg)
             ms.append((time.thread_time() - t) * 1000)
@@ -123,14 +140,18 @@ def main() -> int:
     wall0 = time.perf_counter()
     times = run(files, args.rounds)
     wall = time.perf_counter() - wall0
-    print(f"coach benchmark: {len(files)} calls x {args.rounds} rounds, one core, Python "
-          f"{platform.python_version()} on {platform.machine()}; both playbooks loaded in {load_ms:.0f} ms")
+    print(
+        f"coach benchmark: {len(files)} calls x {args.rounds} rounds, one core, Python "
+        f"{platform.python_version()} on {platform.machine()}; both playbooks loaded in {load_ms:.0f} ms"
+    )
     print()
     print("CPU time of the calling thread per on_segment call (wall-clock p99 in its own column: it also")
     print("counts time the process was not scheduled, which depends on the machine's load).")
     print()
-    print("| language | caches | segments | p50 ms | p90 ms | p99 ms | max ms | final p99 ms | tick p99 ms | "
-          "wall p99 ms | segments/s |")
+    print(
+        "| language | caches | segments | p50 ms | p90 ms | p99 ms | max ms | final p99 ms | tick p99 ms | "
+        "wall p99 ms | segments/s |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     all_seg: list[float] = []
     for key in sorted(times):
@@ -138,12 +159,16 @@ def main() -> int:
         seg = b["segment"]
         all_seg += seg if key.endswith("warm") else []
         lang, phase = key.split()
-        print(f"| {lang} | {phase} | {len(seg)} | {statistics.median(seg):.3f} | {pct(seg, 90):.3f} | "
-              f"{pct(seg, 99):.3f} | {max(seg):.3f} | {pct(b['final'], 99):.3f} | {pct(b['tick'], 99):.3f} | "
-              f"{pct(b['wall'], 99):.3f} | {1000 / statistics.fmean(seg):,.0f} |")
+        print(
+            f"| {lang} | {phase} | {len(seg)} | {statistics.median(seg):.3f} | {pct(seg, 90):.3f} | "
+            f"{pct(seg, 99):.3f} | {max(seg):.3f} | {pct(b['final'], 99):.3f} | {pct(b['tick'], 99):.3f} | "
+            f"{pct(b['wall'], 99):.3f} | {1000 / statistics.fmean(seg):,.0f} |"
+        )
     if all_seg:
-        print(f"| all | warm | {len(all_seg)} | {statistics.median(all_seg):.3f} | {pct(all_seg, 90):.3f} | "
-              f"{pct(all_seg, 99):.3f} | {max(all_seg):.3f} | | | | {1000 / statistics.fmean(all_seg):,.0f} |")
+        print(
+            f"| all | warm | {len(all_seg)} | {statistics.median(all_seg):.3f} | {pct(all_seg, 90):.3f} | "
+            f"{pct(all_seg, 99):.3f} | {max(all_seg):.3f} | | | | {1000 / statistics.fmean(all_seg):,.0f} |"
+        )
     print()
     print("Worst case, 30-second monologue finals (not in the corpus):")
     print()
@@ -154,8 +179,10 @@ def main() -> int:
     print()
     verdict = "PASS" if all_seg and pct(all_seg, 99) < 5.0 else "FAIL"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"goal p99 < 5 ms CPU per segment (warm): {verdict}; total wall time {wall:.1f} s; "
-          f"1-minute load average {load:.2f} on {os.cpu_count()} cores")
+    print(
+        f"goal p99 < 5 ms CPU per segment (warm): {verdict}; total wall time {wall:.1f} s; "
+        f"1-minute load average {load:.2f} on {os.cpu_count()} cores"
+    )
     return 0
 
 

@@ -86,8 +86,16 @@ CHUNK_GAP = 0.08  # silence between a turn's chunks (s)
 TURN_GAP = 1.6  # silence between turns (s): the utterance ends (0.5 s hangover) and its final is made
 PASSWORD = "bench-e2e-password"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Runs in every page before its own scripts: timestamps every prompt message on arrival (a 'message' listener
 # added in the WebSocket constructor runs before the app's onmessage) and every prompt element added to the DOM.
@@ -158,7 +166,7 @@ class TriggerCall:
 def _trim(x: np.ndarray, threshold: int = 300) -> np.ndarray:
     """The chunk without espeak's leading and trailing silence."""
     idx = np.nonzero(np.abs(x) > threshold)[0]
-    return x[idx[0]:idx[-1] + 1] if len(idx) else x[:0]
+    return x[idx[0] : idx[-1] + 1] if len(idx) else x[:0]
 
 
 _CLIPS: dict[tuple[str, str], np.ndarray] = {}
@@ -173,8 +181,9 @@ def _clip(text: str, speaker: str) -> np.ndarray:
     return _CLIPS[key]
 
 
-def make_trigger_call(triggers: int, *, first: Speaker = "agent", variant: int = 0, lead: float = 1.0,
-                      tail: float = 2.0, seed: int = 7) -> TriggerCall:
+def make_trigger_call(
+    triggers: int, *, first: Speaker = "agent", variant: int = 0, lead: float = 1.0, tail: float = 2.0, seed: int = 7
+) -> TriggerCall:
     """A two-channel call of `triggers` turns, alternating speakers from `first`, each turn one trigger word
     inside one of CONTEXTS (rotated by `variant`, so concurrent calls differ), with line hiss."""
     gap = np.zeros(int(CHUNK_GAP * RATE), np.int32)
@@ -193,7 +202,7 @@ def make_trigger_call(triggers: int, *, first: Speaker = "agent", variant: int =
     out: list[Trigger] = []
     pos = int(lead * RATE)
     for speaker, audio, w0, w1 in turns:
-        chans[speaker][pos:pos + len(audio)] += audio
+        chans[speaker][pos : pos + len(audio)] += audio
         out.append(Trigger(speaker, (pos + w0) / RATE, (pos + w1) / RATE))
         pos += len(audio) + pause
     rng = np.random.default_rng(seed + variant)
@@ -213,8 +222,9 @@ async def stream_twilio(url: str, call: TriggerCall, call_id: str, agent_id: str
     (k + 1) * 20 ms."""
     from websockets.asyncio.client import connect
 
-    client = TwilioClient(call_sid=call_id, custom_parameters={"agentId": agent_id, "language": LANGUAGE},
-                          tracks=("inbound", "outbound"))
+    client = TwilioClient(
+        call_sid=call_id, custom_parameters={"agentId": agent_id, "language": LANGUAGE}, tracks=("inbound", "outbound")
+    )
     sent: dict[int, float] = {}
     loop = asyncio.get_running_loop()
     async with connect(url.replace("http", "ws", 1) + "/twilio", max_size=2**20) as ws:
@@ -249,10 +259,21 @@ def coach_probe(sink: Callable[[dict[str, Any]], None]) -> Iterator[None]:
         prompts = real(self, seg)
         t_out = time.time() * 1000
         if prompts or WORD in seg.text:
-            sink({"call_id": seg.call_id, "segment_id": seg.segment_id, "speaker": seg.speaker, "final": seg.final,
-                  "start": seg.start, "end": seg.end, "text": seg.text, "seg_at": seg.at.timestamp() * 1000,
-                  "t_in": t_in, "t_out": t_out,
-                  "prompts": [{"id": p.prompt_id, "rule": p.rule, "kind": p.kind} for p in prompts]})
+            sink(
+                {
+                    "call_id": seg.call_id,
+                    "segment_id": seg.segment_id,
+                    "speaker": seg.speaker,
+                    "final": seg.final,
+                    "start": seg.start,
+                    "end": seg.end,
+                    "text": seg.text,
+                    "seg_at": seg.at.timestamp() * 1000,
+                    "t_in": t_in,
+                    "t_out": t_out,
+                    "prompts": [{"id": p.prompt_id, "rule": p.rule, "kind": p.kind} for p in prompts],
+                }
+            )
         return prompts
 
     CallCoach.on_segment = on_segment  # type: ignore[method-assign]
@@ -267,8 +288,10 @@ def serve_with_probe(probe_file: Path) -> int:
     from assist.cli import main as assist_main
 
     # line-buffered: every record is on disk as soon as it is made (the bench reads the file after each round)
-    with open(probe_file, "a", buffering=1, encoding="utf-8") as f, \
-            coach_probe(lambda rec: f.write(json.dumps(rec, ensure_ascii=False) + "\n")):
+    with (
+        open(probe_file, "a", buffering=1, encoding="utf-8") as f,
+        coach_probe(lambda rec: f.write(json.dumps(rec, ensure_ascii=False) + "\n")),
+    ):
         return assist_main(["serve"])
 
 
@@ -314,8 +337,9 @@ class Measured:
 PARTS = ("recognition", "to_coach", "coach", "hub", "socket", "browser")
 
 
-def analyse(call_id: str, call: TriggerCall, sent: dict[int, float], probe: list[dict[str, Any]],
-            page: dict[str, Any]) -> list[Measured]:
+def analyse(
+    call_id: str, call: TriggerCall, sent: dict[int, float], probe: list[dict[str, Any]], page: dict[str, Any]
+) -> list[Measured]:
     """One Measured per trigger of the call: its utterance found by time among the probe's segments of that
     speaker with the word, the prompt of its rule from that utterance, the page's times for that prompt."""
     recs = [r for r in probe if r["call_id"] == call_id]
@@ -331,8 +355,9 @@ def analyse(call_id: str, call: TriggerCall, sent: dict[int, float], probe: list
             lo, hi = min(r["start"] for r in rs), max(r["end"] for r in rs)
             return max(lo - tr.word_end, tr.word_start - hi, 0.0)
 
-        utterances = [rs for rs in by_seg.values() if rs[0]["speaker"] == tr.speaker
-                      and any(WORD in r["text"] for r in rs)]
+        utterances = [
+            rs for rs in by_seg.values() if rs[0]["speaker"] == tr.speaker and any(WORD in r["text"] for r in rs)
+        ]
         utterances = [rs for rs in utterances if distance(rs) < 1.0]
         if utterances:
             rs = sorted(min(utterances, key=distance), key=lambda r: r["t_in"])
@@ -348,9 +373,14 @@ def analyse(call_id: str, call: TriggerCall, sent: dict[int, float], probe: list
                 dom = page["dom"].get(m.prompt_id)
                 m.in_dom = dom is not None
                 if recv is not None and dom is not None:
-                    m.parts = {"recognition": firing["seg_at"] - t_word, "to_coach": firing["t_in"] - firing["seg_at"],
-                               "coach": firing["t_out"] - firing["t_in"], "hub": recv["sent_at"] - firing["t_out"],
-                               "socket": recv["t"] - recv["sent_at"], "browser": dom - recv["t"]}
+                    m.parts = {
+                        "recognition": firing["seg_at"] - t_word,
+                        "to_coach": firing["t_in"] - firing["seg_at"],
+                        "coach": firing["t_out"] - firing["t_in"],
+                        "hub": recv["sent_at"] - firing["t_out"],
+                        "socket": recv["t"] - recv["sent_at"],
+                        "browser": dom - recv["t"],
+                    }
                     m.total_ms = dom - t_word
         out.append(m)
     return out
@@ -371,13 +401,24 @@ async def wait_ended(url: str, call_ids: list[str], timeout: float = 600.0) -> N
     raise RuntimeError(f"calls still live after {timeout} s: {sorted(live & set(call_ids))}")
 
 
-async def run_round(url: str, agents: list[str], calls: int, triggers: int, probe: Callable[[], list[dict[str, Any]]],
-                    pages: list[Any], ramp: float = 3.0, tag: str = "", variant: int = 0) -> list[Measured]:
+async def run_round(
+    url: str,
+    agents: list[str],
+    calls: int,
+    triggers: int,
+    probe: Callable[[], list[dict[str, Any]]],
+    pages: list[Any],
+    ramp: float = 3.0,
+    tag: str = "",
+    variant: int = 0,
+) -> list[Measured]:
     """`calls` concurrent calls (call i for agents[i], starts spread over `ramp` s), each with `triggers`
     trigger turns (call i starts with CONTEXTS[variant + i]); waits for the last finals, then measures every
     trigger."""
-    made = [make_trigger_call(triggers, first="agent" if i % 2 == 0 else "customer", variant=variant + i)
-            for i in range(calls)]
+    made = [
+        make_trigger_call(triggers, first="agent" if i % 2 == 0 else "customer", variant=variant + i)
+        for i in range(calls)
+    ]
     ids = [f"e2e{tag}-{calls}-{i}-{uuid.uuid4().hex[:6]}" for i in range(calls)]
 
     async def one(i: int) -> dict[int, float]:
@@ -446,9 +487,15 @@ def summarise(rows: list[Measured]) -> list[dict[str, Any]]:
                 continue  # (a rule that never fired still gets one line, "any", to show its counts)
             done = [m for m in group if m.total_ms is not None]
             line: dict[str, Any] = {
-                "speaker": speaker, "rule": RULES[speaker], "rule_judges": FIRES_ON[speaker], "fired_on": fired,
-                "triggers": len(sel), "recognised": sum(m.recognised for m in sel), "prompts": len(group),
-                "in_dom": sum(m.in_dom for m in group), "measured": len(done),
+                "speaker": speaker,
+                "rule": RULES[speaker],
+                "rule_judges": FIRES_ON[speaker],
+                "fired_on": fired,
+                "triggers": len(sel),
+                "recognised": sum(m.recognised for m in sel),
+                "prompts": len(group),
+                "in_dom": sum(m.in_dom for m in group),
+                "measured": len(done),
             }
             totals = [m.total_ms for m in done if m.total_ms is not None]
             line["total"] = {"p50": pct(totals, 50), "p95": pct(totals, 95), "max": max(totals, default=float("nan"))}
@@ -470,20 +517,53 @@ async def bench(ns: argparse.Namespace) -> int:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     probe_file = tmp / "probe.jsonl"
-    env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": str(tmp),
-           "ASSIST_VOSK_MODEL": MODEL, "ASSIST_MODEL_CACHE": str(tmp / "models"), "ASSIST_AUDIOSOCKET_PORT": "",
-           "ASSIST_RTP_PORTS": "", "ASSIST_LOG_LEVEL": "WARNING", "ASSIST_LOG_FORMAT": "console",
-           "ASSIST_PLAYBOOK_DIR": str(PLAYBOOK_DIR),
-           # admission control off (as bench/asr.py): the streams of a round's calls may still be closing
-           # when the next round starts, and a refused call would end the bench
-           "ASSIST_MAX_STREAMS": "200", "ASSIST_MAX_LAG": "1000"}
+    env = {
+        **os.environ,
+        "ASSIST_PORT": str(port),
+        "ASSIST_HOST": "127.0.0.1",
+        "ASSIST_DATA_DIR": str(tmp),
+        "ASSIST_VOSK_MODEL": MODEL,
+        "ASSIST_MODEL_CACHE": str(tmp / "models"),
+        "ASSIST_AUDIOSOCKET_PORT": "",
+        "ASSIST_RTP_PORTS": "",
+        "ASSIST_LOG_LEVEL": "WARNING",
+        "ASSIST_LOG_FORMAT": "console",
+        "ASSIST_PLAYBOOK_DIR": str(PLAYBOOK_DIR),
+        # admission control off (as bench/asr.py): the streams of a round's calls may still be closing
+        # when the next round starts, and a refused call would end the bench
+        "ASSIST_MAX_STREAMS": "200",
+        "ASSIST_MAX_LAG": "1000",
+    }
     agents = [f"e2e-agent-{i}" for i in range(n_max)]
     for a in agents:  # the people exist before the server starts (the user CLI, same database)
-        await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "assist.cli", "user", "add", a, "--role", "agent",
-                                "--team", "bench", "--password", PASSWORD], env=env, cwd=ROOT, check=True,
-                                capture_output=True)
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(probe_file)], env=env,
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "assist.cli",
+                "user",
+                "add",
+                a,
+                "--role",
+                "agent",
+                "--team",
+                "bench",
+                "--password",
+                PASSWORD,
+            ],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve", str(probe_file)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     load0 = os.getloadavg()
     results: dict[int, list[Measured]] = {}
     loads: dict[int, float] = {}  # 1-minute load average at the end of each round
@@ -497,10 +577,13 @@ async def bench(ns: argparse.Namespace) -> int:
             print(f"# warm-up: {n_max} calls x 2 triggers (not counted)", file=sys.stderr)
             await run_round(url, agents, n_max, 2, lambda: read_probe(probe_file), pages, tag="w")
             for n in counts:
-                print(f"# {n} calls x {ns.triggers} triggers (~{make_trigger_call(ns.triggers).seconds:.0f} s)",
-                      file=sys.stderr)
-                results[n] = await run_round(url, agents, n, ns.triggers, lambda: read_probe(probe_file), pages,
-                                             ramp=ns.ramp)
+                print(
+                    f"# {n} calls x {ns.triggers} triggers (~{make_trigger_call(ns.triggers).seconds:.0f} s)",
+                    file=sys.stderr,
+                )
+                results[n] = await run_round(
+                    url, agents, n, ns.triggers, lambda: read_probe(probe_file), pages, ramp=ns.ramp
+                )
                 loads[n] = os.getloadavg()[0]
             for page in pages:
                 skews += (await page_records(page))["skew"]
@@ -515,45 +598,68 @@ async def bench(ns: argparse.Namespace) -> int:
 
     summary = {n: summarise(rows) for n, rows in results.items()}
     call_s = make_trigger_call(ns.triggers).seconds
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Chromium {chromium_version} headless on the same machine; load average (1 min) "
-          f"{load0[0]:.1f} at start, {load1[0]:.1f} at end; at the end of each round: "
-          + ", ".join(f"{n} calls {v:.1f}" for n, v in loads.items()))
-    print(f"calls: Twilio Media Streams at real time, {ns.triggers} trigger turns each (~{call_s:.0f} s), "
-          f"agent and customer alternating, {TURN_GAP} s between turns, starts spread over {ns.ramp} s; "
-          f"server `assist serve` (own process, default settings but admission control off, ASSIST_PLAYBOOK_DIR={PLAYBOOK_DIR.relative_to(ROOT)})")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Chromium {chromium_version} headless on the same machine; load average (1 min) "
+        f"{load0[0]:.1f} at start, {load1[0]:.1f} at end; at the end of each round: "
+        + ", ".join(f"{n} calls {v:.1f}" for n, v in loads.items())
+    )
+    print(
+        f"calls: Twilio Media Streams at real time, {ns.triggers} trigger turns each (~{call_s:.0f} s), "
+        f"agent and customer alternating, {TURN_GAP} s between turns, starts spread over {ns.ramp} s; "
+        f"server `assist serve` (own process, default settings but admission control off, ASSIST_PLAYBOOK_DIR={PLAYBOOK_DIR.relative_to(ROOT)})"
+    )
     if skews:
-        print(f"clock check: page clock (timeOrigin + now) minus Date.now() over {len(skews)} messages: "
-              f"{min(skews):.2f} .. {max(skews):.2f} ms (0 .. 1 = no drift; Date.now() counts whole ms)")
-    print("\nword -> screen (ms): from the frame carrying the trigger word's last sample being sent until the "
-          "prompt's element is in the sidebar's DOM; parts p50/p95 (they add up to the total)\n")
-    print("| calls | trigger said by: rule judges | prompt fired on | triggers / recognised / prompts | in DOM "
-          "| **total p50 / p95 / max** | first segment with the word | recognition | to coach | coach | hub "
-          "| socket | browser |")
+        print(
+            f"clock check: page clock (timeOrigin + now) minus Date.now() over {len(skews)} messages: "
+            f"{min(skews):.2f} .. {max(skews):.2f} ms (0 .. 1 = no drift; Date.now() counts whole ms)"
+        )
+    print(
+        "\nword -> screen (ms): from the frame carrying the trigger word's last sample being sent until the "
+        "prompt's element is in the sidebar's DOM; parts p50/p95 (they add up to the total)\n"
+    )
+    print(
+        "| calls | trigger said by: rule judges | prompt fired on | triggers / recognised / prompts | in DOM "
+        "| **total p50 / p95 / max** | first segment with the word | recognition | to coach | coach | hub "
+        "| socket | browser |"
+    )
     print("|---:|---|---|---|---:|---|---|---|---|---|---|---|---|")
     for n, lines in summary.items():
         for ln in lines:
             t = ln["total"]
             cells = [f"{ln[k]['p50']:.0f} / {ln[k]['p95']:.0f}" for k in ("first_partial", "recognition")]
-            cells += [f"{ln[k]['p50']:.1f} / {ln[k]['p95']:.1f}" for k in ("to_coach", "coach", "hub", "socket",
-                                                                               "browser")]
-            print(f"| {n} | {ln['speaker']}: {ln['rule_judges']} | {ln['fired_on']} | "
-                  f"{ln['triggers']} / {ln['recognised']} / {ln['prompts']} | {ln['in_dom']} | "
-                  f"**{t['p50']:.0f} / {t['p95']:.0f}** / {t['max']:.0f} | " + " | ".join(cells) + " |")
+            cells += [
+                f"{ln[k]['p50']:.1f} / {ln[k]['p95']:.1f}" for k in ("to_coach", "coach", "hub", "socket", "browser")
+            ]
+            print(
+                f"| {n} | {ln['speaker']}: {ln['rule_judges']} | {ln['fired_on']} | "
+                f"{ln['triggers']} / {ln['recognised']} / {ln['prompts']} | {ln['in_dom']} | "
+                f"**{t['p50']:.0f} / {t['p95']:.0f}** / {t['max']:.0f} | " + " | ".join(cells) + " |"
+            )
     if ns.json:
         ns.json.parent.mkdir(parents=True, exist_ok=True)
-        ns.json.write_text(json.dumps({"summary": {str(k): v for k, v in summary.items()},
-                                       "rows": {str(k): [asdict(m) for m in v] for k, v in results.items()},
-                                       "skew_ms": [min(skews, default=0), max(skews, default=0)],
-                                       "load": [load0, load1], "round_load": loads}, indent=1,
-                                      ensure_ascii=False))
+        ns.json.write_text(
+            json.dumps(
+                {
+                    "summary": {str(k): v for k, v in summary.items()},
+                    "rows": {str(k): [asdict(m) for m in v] for k, v in results.items()},
+                    "skew_ms": [min(skews, default=0), max(skews, default=0)],
+                    "load": [load0, load1],
+                    "round_load": loads,
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
     for n, rows in results.items():
         firsts = [m.first_partial_ms for m in rows if m.first_partial_ms is not None]
         if firsts and pct(firsts, 95) > 2000:  # vosk alone shows a word 0.3-0.8 s after it ends
-            print(f"\nWARNING {n} calls: recognition fell behind real time (first segment with the word p95 "
-                  f"{pct(firsts, 95) / 1000:.1f} s, max {max(firsts) / 1000:.1f} s; load average {loads[n]:.1f} on "
-                  f"{os.cpu_count()} cores at the round's end): this round's totals measure the decode backlog of "
-                  "a machine too busy for its calls, not the pipeline")
+            print(
+                f"\nWARNING {n} calls: recognition fell behind real time (first segment with the word p95 "
+                f"{pct(firsts, 95) / 1000:.1f} s, max {max(firsts) / 1000:.1f} s; load average {loads[n]:.1f} on "
+                f"{os.cpu_count()} cores at the round's end): this round's totals measure the decode backlog of "
+                "a machine too busy for its calls, not the pipeline"
+            )
     lost = [m for rows in results.values() for m in rows if m.prompt_id and not m.in_dom]
     if lost:
         print(f"\n{len(lost)} prompt(s) made by the coach never reached the sidebar", file=sys.stderr)

@@ -40,9 +40,17 @@ from tests.fuzz.harness import run_script
 from tests.fuzz.live import LiveServer, path_segment
 from tests.fuzz.test_fuzz_driver import INGRESS, drive
 
-QUERY_PATHS = ["/api/accounts/acct-fuzz-1/dial-check", "/api/accounts/{id}/dial-check", "/api/calls", "/api/outbox",
-               "/api/outbox/metrics", "/api/outbox/{n}", "/api/calls/{id}", "/api/calls/{id}/summary",
-               "/api/accounts/{id}"]
+QUERY_PATHS = [
+    "/api/accounts/acct-fuzz-1/dial-check",
+    "/api/accounts/{id}/dial-check",
+    "/api/calls",
+    "/api/outbox",
+    "/api/outbox/metrics",
+    "/api/outbox/{n}",
+    "/api/calls/{id}",
+    "/api/calls/{id}/summary",
+    "/api/accounts/{id}",
+]
 
 profiles.load()  # registers the profiles; "long" is the parent of every run below
 
@@ -95,8 +103,10 @@ def protocol_ingresses() -> dict[str, tuple[st.SearchStrategy[Any], Callable[[An
         "audiofork": (fs.audiofork_script(), lambda s: run_script(AudioForkServer(), s)),
         "audiosocket": (fs.audiosocket_script(), lambda s: run_script(AudioSocketServer(max_payload=1024), s)),
         "rtp": (st.sampled_from([0, 8, 118]).flatmap(lambda pt: st.tuples(st.just(pt), fs.rtp_script(pt))), rtp),
-        "driver": (st.sampled_from(sorted(INGRESS)).flatmap(lambda n: st.tuples(st.just(n), INGRESS[n][1])),
-                   via_driver),
+        "driver": (
+            st.sampled_from(sorted(INGRESS)).flatmap(lambda n: st.tuples(st.just(n), INGRESS[n][1])),
+            via_driver,
+        ),
     }
 
 
@@ -105,6 +115,7 @@ def http_ingresses(live: LiveServer) -> dict[str, tuple[st.SearchStrategy[Any], 
 
     out: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], None]]] = {}
     for name, route in h.ROUTES.items():
+
         def call(case: tuple[str, str | None], route: h.Route = route) -> None:
             ident, body = case
             h.exchange(live, route.method, route.template.replace("{id}", path_segment(ident)), body)
@@ -124,8 +135,12 @@ def http_ingresses(live: LiveServer) -> dict[str, tuple[st.SearchStrategy[Any], 
 
     queries = inner(h.test_queries_get_a_4xx_saying_why)
     out["http:queries"] = (
-        st.tuples(st.dictionaries(st.sampled_from(["at", "language", "limit", "x"]), h.QUERY_VALUES, max_size=3),
-                  st.sampled_from(QUERY_PATHS), h.IDS, st.integers(min_value=0, max_value=10**30)),
+        st.tuples(
+            st.dictionaries(st.sampled_from(["at", "language", "limit", "x"]), h.QUERY_VALUES, max_size=3),
+            st.sampled_from(QUERY_PATHS),
+            h.IDS,
+            st.integers(min_value=0, max_value=10**30),
+        ),
         lambda case: queries(live, *case),
     )
     retry = inner(h.test_outbox_retry_of_any_id)

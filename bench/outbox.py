@@ -46,10 +46,16 @@ from assist.sync.summary import build_summary
 SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-32byte").decode()
 FINDINGS: dict[str, Any] = {
     "disclosures": {"identity": {"done": True, "at": 3.0}, "recording_notice": {"done": True, "at": 1.0}},
-    "violations": [], "call_time": {"allowed": True, "warning": False, "reason": ""},
+    "violations": [],
+    "call_time": {"allowed": True, "warning": False, "reason": ""},
     "temperament": {"label": "procrastinating", "confidence": 0.7, "angry": False},
-    "risks": [], "promise": {"amount": 1200, "date": "2026-12-15"}, "outcome": "promise_to_pay",
-    "dispute": False, "new_contact_numbers": [], "economic_situation": "收入不稳定", "willingness": "medium",
+    "risks": [],
+    "promise": {"amount": 1200, "date": "2026-12-15"},
+    "outcome": "promise_to_pay",
+    "dispute": False,
+    "new_contact_numbers": [],
+    "economic_situation": "收入不稳定",
+    "willingness": "medium",
 }
 
 
@@ -110,13 +116,17 @@ def crm_process(port_q: Any, fail_rate: float, seed: int) -> None:
 
 
 async def prepare_calls(db: Database, n: int, prefix: str) -> None:
-    rows = [(f"{prefix}{i:06d}", "bench", f"agent-{i % 50}", str(500 + i % 1000), "zh-CN", "outbound", "live")
-            for i in range(n)]
+    rows = [
+        (f"{prefix}{i:06d}", "bench", f"agent-{i % 50}", str(500 + i % 1000), "zh-CN", "outbound", "live")
+        for i in range(n)
+    ]
     async with db.transaction() as tx:
         for r in rows:
             await tx.execute(
                 "INSERT INTO calls(call_id, protocol, agent_id, account_id, language, direction, status)"
-                " VALUES (?,?,?,?,?,?,?)", r)
+                " VALUES (?,?,?,?,?,?,?)",
+                r,
+            )
 
 
 async def end_call(db: Database, call_id: str, cfg: SyncSettings) -> None:
@@ -124,8 +134,17 @@ async def end_call(db: Database, call_id: str, cfg: SyncSettings) -> None:
     now = time.time()
     ended = datetime.fromtimestamp(now, UTC).isoformat()
     await db.execute("UPDATE calls SET ended_at=?, duration=? WHERE call_id=?", (ended, 180.0, call_id))
-    call = {"call_id": call_id, "language": "zh-CN", "account_id": "501", "agent_id": "a", "direction": "outbound",
-            "started_at": None, "ended_at": ended, "duration": 180.0, "meta": {}}
+    call = {
+        "call_id": call_id,
+        "language": "zh-CN",
+        "account_id": "501",
+        "agent_id": "a",
+        "direction": "outbound",
+        "started_at": None,
+        "ended_at": ended,
+        "duration": 180.0,
+        "meta": {},
+    }
     await finalize_call(db, call_id, build_summary(call, FINDINGS), ["webhook"], now, settings=cfg)
 
 
@@ -159,14 +178,16 @@ async def run(mode: str, n: int, rate: float, url: str, cfg: SyncSettings, workd
         await asyncio.sleep(0.05)
     t_end = time.perf_counter()
     await worker.close()
-    rows = await db.fetchall("SELECT delivered_at - call_ended_at AS lat, delivered_at - ? AS t FROM outbox",
-                             (epoch_work,))
+    rows = await db.fetchall(
+        "SELECT delivered_at - call_ended_at AS lat, delivered_at - ? AS t FROM outbox", (epoch_work,)
+    )
     lat = [r["lat"] for r in rows]
     t95 = percentile([r["t"] for r in rows], 95) or 1e-9
     metrics = await outbox_metrics(db)
     await db.close()
     return {
-        "mode": mode, "n": n,
+        "mode": mode,
+        "n": n,
         "commit_seconds": round(t_committed - t_start, 2),
         "deliver_seconds": round(t_end - t_work, 2),
         "throughput_per_s": round(n / (t_end - t_work), 1),
@@ -184,14 +205,21 @@ async def main_async(ns: argparse.Namespace) -> list[dict[str, Any]]:
     crm.start()
     port = port_q.get(timeout=30)
     url = f"http://127.0.0.1:{port}"
-    cfg = SyncSettings(targets=[], grace_minutes=0, concurrency=ns.concurrency, batch=ns.batch, poll_seconds=0.05,
-                       backoff_base=ns.backoff_base, http_timeout=10)
+    cfg = SyncSettings(
+        targets=[],
+        grace_minutes=0,
+        concurrency=ns.concurrency,
+        batch=ns.batch,
+        poll_seconds=0.05,
+        backoff_base=ns.backoff_base,
+        http_timeout=10,
+    )
     results = []
     import aiohttp
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for mode in (["burst", "paced"] if ns.mode == "both" else [ns.mode]):
+            for mode in ["burst", "paced"] if ns.mode == "both" else [ns.mode]:
                 async with aiohttp.ClientSession() as s, s.get(f"{url}/stats") as r:
                     before = await r.json()
                 res = await run(mode, ns.n, ns.rate, f"{url}/hook", cfg, Path(tmp))

@@ -38,8 +38,9 @@ from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 
 
 async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> dict[str, Any]:
-    runner, server = await start_server(tmp / f"n{n}", vosk_model=None, audiosocket_port=None, rtp_ports=None,
-                                        log_level="WARNING")
+    runner, server = await start_server(
+        tmp / f"n{n}", vosk_model=None, audiosocket_port=None, rtp_ports=None, log_level="WARNING"
+    )
     url = server.url
     agents = [f"bench-agent-{i}" for i in range(n)]
     await add_users(server, *((a, "agent", "bench") for a in agents))
@@ -72,17 +73,31 @@ async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> d
             while not stop.is_set():
                 for i in range(n):
                     cid = f"bench-{i}"
-                    hub.publish(TranscriptSegment(call_id=cid, segment_id=f"{cid}-s{k // 10}", index=k // 10,
-                                                  speaker="customer", final=k % 10 == 9, start=k * 0.2,
-                                                  end=k * 0.2 + 0.2, text="您好 我想问一下 还款的事情"[: 2 + k % 10]))
+                    hub.publish(
+                        TranscriptSegment(
+                            call_id=cid,
+                            segment_id=f"{cid}-s{k // 10}",
+                            index=k // 10,
+                            speaker="customer",
+                            final=k % 10 == 9,
+                            start=k * 0.2,
+                            end=k * 0.2 + 0.2,
+                            text="您好 我想问一下 还款的事情"[: 2 + k % 10],
+                        )
+                    )
                 k += 1
                 await asyncio.sleep(0.2)
 
         noise = asyncio.create_task(partials())
         for r in range(rounds):
             for i in range(n):
-                prompt = Prompt(call_id=f"bench-{i}", kind="flag", severity="medium", audience="agent",
-                                text=f"第 {r} 条提示：客户提到投诉，保持合规、如实记录。")
+                prompt = Prompt(
+                    call_id=f"bench-{i}",
+                    kind="flag",
+                    severity="medium",
+                    audience="agent",
+                    text=f"第 {r} 条提示：客户提到投诉，保持合规、如实记录。",
+                )
                 published[prompt.prompt_id] = time.time() * 1000
                 hub.publish(prompt)
                 if not burst:  # each call at its own moment within the round
@@ -98,8 +113,15 @@ async def run(n: int, rounds: int, interval: float, burst: bool, tmp: Path) -> d
     await runner.cleanup()
 
     lat = [seen[pid] - t for pid, t in published.items() if pid in seen]
-    return {"sidebars": n, "prompts": len(published), "received": len(lat), "p50": pct(lat, 50),
-            "p95": pct(lat, 95), "p99": pct(lat, 99), "max": max(lat)}
+    return {
+        "sidebars": n,
+        "prompts": len(published),
+        "received": len(lat),
+        "p50": pct(lat, 50),
+        "p95": pct(lat, 95),
+        "p99": pct(lat, 99),
+        "max": max(lat),
+    }
 
 
 async def main() -> int:
@@ -107,22 +129,29 @@ async def main() -> int:
     ap.add_argument("--sidebars", default="1,20", help="comma-separated numbers of open sidebars")
     ap.add_argument("--rounds", type=int, default=40, help="prompts per call")
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between a call's prompts")
-    ap.add_argument("--burst", action="store_true",
-                    help="publish every call's prompt at the same instant (worst case) instead of spread out")
+    ap.add_argument(
+        "--burst",
+        action="store_true",
+        help="publish every call's prompt at the same instant (worst case) instead of spread out",
+    )
     ns = ap.parse_args()
     logs.configure("console", "WARNING")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in ns.sidebars.split(",")):
             rows.append(await run(n, ns.rounds, ns.interval, ns.burst, Path(tmp)))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Chromium headless on the same machine; per call a prompt every {ns.interval} s "
-          f"({'all calls at once' if ns.burst else 'calls spread out'}), {ns.rounds} each, partials 5/s\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Chromium headless on the same machine; per call a prompt every {ns.interval} s "
+        f"({'all calls at once' if ns.burst else 'calls spread out'}), {ns.rounds} each, partials 5/s\n"
+    )
     print("| sidebars | prompts | in DOM | p50 ms | p95 ms | p99 ms | max ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['sidebars']} | {r['prompts']} | {r['received']} | {r['p50']:.1f} | {r['p95']:.1f} | "
-              f"{r['p99']:.1f} | {r['max']:.1f} |")
+        print(
+            f"| {r['sidebars']} | {r['prompts']} | {r['received']} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['p99']:.1f} | {r['max']:.1f} |"
+        )
     return 0 if all(r["received"] == r["prompts"] for r in rows) else 1
 
 

@@ -60,8 +60,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for k in range(args.calls + 1):  # call 0 warms every engine's recognisers and is not counted
         wav = work / f"call{k}.wav"
         noise = float(rng.uniform(2, 40))
-        timeline = make_call(wav, varied_turns(args.seed + k), seed=args.seed + k, gap=0.9, gap_jitter=2.5,
-                             noise=noise)
+        timeline = make_call(wav, varied_turns(args.seed + k), seed=args.seed + k, gap=0.9, gap_jitter=2.5, noise=noise)
         script = {sp: "".join(t[3].replace(" ", "") for t in timeline if t[0] == sp) for sp in ("customer", "agent")}
         rate, audio = read_stereo(wav)
         seconds = len(audio) / rate
@@ -69,12 +68,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for spec, engine in engines.items():
             out = await decode_call(engine, f"c{k}-{spec}", wav)
             text = {sp: out.text(sp) for sp in script}
-            row[spec] = {"cer": float(np.mean([cer(script[sp], text[sp]) for sp in script])),
-                         "cpu": out.decode_cpu / seconds, "text": text}
+            row[spec] = {
+                "cer": float(np.mean([cer(script[sp], text[sp]) for sp in script])),
+                "cpu": out.decode_cpu / seconds,
+                "text": text,
+            }
         if k:
             rows.append(row)
-        print(f"# call {k} ({seconds:.0f} s, hiss {noise:.0f}): "
-              + " ".join(f"{s} cer {row[s]['cer']:.3f} cpu {row[s]['cpu']:.4f}" for s in engines), file=sys.stderr)
+        print(
+            f"# call {k} ({seconds:.0f} s, hiss {noise:.0f}): "
+            + " ".join(f"{s} cer {row[s]['cer']:.3f} cpu {row[s]['cpu']:.4f}" for s in engines),
+            file=sys.stderr,
+        )
     for engine in engines.values():
         await engine.stop()
     return {"rows": rows, "modes": list(engines)}
@@ -85,8 +90,10 @@ def report(res: dict[str, Any]) -> None:
     base = modes[0]
     total_s = sum(r["seconds"] for r in rows)
     print(f"\n{len(rows)} varied calls, {total_s / 60:.1f} min of stereo audio; reference mode `{base}`\n")
-    print(f"| mode | CER vs script | change vs {base} (95 % CI), points | CER vs {base}'s transcript "
-          f"| decode CPU-s per call-s | vs {base} | calls per core (decode only) |")
+    print(
+        f"| mode | CER vs script | change vs {base} (95 % CI), points | CER vs {base}'s transcript "
+        f"| decode CPU-s per call-s | vs {base} | calls per core (decode only) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for m in modes:
         c = np.array([r[m]["cer"] for r in rows])
@@ -95,15 +102,20 @@ def report(res: dict[str, Any]) -> None:
         cpu = sum(r[m]["cpu"] * r["seconds"] for r in rows) / total_s
         cpu0 = sum(r[base]["cpu"] * r["seconds"] for r in rows) / total_s
         vs = np.mean([cer(r[base]["text"][sp], r[m]["text"][sp]) for r in rows for sp in ("customer", "agent")])
-        print(f"| {m} | {c.mean():.3f} | {d.mean():+.2f} ({d.mean() - half:+.2f} .. {d.mean() + half:+.2f}) | "
-              f"{vs:.3f} | {cpu:.4f} | {cpu / cpu0:.2f}x | {1 / cpu:.1f} |")
+        print(
+            f"| {m} | {c.mean():.3f} | {d.mean():+.2f} ({d.mean() - half:+.2f} .. {d.mean() + half:+.2f}) | "
+            f"{vs:.3f} | {cpu:.4f} | {cpu / cpu0:.2f}x | {1 / cpu:.1f} |"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=16)
-    ap.add_argument("--modes", default="off,endpoint,energy",
-                    help="comma-separated; the first is the reference; options as energy:pre_roll=0.5")
+    ap.add_argument(
+        "--modes",
+        default="off,endpoint,energy",
+        help="comma-separated; the first is the reference; options as energy:pre_roll=0.5",
+    )
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

@@ -99,8 +99,14 @@ class Server:
 async def start_server(tmp: Path, **overrides: Any) -> tuple[web.AppRunner, Server]:
     ports = free_udp_range(8)
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": 0, "audiosocket_port": 0, "rtp_ports": f"{ports.start}-{ports.stop - 1}",
-        "data_dir": tmp, "vosk_model": MODEL_SPEC, "model_cache": MODEL_CACHE, "log_format": "console",
+        "host": "127.0.0.1",
+        "port": 0,
+        "audiosocket_port": 0,
+        "rtp_ports": f"{ports.start}-{ports.stop - 1}",
+        "data_dir": tmp,
+        "vosk_model": MODEL_SPEC,
+        "model_cache": MODEL_CACHE,
+        "log_format": "console",
     }
     values.update(overrides)
     settings = Settings(**values)

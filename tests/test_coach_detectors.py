@@ -16,17 +16,35 @@ from assist.events import Prompt, TranscriptSegment, Word
 ZH_START = "2026-11-25T10:00:00+08:00"  # Wednesday morning in Shanghai
 EN_START = "2026-11-25T10:00:00-05:00"
 
-ZH_ACC = {"id": "CN-1", "name": "张伟", "principal": 20000, "interest": 1200, "penalty": 300, "overdue_days": 45,
-          "due_date": "2026-10-11", "currency": "CNY", "timezone": "Asia/Shanghai"}
-EN_ACC = {"id": "US-1", "name": "James Carter", "principal": 2400, "interest": 180, "penalty": 70,
-          "overdue_days": 46, "currency": "USD", "timezone": "America/New_York"}
+ZH_ACC = {
+    "id": "CN-1",
+    "name": "张伟",
+    "principal": 20000,
+    "interest": 1200,
+    "penalty": 300,
+    "overdue_days": 45,
+    "due_date": "2026-10-11",
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+}
+EN_ACC = {
+    "id": "US-1",
+    "name": "James Carter",
+    "principal": 2400,
+    "interest": 180,
+    "penalty": 70,
+    "overdue_days": 46,
+    "currency": "USD",
+    "timezone": "America/New_York",
+}
 
 
 class Call:
     """Feeds segments one after another (2 s apart unless given) and collects prompts."""
 
-    def __init__(self, lang: str, account: dict[str, Any] | None = None, started: str | None = None,
-                 **ctx: Any) -> None:
+    def __init__(
+        self, lang: str, account: dict[str, Any] | None = None, started: str | None = None, **ctx: Any
+    ) -> None:
         self.lang = lang
         self.pb = load_playbook(lang)
         acc: Account | None = parse_account(account) if account else None
@@ -37,17 +55,36 @@ class Call:
         self.n = 0
         self.counts = {"agent": 0, "customer": 0}
 
-    def seg(self, speaker: str, text: str, *, start: float | None = None, end: float | None = None,
-            final: bool = True, loudness: float | None = None, words: list[Word] | None = None,
-            seg_id: str | None = None) -> list[Prompt]:
+    def seg(
+        self,
+        speaker: str,
+        text: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        final: bool = True,
+        loudness: float | None = None,
+        words: list[Word] | None = None,
+        seg_id: str | None = None,
+    ) -> list[Prompt]:
         s = self.t if start is None else start
         e = (s + 2.0) if end is None else end
         sid = seg_id or f"s{self.n}"
         if final:
             self.n += 1
-        seg = TranscriptSegment(call_id="call-1", segment_id=sid, index=self.counts[speaker], speaker=speaker,
-                                final=final, start=s, end=e, text=text, loudness_db=loudness, words=words or [],
-                                language=self.pb.language)
+        seg = TranscriptSegment(
+            call_id="call-1",
+            segment_id=sid,
+            index=self.counts[speaker],
+            speaker=speaker,
+            final=final,
+            start=s,
+            end=e,
+            text=text,
+            loudness_db=loudness,
+            words=words or [],
+            language=self.pb.language,
+        )
         if final:
             self.counts[speaker] += 1
             self.t = e + 0.5
@@ -174,27 +211,33 @@ def test_threat_alerts_agent_and_supervisor() -> None:
     assert c.violations() == [("threat", 0)]
 
 
-@pytest.mark.parametrize("text", [
-    "您放心 我们不会联系您的单位和家人 只跟您本人沟通",
-    "如果继续逾期 我们将依法起诉 逾期记录也会报送征信",
-    "减免我这边没办法给您承诺 以审核为准",
-    "请通过官方APP还款 不要转给任何个人账户",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "您放心 我们不会联系您的单位和家人 只跟您本人沟通",
+        "如果继续逾期 我们将依法起诉 逾期记录也会报送征信",
+        "减免我这边没办法给您承诺 以审核为准",
+        "请通过官方APP还款 不要转给任何个人账户",
+    ],
+)
 def test_lawful_agent_speech_is_not_a_violation(text: str) -> None:
     c = Call("zh-CN", ZH_ACC)
     c.agent(text)
     assert c.violations() == []
 
 
-@pytest.mark.parametrize("text", [
-    "I'm not an attorney and I can't give legal advice.",
-    "We do not discuss your account with your employer or your family.",
-    "The creditor may decide to file a lawsuit, as permitted by law.",
-    "Nobody is going to arrest you over a credit card debt.",
-    "Please never send money through Venmo or Zelle to anyone claiming to be us.",
-    "I can't promise a settlement; any discount has to be approved by the creditor.",
-    "Hi, I'm trying to reach Derek Simmons.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm not an attorney and I can't give legal advice.",
+        "We do not discuss your account with your employer or your family.",
+        "The creditor may decide to file a lawsuit, as permitted by law.",
+        "Nobody is going to arrest you over a credit card debt.",
+        "Please never send money through Venmo or Zelle to anyone claiming to be us.",
+        "I can't promise a settlement; any discount has to be approved by the creditor.",
+        "Hi, I'm trying to reach Derek Simmons.",
+    ],
+)
 def test_lawful_agent_speech_is_not_a_violation_en(text: str) -> None:
     c = Call("en-US", EN_ACC)
     c.agent(text)
@@ -208,18 +251,21 @@ def test_customer_quoting_a_threat_is_not_a_violation() -> None:
     assert c.violations() == []
 
 
-@pytest.mark.parametrize(("lang", "text", "kind"), [
-    ("zh-CN", "你这个老赖 要不要脸", "abuse"),
-    ("zh-CN", "我们是法院的 你的传票已经下来了", "misleading"),
-    ("zh-CN", "你今天还一万 剩下的利息我全部给你免掉", "misleading"),
-    ("zh-CN", "明天我们就派人上门把你带走", "threat"),
-    ("zh-CN", "你这是恶意逃债 要负刑事责任的", "misleading"),
-    ("en-US", "You're a deadbeat and a loser.", "abuse"),
-    ("en-US", "If this isn't resolved you will be arrested.", "misleading"),
-    ("en-US", "We're going to have you arrested.", "threat"),
-    ("en-US", "I'll wipe out all the interest and the fees today.", "misleading"),
-    ("en-US", "Pay today or I'll call your employer and tell your boss.", "threat"),
-])
+@pytest.mark.parametrize(
+    ("lang", "text", "kind"),
+    [
+        ("zh-CN", "你这个老赖 要不要脸", "abuse"),
+        ("zh-CN", "我们是法院的 你的传票已经下来了", "misleading"),
+        ("zh-CN", "你今天还一万 剩下的利息我全部给你免掉", "misleading"),
+        ("zh-CN", "明天我们就派人上门把你带走", "threat"),
+        ("zh-CN", "你这是恶意逃债 要负刑事责任的", "misleading"),
+        ("en-US", "You're a deadbeat and a loser.", "abuse"),
+        ("en-US", "If this isn't resolved you will be arrested.", "misleading"),
+        ("en-US", "We're going to have you arrested.", "threat"),
+        ("en-US", "I'll wipe out all the interest and the fees today.", "misleading"),
+        ("en-US", "Pay today or I'll call your employer and tell your boss.", "threat"),
+    ],
+)
 def test_violation_kinds(lang: str, text: str, kind: str) -> None:
     c = Call(lang, ZH_ACC if lang.startswith("zh") else EN_ACC)
     c.agent(text)
@@ -400,9 +446,15 @@ def test_promise_by_accepting_an_offer_en() -> None:
     assert p is not None and (p.amount, p.date, p.confirmed_by_agent) == (200, "2026-12-15", True)
 
 
-@pytest.mark.parametrize("text", [
-    "月底看看能还多少吧", "十月二十号我已经还过五千了", "下周五我也还不了五千", "可能下周五还五千吧",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "月底看看能还多少吧",
+        "十月二十号我已经还过五千了",
+        "下周五我也还不了五千",
+        "可能下周五还五千吧",
+    ],
+)
 def test_not_promises_zh(text: str) -> None:
     c = Call("zh-CN", ZH_ACC)
     c.customer(text)
@@ -451,32 +503,44 @@ def test_callback_and_economic_situation() -> None:
 
 
 def test_mask_segment_text_and_words() -> None:
-    seg = TranscriptSegment(call_id="c", segment_id="s", index=0, speaker="customer", final=True, start=0, end=5,
-                            text="我的卡号是6222 0202 1234 5678 手机13812345678", language="zh-CN",
-                            words=[Word(word=w, start=0, end=1) for w in ["我的卡号是", "6222", "0202", "1234",
-                                                                          "5678", "手机13812345678"]])
+    seg = TranscriptSegment(
+        call_id="c",
+        segment_id="s",
+        index=0,
+        speaker="customer",
+        final=True,
+        start=0,
+        end=5,
+        text="我的卡号是6222 0202 1234 5678 手机13812345678",
+        language="zh-CN",
+        words=[Word(word=w, start=0, end=1) for w in ["我的卡号是", "6222", "0202", "1234", "5678", "手机13812345678"]],
+    )
     m = mask_segment(seg)
     assert m.text == "我的卡号是************5678 手机13812345678"
     assert [w.word for w in m.words][1:5] == ["****"] * 4 and m.words[5].word == "手机13812345678"
     assert seg.text.startswith("我的卡号是6222")  # the input is not changed
 
 
-@pytest.mark.parametrize(("lang", "text", "masked"), [
-    ("zh-CN", "身份证号11010519491231002X", "身份证号**************002X"),
-    ("zh-CN", "卡号六二二二零二零二一二三四五六七八", "卡号************5678"),
-    ("en-US", "my SSN is 123-45-6789", "my SSN is *****6789"),
-    ("en-US", "card four one one one one one one one one one one one one one one two",
-     "card ************1112"),
-])
+@pytest.mark.parametrize(
+    ("lang", "text", "masked"),
+    [
+        ("zh-CN", "身份证号11010519491231002X", "身份证号**************002X"),
+        ("zh-CN", "卡号六二二二零二零二一二三四五六七八", "卡号************5678"),
+        ("en-US", "my SSN is 123-45-6789", "my SSN is *****6789"),
+        ("en-US", "card four one one one one one one one one one one one one one one two", "card ************1112"),
+    ],
+)
 def test_masking_written_and_spoken(lang: str, text: str, masked: str) -> None:
-    seg = TranscriptSegment(call_id="c", segment_id="s", index=0, speaker="customer", final=True, start=0, end=1,
-                            text=text, language=lang)
+    seg = TranscriptSegment(
+        call_id="c", segment_id="s", index=0, speaker="customer", final=True, start=0, end=1, text=text, language=lang
+    )
     assert mask_segment(seg).text == masked
 
 
 def test_nothing_to_mask_returns_same_segment() -> None:
-    seg = TranscriptSegment(call_id="c", segment_id="s", index=0, speaker="agent", final=True, start=0, end=1,
-                            text="您好", language="zh-CN")
+    seg = TranscriptSegment(
+        call_id="c", segment_id="s", index=0, speaker="agent", final=True, start=0, end=1, text="您好", language="zh-CN"
+    )
     assert mask_segment(seg) is seg
 
 

@@ -30,10 +30,18 @@ def en_pb():  # type: ignore[no-untyped-def]
     return load_playbook("en-US")
 
 
-@pytest.mark.parametrize(("hour", "minute", "allowed", "warning"), [
-    (7, 59, False, False), (8, 0, True, False), (20, 59, True, False), (21, 0, True, True),
-    (21, 59, True, True), (22, 0, False, False), (23, 30, False, False),
-])
+@pytest.mark.parametrize(
+    ("hour", "minute", "allowed", "warning"),
+    [
+        (7, 59, False, False),
+        (8, 0, True, False),
+        (20, 59, True, False),
+        (21, 0, True, True),
+        (21, 59, True, True),
+        (22, 0, False, False),
+        (23, 30, False, False),
+    ],
+)
 def test_zh_clock(zh_pb, hour: int, minute: int, allowed: bool, warning: bool) -> None:  # type: ignore[no-untyped-def]
     dc = dial_check(None, None, datetime(2026, 11, 25, hour, minute, tzinfo=SH), zh_pb)
     assert (dc.allowed, dc.warning) == (allowed, warning)
@@ -51,12 +59,14 @@ def test_time_is_the_debtors_not_the_callers(zh_pb) -> None:  # type: ignore[no-
 
 def test_zh_three_connected_calls_a_day_across_channels(zh_pb) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 25, 16, 0, tzinfo=SH)
-    two = ContactHistory(attempts=[
-        ContactAttempt(at=now - timedelta(hours=5), connected=True, channel="robot"),
-        ContactAttempt(at=now - timedelta(hours=3), connected=True),
-        ContactAttempt(at=now - timedelta(hours=2), connected=False),
-        ContactAttempt(at=now - timedelta(days=1), connected=True),  # yesterday
-    ])
+    two = ContactHistory(
+        attempts=[
+            ContactAttempt(at=now - timedelta(hours=5), connected=True, channel="robot"),
+            ContactAttempt(at=now - timedelta(hours=3), connected=True),
+            ContactAttempt(at=now - timedelta(hours=2), connected=False),
+            ContactAttempt(at=now - timedelta(days=1), connected=True),  # yesterday
+        ]
+    )
     dc = dial_check(None, two, now, zh_pb)
     assert dc.allowed and dc.remaining == "今日剩余可拨通次数 1/3" and dc.connected_today == 2
     three = ContactHistory(attempts=[*two.attempts, ContactAttempt(at=now - timedelta(hours=1), connected=True)])
@@ -72,37 +82,53 @@ def test_zh_budget_counts_local_calendar_day(zh_pb) -> None:  # type: ignore[no-
     assert dial_check(None, hist(*[(t, True) for t in late]), now, zh_pb).allowed
 
 
-@pytest.mark.parametrize(("hour", "minute", "allowed", "warning"), [
-    (7, 59, False, False), (8, 0, True, False), (20, 29, True, False), (20, 30, True, True), (21, 0, False, False),
-])
+@pytest.mark.parametrize(
+    ("hour", "minute", "allowed", "warning"),
+    [
+        (7, 59, False, False),
+        (8, 0, True, False),
+        (20, 29, True, False),
+        (20, 30, True, True),
+        (21, 0, False, False),
+    ],
+)
 def test_en_clock(en_pb, hour: int, minute: int, allowed: bool, warning: bool) -> None:  # type: ignore[no-untyped-def]
     acc = parse_account({"id": "A", "timezone": "America/New_York"})
     dc = dial_check(acc, None, datetime(2026, 11, 25, hour, minute, tzinfo=NY), en_pb)
     assert (dc.allowed, dc.warning) == (allowed, warning)
 
 
-@pytest.mark.parametrize(("phone", "hour", "minute", "allowed", "warning"), [
-    # no zone, no phone: every US zone (Reg F 1006.6(b)(1)(i)); 13:00-21:00 Eastern fits them all in November
-    (None, 12, 59, False, False),  # 07:59 in Hawaii
-    (None, 13, 0, True, False),
-    (None, 20, 30, True, True),  # the warning band in Eastern
-    (None, 21, 0, False, False),  # 21:00 Eastern forbids, though 20:00 Central is fine
-    # a Denver area code: Mountain time only
-    ("3035550123", 22, 45, True, True),  # 20:45 Mountain
-    ("1-303-555-0123", 23, 0, False, False),
-    # a Los Angeles number with the leading 1
-    ("12135550123", 10, 30, False, False),  # 07:30 Pacific
-    ("12135550123", 11, 0, True, False),
-    # 850 spans Eastern and Central: 21:30 Eastern is forbidden; the warning is Central's 20:30
-    # (warning counts in any zone where the call is not already forbidden)
-    ("8505550123", 21, 30, False, True),
-    ("8505550123", 20, 30, True, True),  # warning in Eastern
-    # an unknown area code is no evidence: every zone again
-    ("5555550123", 20, 30, True, True),
-    ("5555550123", 12, 30, False, False),
-])
-def test_en_unknown_zone(en_pb, phone: str | None, hour: int, minute: int, allowed: bool,  # type: ignore[no-untyped-def]
-                         warning: bool) -> None:
+@pytest.mark.parametrize(
+    ("phone", "hour", "minute", "allowed", "warning"),
+    [
+        # no zone, no phone: every US zone (Reg F 1006.6(b)(1)(i)); 13:00-21:00 Eastern fits them all in November
+        (None, 12, 59, False, False),  # 07:59 in Hawaii
+        (None, 13, 0, True, False),
+        (None, 20, 30, True, True),  # the warning band in Eastern
+        (None, 21, 0, False, False),  # 21:00 Eastern forbids, though 20:00 Central is fine
+        # a Denver area code: Mountain time only
+        ("3035550123", 22, 45, True, True),  # 20:45 Mountain
+        ("1-303-555-0123", 23, 0, False, False),
+        # a Los Angeles number with the leading 1
+        ("12135550123", 10, 30, False, False),  # 07:30 Pacific
+        ("12135550123", 11, 0, True, False),
+        # 850 spans Eastern and Central: 21:30 Eastern is forbidden; the warning is Central's 20:30
+        # (warning counts in any zone where the call is not already forbidden)
+        ("8505550123", 21, 30, False, True),
+        ("8505550123", 20, 30, True, True),  # warning in Eastern
+        # an unknown area code is no evidence: every zone again
+        ("5555550123", 20, 30, True, True),
+        ("5555550123", 12, 30, False, False),
+    ],
+)
+def test_en_unknown_zone(  # type: ignore[no-untyped-def]
+    en_pb,
+    phone: str | None,
+    hour: int,
+    minute: int,
+    allowed: bool,
+    warning: bool,
+) -> None:
     acc = parse_account({"id": "A", **({"phone": phone} if phone else {})})
     dc = dial_check(acc, None, datetime(2026, 11, 25, hour, minute, tzinfo=NY), en_pb)
     assert (dc.allowed, dc.warning) == (allowed, warning), dc.reason
@@ -114,8 +140,9 @@ def test_en_unknown_zone(en_pb, phone: str | None, hour: int, minute: int, allow
 def test_started_at_offset_is_not_the_debtors_zone(en_pb) -> None:  # type: ignore[no-untyped-def]
     # 20:30 in the agent's Pacific zone is 23:30 Eastern: forbidden when the debtor may be in the East
     acc = parse_account({"id": "A"})
-    assert not dial_check(acc, None, datetime(2026, 11, 25, 20, 30, tzinfo=ZoneInfo("America/Los_Angeles")),
-                          en_pb).allowed
+    assert not dial_check(
+        acc, None, datetime(2026, 11, 25, 20, 30, tzinfo=ZoneInfo("America/Los_Angeles")), en_pb
+    ).allowed
 
 
 def test_zh_unknown_zone_is_china(zh_pb) -> None:  # type: ignore[no-untyped-def]
@@ -163,11 +190,17 @@ def test_blocked_call_can_still_be_in_the_warning_band(zh_pb) -> None:  # type: 
 
 
 def test_history_from_account_contacts(zh_pb) -> None:  # type: ignore[no-untyped-def]
-    acc = parse_account({"id": "A", "timezone": "Asia/Shanghai", "history": [
-        {"at": "2026-11-25T09:00:00+08:00", "connected": True},
-        {"at": "2026-11-25T10:00:00", "connected": True},  # naive: account's zone
-        {"at": "2026-11-25T03:00:00Z", "connected": True, "channel": "robot"},
-    ]})
+    acc = parse_account(
+        {
+            "id": "A",
+            "timezone": "Asia/Shanghai",
+            "history": [
+                {"at": "2026-11-25T09:00:00+08:00", "connected": True},
+                {"at": "2026-11-25T10:00:00", "connected": True},  # naive: account's zone
+                {"at": "2026-11-25T03:00:00Z", "connected": True, "channel": "robot"},
+            ],
+        }
+    )
     assert not dial_check(acc, None, datetime(2026, 11, 25, 15, 0, tzinfo=SH), zh_pb).allowed
 
 

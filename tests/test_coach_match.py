@@ -24,8 +24,14 @@ def zh() -> Matcher:
 @pytest.fixture(scope="module")
 def en() -> Matcher:
     pats = ["call|tell ~3 your employer|your family", "attempt to collect a debt", "arrest*", "summons"]
-    return Matcher("en-US", {}, default_gap=4, negators=["not", "never", "won't", "don't"],
-                   fillers=["will", "going", "to", "we", "be", "i"], vocabulary_patterns=pats)
+    return Matcher(
+        "en-US",
+        {},
+        default_gap=4,
+        negators=["not", "never", "won't", "don't"],
+        fillers=["will", "going", "to", "we", "be", "i"],
+        vocabulary_patterns=pats,
+    )
 
 
 def found(m: Matcher, patterns: list[str], text: str) -> list[str]:

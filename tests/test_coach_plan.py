@@ -42,8 +42,9 @@ def test_minimum_instalment_drops_small_options() -> None:
 
 def test_weekly_interval_and_settlement_amount() -> None:
     acc = parse_account({"id": "A3", "principal": 900})
-    opts = payment_plans(acc, date(2026, 11, 25), counts=(3,), first_date=date(2026, 12, 1), interval="week",
-                         amount=600)
+    opts = payment_plans(
+        acc, date(2026, 11, 25), counts=(3,), first_date=date(2026, 12, 1), interval="week", amount=600
+    )
     assert [i.due for i in opts[1].schedule] == [date(2026, 12, 1), date(2026, 12, 8), date(2026, 12, 15)]
     assert opts[1].total == 600
 

@@ -16,8 +16,15 @@ def test_shipped_playbooks_are_valid_and_every_rule_has_a_source(lang: str) -> N
     assert pb.language == lang
     assert pb.rules and all(r.source.strip() for r in pb.rules.values())
     keys = {i.key for i in pb.disclosures.items}
-    assert {"identity", "purpose", "recording_notice", "amount_breakdown", "deadline", "credit_consequence",
-            "legal_consequence"} <= keys
+    assert {
+        "identity",
+        "purpose",
+        "recording_notice",
+        "amount_breakdown",
+        "deadline",
+        "credit_consequence",
+        "legal_consequence",
+    } <= keys
     assert ("debt_collector_statement" in keys) == (lang == "en-US")
 
 
@@ -88,6 +95,7 @@ def test_a_call_centre_changes_wording_and_thresholds_without_code(tmp_path: Pat
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         d["frequency"]["max_connected_per_day"] = 2
         d["disclosures"]["reminder_text"] = "别忘了：{missing}"
+
     p = _copy(tmp_path, edit)
     pb = load_playbook("zh-CN", directory=tmp_path)
     assert pb.frequency.max_connected_per_day == 2

@@ -9,18 +9,42 @@ import pytest
 
 from assist.coach.replay import ReplayError, replay_file, run_replay
 
-CALL = {"call": {"language": "zh-CN", "started_at": "2026-11-25T10:00:00+08:00",
-                 "account": {"id": "A1", "name": "张伟", "principal": 20000, "interest": 1200, "penalty": 300,
-                             "total_due": 21500, "overdue_days": 45, "stage": "M2", "due_date": "2026-10-11",
-                             "currency": "CNY"}},
-        "expect": {"ignored": True}}
+CALL = {
+    "call": {
+        "language": "zh-CN",
+        "started_at": "2026-11-25T10:00:00+08:00",
+        "account": {
+            "id": "A1",
+            "name": "张伟",
+            "principal": 20000,
+            "interest": 1200,
+            "penalty": 300,
+            "total_due": 21500,
+            "overdue_days": 45,
+            "stage": "M2",
+            "due_date": "2026-10-11",
+            "currency": "CNY",
+        },
+    },
+    "expect": {"ignored": True},
+}
 SEGS = [
     {"start": 0.5, "end": 5.0, "speaker": "agent", "text": "张先生您好 我是安信消费金融的客服 本次通话会录音"},
     {"start": 5.5, "end": 7.0, "speaker": "customer", "text": "嗯 你说"},
     {"start": 7.5, "end": 12.0, "speaker": "agent", "text": "你再不还 我就打电话给你们领导"},
-    {"start": 12.5, "end": 15.0, "speaker": "customer", "text": "我下周五先还五千", "loudness_db": -28.0,
-     "words": [{"word": "我", "start": 12.5, "end": 12.8}, {"word": "下周五", "start": 12.8, "end": 13.6},
-               {"word": "先还", "start": 13.6, "end": 14.2}, {"word": "五千", "start": 14.2, "end": 15.0}]},
+    {
+        "start": 12.5,
+        "end": 15.0,
+        "speaker": "customer",
+        "text": "我下周五先还五千",
+        "loudness_db": -28.0,
+        "words": [
+            {"word": "我", "start": 12.5, "end": 12.8},
+            {"word": "下周五", "start": 12.8, "end": 13.6},
+            {"word": "先还", "start": 13.6, "end": 14.2},
+            {"word": "五千", "start": 14.2, "end": 15.0},
+        ],
+    },
 ]
 
 
@@ -50,8 +74,15 @@ def test_json_output_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     for key in ("prompt_id", "kind", "severity", "audience", "text", "evidence", "rule", "source", "created_at"):
         assert key in p
     f = out["findings"]
-    assert set(f["disclosures"]) == {"identity", "purpose", "recording_notice", "amount_breakdown", "deadline",
-                                     "credit_consequence", "legal_consequence"}
+    assert set(f["disclosures"]) == {
+        "identity",
+        "purpose",
+        "recording_notice",
+        "amount_breakdown",
+        "deadline",
+        "credit_consequence",
+        "legal_consequence",
+    }
     assert f["disclosures"]["identity"] == {"done": True, "at": 0.5}
     assert f["disclosures"]["deadline"] == {"done": False, "at": None}
     v = f["violations"][0]
@@ -65,10 +96,19 @@ def test_json_output_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_en_json_has_debt_collector_statement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    call = {"call": {"language": "en-US", "started_at": "2026-11-25T15:00:00Z",
-                     "account": {"id": "U1", "principal": 1000, "timezone": "America/Chicago"}}}
-    seg = {"start": 0, "end": 4, "speaker": "agent", "text": "This is an attempt to collect a debt and any "
-           "information obtained will be used for that purpose."}
+    call = {
+        "call": {
+            "language": "en-US",
+            "started_at": "2026-11-25T15:00:00Z",
+            "account": {"id": "U1", "principal": 1000, "timezone": "America/Chicago"},
+        }
+    }
+    seg = {
+        "start": 0,
+        "end": 4,
+        "speaker": "agent",
+        "text": "This is an attempt to collect a debt and any information obtained will be used for that purpose.",
+    }
     assert run_replay(write(tmp_path, [call, seg]), as_json=True) == 0
     f = json.loads(capsys.readouterr().out)["findings"]
     assert f["disclosures"]["debt_collector_statement"]["done"] is True
@@ -81,15 +121,28 @@ def test_text_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "violation: threat at segment 2" in out and "promise: 5000 on 2026-12-04" in out
 
 
-@pytest.mark.parametrize(("lines", "message"), [
-    ([{"nocall": {}}], "first line must be"),
-    ([CALL, {"start": 1, "end": 0, "speaker": "agent", "text": "x"}], "line 2: end 0.0 is before start"),
-    ([CALL, {"start": 0, "end": 1, "speaker": "robot", "text": "x"}], "speaker must be"),
-    ([CALL, {"start": 0, "end": 1, "speaker": "agent"}], "segment lacks text"),
-    ([{"call": {"language": "zh-CN", "started_at": "2026-11-25T10:00:00"}}], "no UTC offset"),
-    ([{"call": {"language": "zh-CN", "started_at": "2026-11-25T10:00:00+08:00",
-                "account": {"id": "A", "principal": "many"}}}], "principal"),
-])
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([{"nocall": {}}], "first line must be"),
+        ([CALL, {"start": 1, "end": 0, "speaker": "agent", "text": "x"}], "line 2: end 0.0 is before start"),
+        ([CALL, {"start": 0, "end": 1, "speaker": "robot", "text": "x"}], "speaker must be"),
+        ([CALL, {"start": 0, "end": 1, "speaker": "agent"}], "segment lacks text"),
+        ([{"call": {"language": "zh-CN", "started_at": "2026-11-25T10:00:00"}}], "no UTC offset"),
+        (
+            [
+                {
+                    "call": {
+                        "language": "zh-CN",
+                        "started_at": "2026-11-25T10:00:00+08:00",
+                        "account": {"id": "A", "principal": "many"},
+                    }
+                }
+            ],
+            "principal",
+        ),
+    ],
+)
 def test_bad_input_is_named(tmp_path: Path, lines: list[object], message: str) -> None:
     with pytest.raises(ReplayError, match=message):
         replay_file(write(tmp_path, lines))

@@ -69,8 +69,14 @@ def test_score_cli_reproduces_the_corpus_report(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     rep, _ = evaluate(corpus_files(CORPUS))
     assert out.strip() == rep.format(details=False).strip()
-    for row in ("violations (kind, segment)", "disclosures (done)", "promise amount+date exact",
-                "temperament label", "risks", "call time blocked (not allowed)"):
+    for row in (
+        "violations (kind, segment)",
+        "disclosures (done)",
+        "promise amount+date exact",
+        "temperament label",
+        "risks",
+        "call time blocked (not allowed)",
+    ):
         assert f"| {row}" in out
 
 
@@ -90,13 +96,27 @@ def test_bad_file_is_reported_and_others_still_run(tmp_path: Path, capsys: pytes
 
 def test_replay_without_time_zone_and_with_phone_number(tmp_path: Path) -> None:
     """The labelling guide: no account.timezone; account.phone (digits, maybe a JSON number) is evidence."""
-    head: dict[str, Any] = {"call": {"language": "en-US", "started_at": "2026-12-02T22:45:00-05:00",
-                     "account": {"id": "A", "name": "Carlos Rivera", "principal": 900, "interest": 70, "penalty": 30,
-                                 "overdue_days": 25, "currency": "USD", "phone": 13035550147}},
-            "expect": {"call_time": {"allowed": True, "warning": True},
-                       "promise": {"amount": 200.0, "date": "2026-12-11"}}}
-    segs = [{"start": 0.5, "end": 3.0, "speaker": "agent", "text": "Hi Carlos, this is Mike with Meridian."},
-            {"start": 3.5, "end": 6.0, "speaker": "customer", "text": "I can pay two hundred dollars next Friday."}]
+    head: dict[str, Any] = {
+        "call": {
+            "language": "en-US",
+            "started_at": "2026-12-02T22:45:00-05:00",
+            "account": {
+                "id": "A",
+                "name": "Carlos Rivera",
+                "principal": 900,
+                "interest": 70,
+                "penalty": 30,
+                "overdue_days": 25,
+                "currency": "USD",
+                "phone": 13035550147,
+            },
+        },
+        "expect": {"call_time": {"allowed": True, "warning": True}, "promise": {"amount": 200.0, "date": "2026-12-11"}},
+    }
+    segs = [
+        {"start": 0.5, "end": 3.0, "speaker": "agent", "text": "Hi Carlos, this is Mike with Meridian."},
+        {"start": 3.5, "end": 6.0, "speaker": "customer", "text": "I can pay two hundred dollars next Friday."},
+    ]
     p = tmp_path / "call.jsonl"
     p.write_text("\n".join(json.dumps(x) for x in [head, *segs]) + "\n")
     rep = score_results([replay_file(p)], load_labels(p))

@@ -51,8 +51,9 @@ async def test_import_is_all_or_nothing(store: AccountStore, tmp_path: Path) -> 
 async def test_attempts_history_and_dial_check(store: AccountStore) -> None:
     now = datetime(2026, 11, 25, 16, 0, tzinfo=SH)
     for h, connected, channel in ((6, True, "robot"), (4, False, "human"), (3, True, "human"), (2, True, "human")):
-        await store.record_attempt("A1", now - timedelta(hours=h), connected=connected, channel=channel,
-                                   call_id=f"c{h}")
+        await store.record_attempt(
+            "A1", now - timedelta(hours=h), connected=connected, channel=channel, call_id=f"c{h}"
+        )
     await store.record_attempt("A1", now - timedelta(days=3), connected=True)
     await store.record_attempt("B", now - timedelta(hours=1), connected=True)
     hist = await store.history("A1", since=now - timedelta(days=1))
@@ -70,8 +71,7 @@ async def test_bad_attempts_are_refused(store: AccountStore) -> None:
     with pytest.raises(ValueError, match="aware"):
         await store.record_attempt("A1", datetime(2026, 11, 25, 10, 0), connected=True)
     with pytest.raises(ValueError, match="channel"):
-        await store.record_attempt("A1", datetime(2026, 11, 25, 10, 0, tzinfo=SH), connected=True,
-                                   channel="fax")  # type: ignore[arg-type]
+        await store.record_attempt("A1", datetime(2026, 11, 25, 10, 0, tzinfo=SH), connected=True, channel="fax")  # type: ignore[arg-type]
 
 
 async def test_reopening_keeps_the_accounts(tmp_path: Path) -> None:

@@ -56,9 +56,7 @@ def test_decode_of_a_buffer_matches_the_table_code_by_code(name: str) -> None:
 
 
 def test_ulaw_known_encodes() -> None:
-    assert codecs.ulaw_encode(pcm([0, -1, 32767, -32768, 8, -8])) == bytes(
-        [0xFF, 0x7F, 0x80, 0x00, 0xFE, 0x7E]
-    )
+    assert codecs.ulaw_encode(pcm([0, -1, 32767, -32768, 8, -8])) == bytes([0xFF, 0x7F, 0x80, 0x00, 0xFE, 0x7E])
 
 
 def test_ulaw_is_close_to_the_continuous_mu_law_curve() -> None:

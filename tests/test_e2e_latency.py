@@ -45,12 +45,12 @@ def test_trigger_call_places_each_word_on_the_timeline() -> None:
     for tr in call.triggers:
         assert 0 < tr.word_start < tr.word_end < call.seconds
         pcm = chans[tr.speaker].astype(np.int64)
-        inside = pcm[int(tr.word_start * bench.RATE):int(tr.word_end * bench.RATE)]
+        inside = pcm[int(tr.word_start * bench.RATE) : int(tr.word_end * bench.RATE)]
         assert len(inside) == len(bench._clip(bench.WORD, tr.speaker))
         # the word is speech up to its last sample (trimmed), and the other channel is only hiss meanwhile
         assert abs(int(inside[-1])) > 100 or np.abs(inside[-40:]).max() > 300
         other = chans["agent" if tr.speaker == "customer" else "customer"]
-        assert np.abs(other[int(tr.word_start * bench.RATE):int(tr.word_end * bench.RATE)]).max() < 100
+        assert np.abs(other[int(tr.word_start * bench.RATE) : int(tr.word_end * bench.RATE)]).max() < 100
     assert len(word) > 0.2 * bench.RATE
 
 

@@ -103,13 +103,15 @@ async def test_registered_audiosocket_legs_join_once_each(engine: RecordingEngin
     customer_leg, agent_leg = str(uuid.uuid4()), str(uuid.uuid4())
     manager.register(call_id="c1", audiosocket={"customer": customer_leg, "agent": agent_leg})
     a, b, c = object(), object(), object()
-    call = manager.start_call("audiosocket", start(customer_leg, ("customer",)), call_id="c1",
-                              speakers=("customer",), conn=a)
-    assert manager.start_call("audiosocket", start(agent_leg, ("customer",)), call_id="c1",
-                              speakers=("agent",), conn=b) is call
+    call = manager.start_call(
+        "audiosocket", start(customer_leg, ("customer",)), call_id="c1", speakers=("customer",), conn=a
+    )
+    assert (
+        manager.start_call("audiosocket", start(agent_leg, ("customer",)), call_id="c1", speakers=("agent",), conn=b)
+        is call
+    )
     with pytest.raises(Refusal):  # the agent leg again, from a third connection
-        manager.start_call("audiosocket", start(agent_leg, ("customer",)), call_id="c1",
-                           speakers=("agent",), conn=c)
+        manager.start_call("audiosocket", start(agent_leg, ("customer",)), call_id="c1", speakers=("agent",), conn=c)
     assert call.connections == 2
     await manager.end_all()
 
@@ -135,7 +137,7 @@ async def _session(srv: Server, client: AudioHookClient, pcm: np.ndarray, close_
             await ws.send(reply)
         assert client.state == "open", client.disconnect
         for i in range(0, len(pcm), 800):
-            chunk = pcm[i:i + 800]
+            chunk = pcm[i : i + 800]
             await ws.send(client.audio(chunk[:, 0].tobytes(), chunk[:, 1].tobytes()))
             await asyncio.sleep(0.01)
         await ws.send(client.close(close_reason))
@@ -194,8 +196,9 @@ async def test_a_session_that_never_resumes_ends_the_call_after_the_grace(tmp_pa
 async def test_the_store_refuses_to_overwrite_a_segment(srv: Server) -> None:
     store = srv.ctx.store
     await store.upsert_started(CallStarted(call_id="c9", protocol="twilio", language="zh-CN", sample_rate=8000))
-    seg = TranscriptSegment(call_id="c9", segment_id="c9:agent:0", index=0, speaker="agent", start=0.0, end=1.0,
-                            text="first", final=True)
+    seg = TranscriptSegment(
+        call_id="c9", segment_id="c9:agent:0", index=0, speaker="agent", start=0.0, end=1.0, text="first", final=True
+    )
     await store.add_segment(seg)
     with pytest.raises(DuplicateSegment):
         await store.add_segment(seg.model_copy(update={"text": "second"}))
@@ -234,7 +237,8 @@ async def test_rtp_ports_survive_100_register_refuse_end_cycles(srv: Server, mon
 
 
 async def test_an_audiohook_session_opened_before_the_old_one_closes_takes_the_call_over(
-        srv: Server, call8k: CallAudio) -> None:
+    srv: Server, call8k: CallAudio
+) -> None:
     """Genesys may open the new session first and close the old one (reason `reconnect`) after it."""
     _, audio = read_stereo(call8k.path)
     half = len(audio) // 2
@@ -245,7 +249,7 @@ async def test_an_audiohook_session_opened_before_the_old_one_closes_takes_the_c
         await ws1.send(first.open())
         first.receive(str(await asyncio.wait_for(ws1.recv(), 5)))
         for i in range(0, half, 800):
-            await ws1.send(first.audio(audio[i:i + 800, 0].tobytes(), audio[i:i + 800, 1].tobytes()))
+            await ws1.send(first.audio(audio[i : i + 800, 0].tobytes(), audio[i : i + 800, 1].tobytes()))
             await asyncio.sleep(0.01)
         async with websockets.connect(url, additional_headers=second.headers("right-key")) as ws2:
             await ws2.send(second.open())
@@ -255,7 +259,7 @@ async def test_an_audiohook_session_opened_before_the_old_one_closes_takes_the_c
             while first.state != "closed":
                 first.receive(str(await asyncio.wait_for(ws1.recv(), 10)))
             for i in range(half, len(audio), 800):
-                await ws2.send(second.audio(audio[i:i + 800, 0].tobytes(), audio[i:i + 800, 1].tobytes()))
+                await ws2.send(second.audio(audio[i : i + 800, 0].tobytes(), audio[i : i + 800, 1].tobytes()))
                 await asyncio.sleep(0.01)
             await ws2.send(second.close("end"))
             while second.state != "closed":

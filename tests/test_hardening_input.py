@@ -41,8 +41,10 @@ async def srv(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 async def send_raw(server: Server, method: str, path: str, text: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.request(method, server.url + path, data=text,
-                                                       headers={"Content-Type": "application/json"}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, server.url + path, data=text, headers={"Content-Type": "application/json"}) as r,
+    ):
         return r.status, await r.json(content_type=None)
 
 
@@ -73,8 +75,9 @@ async def test_a_non_finite_number_in_twilio_custom_parameters_is_refused(srv: S
 
 
 async def test_a_non_finite_value_that_slips_in_is_summarised_as_null(srv: Server) -> None:
-    srv.ctx.calls.start_call("twilio", CallStart(external_id="CAinf", sample_rate=8000, language="zh-CN",
-                                                 meta={"score": math.inf, "ok": 1}))
+    srv.ctx.calls.start_call(
+        "twilio", CallStart(external_id="CAinf", sample_rate=8000, language="zh-CN", meta={"score": math.inf, "ok": 1})
+    )
     await srv.ctx.calls.end_call("CAinf")
     for _ in range(100):
         await srv.ctx.hub.drain()

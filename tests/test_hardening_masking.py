@@ -50,8 +50,9 @@ async def test_api_meta_is_masked_in_the_store_the_feed_and_the_live_call(srv: S
     listener = asyncio.create_task(feed_events(srv, events, ready))
     await ready.wait()
     try:
-        status, _ = await srv.post("/api/calls", {"call_id": "CAmask", "meta": {"idNumber": ID_NUMBER,
-                                                                                  "note": f"card {CARD}"}})
+        status, _ = await srv.post(
+            "/api/calls", {"call_id": "CAmask", "meta": {"idNumber": ID_NUMBER, "note": f"card {CARD}"}}
+        )
         assert status == 201
         stored = await srv.ctx.store.get("CAmask")
         assert stored is not None and not leaks(stored["meta"]), stored

@@ -29,8 +29,10 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 async def login(server: Server, name: str, password: str, source: str = "127.0.0.1") -> int:
     """POST /login as JSON from the loopback address `source`; the status."""
     connector = aiohttp.TCPConnector(local_addr=(source, 0))
-    async with aiohttp.ClientSession(connector=connector) as s, s.post(
-            server.url + "/login", json={"name": name, "password": password}) as r:
+    async with (
+        aiohttp.ClientSession(connector=connector) as s,
+        s.post(server.url + "/login", json={"name": name, "password": password}) as r,
+    ):
         return r.status
 
 

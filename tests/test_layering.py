@@ -56,20 +56,30 @@ def test_each_folder_imports_only_downstream() -> None:
 
 
 def test_only_the_composition_root_of_the_service_imports_the_web_layer() -> None:
-    problems = [f"{path.relative_to(ASSIST.parent)}:{line} imports assist.web"
-                for path in sorted((ASSIST / "service").glob("*.py")) if path.name != "app.py"
-                for line, part in sorted(_imported_parts(path)) if part == "web"]
+    problems = [
+        f"{path.relative_to(ASSIST.parent)}:{line} imports assist.web"
+        for path in sorted((ASSIST / "service").glob("*.py"))
+        if path.name != "app.py"
+        for line, part in sorted(_imported_parts(path))
+        if part == "web"
+    ]
     assert problems == [], "\n".join(problems)
 
 
 def test_neutral_modules_import_no_part() -> None:
-    problems = [f"assist/{name}:{line} imports assist.{part}"
-                for name in NEUTRAL for line, part in sorted(_imported_parts(ASSIST / name)) if part in PARTS]
+    problems = [
+        f"assist/{name}:{line} imports assist.{part}"
+        for name in NEUTRAL
+        for line, part in sorted(_imported_parts(ASSIST / name))
+        if part in PARTS
+    ]
     assert problems == [], "\n".join(problems)
 
 
 def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text("import assist.coach.engine\n\ndef f():\n    from assist.store.db import Database\n"
-                      "    from assist import web\n    return Database, web\n")
+    module.write_text(
+        "import assist.coach.engine\n\ndef f():\n    from assist.store.db import Database\n"
+        "    from assist import web\n    return Database, web\n"
+    )
     assert {part for _, part in _imported_parts(module)} == {"coach", "store", "web"}

@@ -50,12 +50,14 @@ async def files(tmp_path: Path, model_zip: Path) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def test_install_from_url_checks_and_unpacks(files: str, model_zip: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+async def test_install_from_url_checks_and_unpacks(
+    files: str, model_zip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cache = tmp_path / "cache"
     digest = hashlib.sha256(model_zip.read_bytes()).hexdigest()
-    rc = await asyncio.to_thread(cli_main, ["model", "install", f"{files}/{model_zip.name}", "--cache", str(cache),
-                                            "--sha256", digest])
+    rc = await asyncio.to_thread(
+        cli_main, ["model", "install", f"{files}/{model_zip.name}", "--cache", str(cache), "--sha256", digest]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     target = cache / "vosk-model-test-ko"
@@ -70,11 +72,14 @@ async def test_install_from_url_checks_and_unpacks(files: str, model_zip: Path, 
     assert again.path == target
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("not-a-zip.zip", "not a zip archive"),
-    ("empty.zip", "holds no vosk model"),
-    ("missing.zip", "download failed"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("not-a-zip.zip", "not a zip archive"),
+        ("empty.zip", "holds no vosk model"),
+        ("missing.zip", "download failed"),
+    ],
+)
 async def test_install_rejects_bad_archives(files: str, tmp_path: Path, name: str, message: str) -> None:
     with pytest.raises(models.ModelError, match=message):
         await asyncio.to_thread(models.install, f"{files}/{name}", tmp_path / "c", progress=False)
@@ -83,8 +88,9 @@ async def test_install_rejects_bad_archives(files: str, tmp_path: Path, name: st
 
 async def test_install_checksum_mismatch(files: str, model_zip: Path, tmp_path: Path) -> None:
     with pytest.raises(models.ModelError, match="checksum mismatch"):
-        await asyncio.to_thread(models.install, f"{files}/{model_zip.name}", tmp_path / "c", progress=False,
-                                expected_sha256="0" * 64)
+        await asyncio.to_thread(
+            models.install, f"{files}/{model_zip.name}", tmp_path / "c", progress=False, expected_sha256="0" * 64
+        )
 
 
 def test_install_unknown_name(tmp_path: Path) -> None:

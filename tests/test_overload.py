@@ -102,8 +102,16 @@ async def test_engine_sheds_the_newest_call_when_it_cannot_keep_up(model_dir: Pa
         t0 = time.monotonic()
         for n, off in enumerate(range(0, len(pcm), step)):
             for i, s in enumerate(streams):
-                s.feed(AudioFrame(call_id=f"call-{i}", speaker="customer", start=off / 2 / rate,
-                                  sample_rate=rate, pcm=pcm[off:off + step], received_at=time.monotonic()))
+                s.feed(
+                    AudioFrame(
+                        call_id=f"call-{i}",
+                        speaker="customer",
+                        start=off / 2 / rate,
+                        sample_rate=rate,
+                        pcm=pcm[off : off + step],
+                        received_at=time.monotonic(),
+                    )
+                )
             await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.1 - time.monotonic()))
             levels.add(engine.governor.level)
             if shed:
@@ -129,8 +137,16 @@ async def test_a_burst_sender_is_not_overload(model_dir: Path) -> None:
         assert s is not None
         step = rate * 2  # a second of audio every 100 ms
         for off in range(0, len(pcm), step):
-            s.feed(AudioFrame(call_id="burst", speaker="customer", start=off / 2 / rate, sample_rate=rate,
-                              pcm=pcm[off:off + step], received_at=time.monotonic()))
+            s.feed(
+                AudioFrame(
+                    call_id="burst",
+                    speaker="customer",
+                    start=off / 2 / rate,
+                    sample_rate=rate,
+                    pcm=pcm[off : off + step],
+                    received_at=time.monotonic(),
+                )
+            )
             await asyncio.sleep(0.1)
         now = time.monotonic()
         assert s.backlog(now) > 1.0 and not s.paced(now)
@@ -197,8 +213,16 @@ def test_a_shed_call_is_not_shed_again_and_its_backlog_is_dropped() -> None:
         for speaker in ("customer", "agent"):
             s = SpeakerStream(engine, f"call-{i}", speaker, 8000, "ko-KR", lambda seg: None)
             s.opened_at = now - 30 + i  # call-2 is the newest
-            s.feed(AudioFrame(call_id=f"call-{i}", speaker=speaker, start=0.0, sample_rate=8000,
-                              pcm=bytes(1600), received_at=now - 10))
+            s.feed(
+                AudioFrame(
+                    call_id=f"call-{i}",
+                    speaker=speaker,
+                    start=0.0,
+                    sample_rate=8000,
+                    pcm=bytes(1600),
+                    received_at=now - 10,
+                )
+            )
             engine.streams.add(s)
             streams.append(s)
     assert engine.backlog(now) > 9.0
@@ -206,8 +230,9 @@ def test_a_shed_call_is_not_shed_again_and_its_backlog_is_dropped() -> None:
     assert shed == ["call-2"]
     dropped = [s for s in streams if s.call_id == "call-2"]
     assert all(s.shed and s.backlog(now) == 0.0 and not s._queue for s in dropped)
-    dropped[0].feed(AudioFrame(call_id="call-2", speaker="customer", start=0.1, sample_rate=8000, pcm=bytes(1600),
-                               received_at=now))
+    dropped[0].feed(
+        AudioFrame(call_id="call-2", speaker="customer", start=0.1, sample_rate=8000, pcm=bytes(1600), received_at=now)
+    )
     assert not dropped[0]._queue, "audio of a shed call is ignored"
     engine._shed(10.0)
     assert shed == ["call-2", "call-1"], "the next shed ends the next newest call, not the same one again"
@@ -244,8 +269,11 @@ def test_one_decode_takes_at_most_a_second_of_queued_audio() -> None:
     s = SpeakerStream(engine, "c", "customer", 8000, "ko-KR", lambda seg: None)
     frame = b"\x00\x01" * 160  # 20 ms
     for i in range(250):  # 5 s queued
-        s.feed(AudioFrame(call_id="c", speaker="customer", start=i * 0.02, sample_rate=8000, pcm=frame,
-                          received_at=float(i)))
+        s.feed(
+            AudioFrame(
+                call_id="c", speaker="customer", start=i * 0.02, sample_rate=8000, pcm=frame, received_at=float(i)
+            )
+        )
     steps = []
     while s._queue:
         batch = s._take_batch()

@@ -72,15 +72,17 @@ def check_segments(feed: Feed, call_id: str, audio: CallAudio) -> None:
             assert seg.loudness_db is not None and -60 < seg.loudness_db < 0
             # every final lies on a turn of that speaker (0.5 s tolerance for word edges)
             assert any(seg.start >= t[1] - 0.5 and seg.end <= t[2] + 0.5 for t in turns), (
-                f"{speaker} segment {seg.start}-{seg.end} is not on any of {turns}")
+                f"{speaker} segment {seg.start}-{seg.end} is not on any of {turns}"
+            )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_call_through_protocol(server: Server, call8k: CallAudio, protocol: str) -> None:
     feed = Feed()
     await feed.start(server)
-    call_id = await simulate(call8k.path, protocol, server.addr, agent="agent-7", account="acct-42",
-                             language="ko-KR", fast=True)
+    call_id = await simulate(
+        call8k.path, protocol, server.addr, agent="agent-7", account="acct-42", language="ko-KR", fast=True
+    )
     await wait_for(lambda: feed.of(call_id, "call_ended"), timeout=60)
     await feed.stop()
 

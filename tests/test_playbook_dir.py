@@ -46,8 +46,17 @@ def test_without_the_setting_an_unknown_language_falls_back(tmp_path: Path) -> N
 
 
 def _segment(speaker: Speaker, final: bool, text: str) -> TranscriptSegment:
-    return TranscriptSegment(call_id="c", segment_id=f"c:{speaker}:0", index=0, speaker=speaker, final=final,
-                             start=1.0, end=2.0, text=text, language="ko-KR")
+    return TranscriptSegment(
+        call_id="c",
+        segment_id=f"c:{speaker}:0",
+        index=0,
+        speaker=speaker,
+        final=final,
+        start=1.0,
+        end=2.0,
+        text=text,
+        language="ko-KR",
+    )
 
 
 def test_korean_words_match_on_partials_for_the_agent_and_on_finals_for_the_customer() -> None:

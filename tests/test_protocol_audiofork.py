@@ -127,9 +127,7 @@ def test_stereo_frame_that_is_not_whole_sample_frames() -> None:
 def test_dtmf_stop_and_graceful_shutdown() -> None:
     server = streaming()
     assert server.receive_text('{"type":"dtmf","digit":"7"}') == [Dtmf("7")]
-    assert server.receive_text('{"type":"dtmf","data":{"digit":"#","speaker":"customer"}}') == [
-        Dtmf("#", "customer")
-    ]
+    assert server.receive_text('{"type":"dtmf","data":{"digit":"#","speaker":"customer"}}') == [Dtmf("#", "customer")]
     assert server.receive_text('{"type":"stop"}') == [CallStop("stop")]
     assert server.receive_bytes(b"\x00\x00") == []  # nothing after stop
     other = streaming()
@@ -179,9 +177,7 @@ def test_bad_metadata() -> None:
         1003,
         "sampleRate must be 8000 or 16000, got 44100",
     )
-    fatal(
-        AudioForkServer().receive_text('{"channels":1}'), 1003, "sampleRate must be 8000 or 16000, got None"
-    )
+    fatal(AudioForkServer().receive_text('{"channels":1}'), 1003, "sampleRate must be 8000 or 16000, got None")
     fatal(
         AudioForkServer().receive_text('{"sampleRate":8000,"channels":3}'),
         1003,
@@ -219,12 +215,9 @@ def test_basic_auth() -> None:
     assert basic_auth_header("fs", "s3cret") == good["Authorization"]
     assert check_basic_auth(good, "fs", "s3cret") is None
     assert check_basic_auth({}, None, None) is None
+    assert check_basic_auth({}, "fs", "s3cret") == "missing Authorization header (HTTP Basic auth is required)"
     assert (
-        check_basic_auth({}, "fs", "s3cret") == "missing Authorization header (HTTP Basic auth is required)"
-    )
-    assert (
-        check_basic_auth({"authorization": "Bearer x"}, "fs", "s3cret")
-        == "Authorization scheme 'Bearer' is not Basic"
+        check_basic_auth({"authorization": "Bearer x"}, "fs", "s3cret") == "Authorization scheme 'Bearer' is not Basic"
     )
     assert (
         check_basic_auth({"authorization": "Basic ***"}, "fs", "s3cret")
@@ -258,9 +251,7 @@ def test_simulator_frames_round_trip(tmp_path: Path) -> None:
     write_wav(wav, 16000, [left, right])
     assert wav_channels(wav) == (16000, [left.astype("<i2").tobytes(), right.astype("<i2").tobytes()])
     customer, agent = wav_tracks(wav, 16000)  # 16 kHz kept as is
-    client = AudioForkClient(
-        sample_rate=16000, channels=2, agent_id="a-1", account_id="acc", language="zh-CN"
-    )
+    client = AudioForkClient(sample_rate=16000, channels=2, agent_id="a-1", account_id="acc", language="zh-CN")
     server = AudioForkServer()
     events: list[ProtocolEvent] = []
     sizes = []

@@ -64,9 +64,7 @@ OPEN_PARAMS: dict[str, Any] = {
 }
 
 
-def client_msg(
-    type_: str, seq: int, params: dict[str, Any] | None = None, *, serverseq: int = 0, **extra: Any
-) -> str:
+def client_msg(type_: str, seq: int, params: dict[str, Any] | None = None, *, serverseq: int = 0, **extra: Any) -> str:
     msg = {
         "version": "2",
         "type": type_,
@@ -151,9 +149,7 @@ def test_stereo_audio_is_split_in_channel_order_and_positions_count_samples() ->
     ]
     [customer, agent] = server.receive_bytes(bytes([0x00, 0x80] * 3))  # any whole number of sample-frames
     assert (
-        isinstance(customer, Audio)
-        and customer.position == 4
-        and customer.pcm == np.full(3, -32124, "<i2").tobytes()
+        isinstance(customer, Audio) and customer.position == 4 and customer.pcm == np.full(3, -32124, "<i2").tobytes()
     )
     assert isinstance(agent, Audio) and agent.position == 4 and agent.speaker == "agent"
     assert server.receive_bytes(b"") == []
@@ -194,9 +190,7 @@ def test_l16_is_little_endian_interleaved() -> None:
     assert c == Audio("customer", np.array([1000, 2000], "<i2").tobytes(), 8000, 0)
     assert a == Audio("agent", np.array([-1000, -2000], "<i2").tobytes(), 8000, 0)
     events = server.receive_bytes(b"\x00" * 6)  # 1.5 stereo L16 sample-frames
-    assert_disconnect(
-        events, "error", "6 bytes is not a whole number of 2-channel L16 sample frames (4 bytes each)"
-    )
+    assert_disconnect(events, "error", "6 bytes is not a whole number of 2-channel L16 sample frames (4 bytes each)")
 
 
 def test_ping_pong_and_close_closed_sequence_numbers() -> None:
@@ -351,16 +345,12 @@ def test_replayed_sequence_number() -> None:
 
 def test_oversized_text() -> None:
     server = AudioHookServer(HEADERS, max_message_bytes=500)
-    assert_disconnect(
-        server.receive_text(client_msg("open", 1, OPEN_PARAMS) + " " * 500), "error", "exceeds 500"
-    )
+    assert_disconnect(server.receive_text(client_msg("open", 1, OPEN_PARAMS) + " " * 500), "error", "exceeds 500")
 
 
 def test_binary_before_opened_is_an_error() -> None:
     server = AudioHookServer(HEADERS)
-    assert_disconnect(
-        server.receive_bytes(b"\xff" * 10), "error", "binary audio frame (10 bytes) before 'opened'"
-    )
+    assert_disconnect(server.receive_bytes(b"\xff" * 10), "error", "binary audio frame (10 bytes) before 'opened'")
     server = AudioHookServer(HEADERS)
     server.receive_text(client_msg("open", 1, OPEN_PARAMS))  # not yet accepted
     assert_disconnect(server.receive_bytes(b"\xff" * 10), "error", "before 'opened'")
@@ -369,9 +359,7 @@ def test_binary_before_opened_is_an_error() -> None:
 def test_half_a_stereo_frame_is_an_error() -> None:
     server, _ = opened_session()
     events = server.receive_bytes(b"\xff" * 3)
-    assert_disconnect(
-        events, "error", "3 bytes is not a whole number of 2-channel PCMU sample frames (2 bytes each)"
-    )
+    assert_disconnect(events, "error", "3 bytes is not a whole number of 2-channel PCMU sample frames (2 bytes each)")
     assert server.receive_bytes(b"\xff" * 4) == []  # ignored while the client closes
     events = server.receive_text(client_msg("close", 2, {"reason": "disconnect"}, serverseq=2))
     assert [m["type"] for m in sent(events)] == ["closed"]
@@ -474,9 +462,7 @@ def tone(freq: float, seconds: float, rate: int) -> np.ndarray:
     return np.round(6000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
 
 
-def pump(
-    client: AudioHookClient, server: AudioHookServer, events: list[ProtocolEvent]
-) -> list[ProtocolEvent]:
+def pump(client: AudioHookClient, server: AudioHookServer, events: list[ProtocolEvent]) -> list[ProtocolEvent]:
     """Deliver the server's text replies to the client and the client's answers back; all server events."""
     out = list(events)
     queue = [e for e in events if isinstance(e, SendText)]
@@ -576,9 +562,7 @@ def test_a_discarded_duration_beyond_any_call_is_a_client_error(kind: str) -> No
     if kind == "resumed":
         server.receive_text(client_msg("paused", 2, serverseq=1))
     seq = 3 if kind == "resumed" else 2
-    events = server.receive_text(
-        client_msg(kind, seq, {"start": "PT1S", "discarded": "PT100000000S"}, serverseq=1)
-    )
+    events = server.receive_text(client_msg(kind, seq, {"start": "PT1S", "discarded": "PT100000000S"}, serverseq=1))
     assert_disconnect(events, "error", "duration PT100000000S exceeds the 43200 s limit")
     assert server.position == 0
 

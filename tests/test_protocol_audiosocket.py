@@ -42,9 +42,7 @@ def test_whole_call_in_one_read() -> None:
     server = AudioSocketServer()
     events = server.receive_data(UUID_FRAME + AUDIO_FRAME + AUDIO_FRAME + DTMF_FRAME + HANGUP)
     assert events == [
-        CallStart(
-            external_id=CALL_UUID, sample_rate=8000, speakers=("customer",), meta={"protocol": "audiosocket"}
-        ),
+        CallStart(external_id=CALL_UUID, sample_rate=8000, speakers=("customer",), meta={"protocol": "audiosocket"}),
         Audio("customer", SLIN, 8000, 0),
         Audio("customer", SLIN, 8000, 160),
         Dtmf("5", "customer"),
@@ -119,9 +117,7 @@ def test_unknown_type_is_skipped_and_reported_once() -> None:
         (bytes.fromhex("ff0000"), True, None, "error", "no code"),
     ],
 )
-def test_error_frame_ends_the_call(
-    frame: bytes, fatal_: bool, code: int | None, stop: str, text: str
-) -> None:
+def test_error_frame_ends_the_call(frame: bytes, fatal_: bool, code: int | None, stop: str, text: str) -> None:
     server = AudioSocketServer()
     server.receive_data(UUID_FRAME)
     err, call_stop, close = server.receive_data(frame)
@@ -134,15 +130,9 @@ def test_odd_slin_byte_is_carried_to_the_next_frame() -> None:
     server = AudioSocketServer()
     server.receive_data(UUID_FRAME)
     events = server.receive_data(bytes.fromhex("100003") + bytes.fromhex("010002"))
-    assert (
-        isinstance(events[0], ProtocolError)
-        and not events[0].fatal
-        and "leaves an odd byte" in events[0].message
-    )
+    assert isinstance(events[0], ProtocolError) and not events[0].fatal and "leaves an odd byte" in events[0].message
     assert events[1] == Audio("customer", bytes.fromhex("0100"), 8000, 0)
-    assert server.receive_data(bytes.fromhex("100001") + b"\x00") == [
-        Audio("customer", bytes.fromhex("0200"), 8000, 1)
-    ]
+    assert server.receive_data(bytes.fromhex("100001") + b"\x00") == [Audio("customer", bytes.fromhex("0200"), 8000, 1)]
 
 
 def test_eof_inside_a_frame() -> None:
@@ -214,7 +204,9 @@ def test_fail_hangs_up() -> None:
     server = AudioSocketServer()
     server.receive_data(UUID_FRAME)
     assert server.fail("no media within 10 s", 1008) == [
-        SendBytes(HANGUP), CallStop("error"), Close(1008, "no media within 10 s")
+        SendBytes(HANGUP),
+        CallStop("error"),
+        Close(1008, "no media within 10 s"),
     ]
 
 

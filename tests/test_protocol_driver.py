@@ -48,8 +48,9 @@ class FakeProtocol:
     close_wait: float = 0.05
     calls: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def receive(self, data: str | bytes, *, at: float | None = None,
-                source: Source | None = None) -> list[ProtocolEvent]:
+    def receive(
+        self, data: str | bytes, *, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         self.calls.append(("receive", data, at, source))
         step = self.inputs.pop(0)
         if isinstance(step, Exception):
@@ -97,8 +98,15 @@ class FakeCalls:
     audio_seen: list[Audio] = field(default_factory=list)
     ended: list[tuple[str, str]] = field(default_factory=list)
 
-    def start_call(self, protocol: str, start: CallStart, *, call_id: str | None = None,
-                   speakers: tuple[Speaker, ...] | None = None, conn: object | None = None) -> LiveCall:
+    def start_call(
+        self,
+        protocol: str,
+        start: CallStart,
+        *,
+        call_id: str | None = None,
+        speakers: tuple[Speaker, ...] | None = None,
+        conn: object | None = None,
+    ) -> LiveCall:
         self.started.append((protocol, start, call_id, speakers))
         if self.refuse_with:
             raise Refusal(self.refuse_with)
@@ -133,14 +141,18 @@ def make(proto: FakeProtocol, calls: FakeCalls | None = None, **kw: Any) -> tupl
     calls = calls or FakeCalls()
     wire = Wire()
     conn: PhoneConnection = proto  # the fake keeps the contract (checked by mypy)
-    driver = ProtocolDriver(conn, "fake", calls, send_text=wire.send_text, send_bytes=wire.send_bytes,
-                            close=wire.close, **kw)
+    driver = ProtocolDriver(
+        conn, "fake", calls, send_text=wire.send_text, send_bytes=wire.send_bytes, close=wire.close, **kw
+    )
     return driver, calls, wire
 
 
 async def test_wire_actions_are_performed_in_order_and_nothing_after_close() -> None:
-    proto = FakeProtocol(inputs=[[SendText("a"), SendBytes(b"b"), SendText("c"), Close(1008, "bye"),
-                                  SendText("after"), Close(1000, "again")]])
+    proto = FakeProtocol(
+        inputs=[
+            [SendText("a"), SendBytes(b"b"), SendText("c"), Close(1008, "bye"), SendText("after"), Close(1000, "again")]
+        ]
+    )
     driver, _, wire = make(proto)
     await driver.receive("x", at=1.5, source=("10.0.0.1", 5))
     assert wire.actions == [("text", "a"), ("bytes", b"b"), ("text", "c"), ("close", 1008, "bye")]
@@ -157,8 +169,9 @@ async def test_call_start_is_admitted_then_accepted_and_audio_reaches_the_call()
 
 
 async def test_refusal_becomes_the_protocols_refusal() -> None:
-    proto = FakeProtocol(inputs=[[START, Audio("customer", PCM, 8000, 0)]],
-                         on_refuse=[SendText("go away"), Close(1013, "busy")])
+    proto = FakeProtocol(
+        inputs=[[START, Audio("customer", PCM, 8000, 0)]], on_refuse=[SendText("go away"), Close(1013, "busy")]
+    )
     driver, calls, wire = make(proto, FakeCalls(refuse_with="over capacity"))
     await driver.receive("start")
     assert ("refuse", "over capacity") in proto.calls and ("accept",) not in proto.calls
@@ -208,8 +221,10 @@ async def test_a_call_stopped_by_the_protocol_is_not_ended_again_on_connection_l
 
 
 async def test_an_exception_becomes_the_protocols_failure_with_1011_and_one_log_line() -> None:
-    proto = FakeProtocol(inputs=[[START], RecursionError("maximum recursion depth exceeded")],
-                         on_fail=[SendText("error"), CallStop("error"), Close(1011, "internal error")])
+    proto = FakeProtocol(
+        inputs=[[START], RecursionError("maximum recursion depth exceeded")],
+        on_fail=[SendText("error"), CallStop("error"), Close(1011, "internal error")],
+    )
     driver, calls, wire = make(proto)
     await driver.receive("start")
     with capture_logs() as logs:
@@ -248,8 +263,9 @@ async def test_media_in_time_disarms_the_media_timeout() -> None:
 
 
 async def test_a_probe_is_accepted_without_a_call() -> None:
-    proto = FakeProtocol(inputs=[[CallStart(external_id=None, sample_rate=8000, probe=True)]],
-                         on_accept=[SendText("opened")])
+    proto = FakeProtocol(
+        inputs=[[CallStart(external_id=None, sample_rate=8000, probe=True)]], on_accept=[SendText("opened")]
+    )
     driver, calls, wire = make(proto, media_timeout=0.05)
     await driver.receive("open")
     await asyncio.sleep(0.1)

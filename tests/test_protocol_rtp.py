@@ -312,9 +312,7 @@ def test_l16_big_endian_at_16k() -> None:
     assert isinstance(events[0], CallStart) and events[0].sample_rate == 16000
     assert audio(events) == [Audio("customer", np.array([1, -2, 32767], "<i2").tobytes(), 16000, 0)]
     [err, a] = rx.receive_data(build_rtp(be + b"\x01", payload_type=118, seq=8, timestamp=3, ssrc=1))
-    assert (
-        isinstance(err, ProtocolError) and "odd" in err.message and isinstance(a, Audio) and a.position == 3
-    )
+    assert isinstance(err, ProtocolError) and "odd" in err.message and isinstance(a, Audio) and a.position == 3
 
 
 def test_telephone_event_dtmf() -> None:

@@ -96,8 +96,7 @@ async def test_deeply_nested_json_is_refused_with_a_clear_close(
 ) -> None:
     headers = AudioHookClient().headers("right-key") if path == "/audiohook" else {}
     with capture_logs() as logs:
-        async with websockets.connect(url(quick, path), additional_headers=headers,
-                                      subprotocols=subprotocols) as ws:  # type: ignore[arg-type]
+        async with websockets.connect(url(quick, path), additional_headers=headers, subprotocols=subprotocols) as ws:  # type: ignore[arg-type]
             await ws.send("[" * 30_000 + "]" * 30_000)
             if path == "/audiohook":  # AudioHook answers in the protocol first, then the client closes
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 5))

@@ -50,8 +50,9 @@ class RecordingEngine(AsrEngine):
     def admission(self, new_streams: int, active: int | None = None) -> str | None:
         return None
 
-    def open_stream(self, call_id: str, speaker: Speaker, sample_rate: int, language: str,
-                    sink: SegmentSink) -> SpeakerStream | None:
+    def open_stream(
+        self, call_id: str, speaker: Speaker, sample_rate: int, language: str, sink: SegmentSink
+    ) -> SpeakerStream | None:
         stream = RecordingStream(self, call_id, speaker, sample_rate, language, sink)
         stream.start()
         self.opened[speaker] = stream

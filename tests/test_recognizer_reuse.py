@@ -35,8 +35,16 @@ async def _decode(engine: AsrEngine, call_id: str, pcm: bytes) -> list[tuple[str
     assert stream is not None
     frame = RATE // 50 * 2
     for off in range(0, len(pcm), frame):
-        stream.feed(AudioFrame(call_id=call_id, speaker="customer", start=off / 2 / RATE, sample_rate=RATE,
-                               pcm=pcm[off:off + frame], received_at=time.monotonic()))
+        stream.feed(
+            AudioFrame(
+                call_id=call_id,
+                speaker="customer",
+                start=off / 2 / RATE,
+                sample_rate=RATE,
+                pcm=pcm[off : off + frame],
+                received_at=time.monotonic(),
+            )
+        )
     await stream.close()
     return [(s.text, [round(w.start, 2) for w in s.words]) for s in segs if s.final and s.text]
 
@@ -60,13 +68,14 @@ def _endpoint_cut(model: Path, pcm: bytes) -> bytes:
     rec = vosk.KaldiRecognizer(vosk.Model(str(model)), RATE)
     step = RATE // 10 * 2
     for off in range(0, len(pcm), step):
-        if rec.AcceptWaveform(pcm[off:off + step]) and json.loads(rec.Result()).get("text"):
-            return pcm[:off + step]
+        if rec.AcceptWaveform(pcm[off : off + step]) and json.loads(rec.Result()).get("text"):
+            return pcm[: off + step]
     raise AssertionError("vosk never found the end of the speech")
 
 
-async def test_recycled_recogniser_decodes_like_a_new_one(model_dir: Path, tmp_path: Path,
-                                                          audio: dict[str, np.ndarray]) -> None:
+async def test_recycled_recogniser_decodes_like_a_new_one(
+    model_dir: Path, tmp_path: Path, audio: dict[str, np.ndarray]
+) -> None:
     model = endpoint_overlay(model_dir, (0.3, 0.6, 1.0), MODEL_CACHE)
     reference = _pcm(audio["quiet"], audio["speech"], audio["quiet"], audio["other"], audio["quiet"])
     earlier_calls = [

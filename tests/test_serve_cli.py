@@ -16,23 +16,37 @@ def test_port_in_use_is_reported_and_the_process_exits(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_DATA_DIR": str(tmp_path), "ASSIST_RTP_PORTS": "",
-               "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "ASSIST_PORT": str(port),
+            "ASSIST_DATA_DIR": str(tmp_path),
+            "ASSIST_RTP_PORTS": "",
+            "ASSIST_AUDIOSOCKET_PORT": "",
+            "ASSIST_LOG_FORMAT": "json",
+        }
         env.pop("ASSIST_VOSK_MODEL", None)
-        proc = subprocess.run([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
     assert proc.returncode == 2, proc.stderr
     assert "cannot listen" in proc.stderr and str(port) in proc.stderr, proc.stderr
 
 
 def _serve(tmp_path: Path, **env_overrides: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ASSIST_DATA_DIR": str(tmp_path), "ASSIST_RTP_PORTS": "", "ASSIST_AUDIOSOCKET_PORT": "",
-           "ASSIST_LOG_FORMAT": "json", **env_overrides}
+    env = {
+        **os.environ,
+        "ASSIST_DATA_DIR": str(tmp_path),
+        "ASSIST_RTP_PORTS": "",
+        "ASSIST_AUDIOSOCKET_PORT": "",
+        "ASSIST_LOG_FORMAT": "json",
+        **env_overrides,
+    }
     for name in ("ASSIST_VOSK_MODEL", "ASSIST_API_TOKEN", "ASSIST_INSECURE"):
         if name not in env_overrides:
             env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_no_token_beyond_loopback_is_refused_before_listening(tmp_path: Path) -> None:

@@ -91,8 +91,10 @@ async def test_api_errors(server: Server) -> None:
     assert status == 404
     status, body = await server.post("/api/calls", {"agent_id": 5, "colour": "red"})
     assert status == 400 and "colour" in body["error"] and "agent_id" in body["error"]
-    async with aiohttp.ClientSession() as s, s.post(server.url + "/api/calls", data=b"{oops",
-                                                    headers={"Content-Type": "application/json"}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(server.url + "/api/calls", data=b"{oops", headers={"Content-Type": "application/json"}) as r,
+    ):
         assert r.status == 400 and "not JSON" in (await r.json())["error"]
     status, body = await server.post("/api/calls", {"audiosocket": {"customer": "not-a-uuid"}})
     assert status == 400
@@ -107,17 +109,21 @@ async def test_api_errors(server: Server) -> None:
 async def test_auth(tmp_path: Path, call8k: CallAudio) -> None:
     secret = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
     runner, server = await start_server(
-        tmp_path, api_token="cti-token", twilio_auth_token="tw-secret", audiohook_api_key="ah-key",
-        audiohook_client_secret=secret, audiofork_user="fs", audiofork_password="pw",
-        public_url=None)
+        tmp_path,
+        api_token="cti-token",
+        twilio_auth_token="tw-secret",
+        audiohook_api_key="ah-key",
+        audiohook_client_secret=secret,
+        audiofork_user="fs",
+        audiofork_password="pw",
+        public_url=None,
+    )
     try:
         status, body = await server.post("/api/calls", {"agent_id": "a"})
         assert status == 401 and "Authorization" in body["error"]
-        status, body = await server.post("/api/calls", {"agent_id": "a"},
-                                         headers={"Authorization": "Bearer wrong"})
+        status, body = await server.post("/api/calls", {"agent_id": "a"}, headers={"Authorization": "Bearer wrong"})
         assert status == 401 and "wrong API token" in body["error"]
-        status, body = await server.post("/api/calls", {"agent_id": "a"},
-                                         headers={"Authorization": "Bearer cti-token"})
+        status, body = await server.post("/api/calls", {"agent_id": "a"}, headers={"Authorization": "Bearer cti-token"})
         assert status == 201
 
         # Twilio without / with a wrong signature: refused before the upgrade
@@ -141,9 +147,17 @@ async def test_auth(tmp_path: Path, call8k: CallAudio) -> None:
         # with the right credentials every protocol streams (the simulator signs as the PBX would)
         for protocol in ("twilio", "audiohook", "audiofork"):
             call_id = await simulate(
-                call8k.path, protocol, server.addr, fast=True, api_token="cti-token", twilio_auth_token="tw-secret",
-                audiohook_api_key="ah-key", audiohook_client_secret=secret, audiofork_user="fs",
-                audiofork_password="pw")
+                call8k.path,
+                protocol,
+                server.addr,
+                fast=True,
+                api_token="cti-token",
+                twilio_auth_token="tw-secret",
+                audiohook_api_key="ah-key",
+                audiohook_client_secret=secret,
+                audiofork_user="fs",
+                audiofork_password="pw",
+            )
             call: dict[str, Any] = {}
             for _ in range(200):  # the call is ended (with its summary) shortly after the phone side hangs up
                 status, call = await server.get(f"/api/calls/{call_id}", headers={"Authorization": "Bearer cti-token"})
@@ -216,8 +230,10 @@ async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) 
     writer.write(encode_frame(KIND_AUDIO, tone[:320]))
     await writer.drain()
     await wait_for(lambda: leg in server.ctx.calls.live, timeout=5)
-    async with aiohttp.ClientSession() as s, s.put(server.url + f"/api/calls/{leg}",
-                                                   json={"agent_id": "a-9", "account_id": "x-1"}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.put(server.url + f"/api/calls/{leg}", json={"agent_id": "a-9", "account_id": "x-1"}) as r,
+    ):
         assert r.status == 200
     writer.write(client.hangup_frame())
     await writer.drain()
@@ -232,8 +248,11 @@ async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) 
 
 async def test_media_sockets_decline_compression(server: Server) -> None:
     """A client offering permessage-deflate (the websockets library does by default) gets plain frames."""
-    for path, kwargs in (("/twilio", {}), ("/audiofork", {"subprotocols": ["audio.drachtio.org"]}),
-                         ("/audiohook", {"additional_headers": AudioHookClient().headers("k")})):
+    for path, kwargs in (
+        ("/twilio", {}),
+        ("/audiofork", {"subprotocols": ["audio.drachtio.org"]}),
+        ("/audiohook", {"additional_headers": AudioHookClient().headers("k")}),
+    ):
         async with websockets.connect(_ws(server, path), **kwargs) as ws:  # type: ignore[arg-type]
             assert ws.response is not None
             assert "Sec-WebSocket-Extensions" not in ws.response.headers, path

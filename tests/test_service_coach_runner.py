@@ -67,8 +67,16 @@ def _started(account_id: str = "A-1") -> CallStarted:
 
 
 def _seg(n: int, text: str = "您好 我是 客服", final: bool = True) -> TranscriptSegment:
-    return TranscriptSegment(call_id="c1", segment_id=f"c1:agent:{n}", index=n, speaker="agent", final=final,
-                             start=2.0 * n, end=2.0 * n + 1.5, text=text)
+    return TranscriptSegment(
+        call_id="c1",
+        segment_id=f"c1:agent:{n}",
+        index=n,
+        speaker="agent",
+        final=final,
+        start=2.0 * n,
+        end=2.0 * n + 1.5,
+        text=text,
+    )
 
 
 async def _settle() -> None:
@@ -76,8 +84,7 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_segments_that_arrive_before_the_coach_is_built_wait_in_order(runner: CoachRunner,
-                                                                          edges: Edges) -> None:
+async def test_segments_that_arrive_before_the_coach_is_built_wait_in_order(runner: CoachRunner, edges: Edges) -> None:
     runner(_started())
     runner(_seg(0, "您好", final=False))
     runner(_seg(0))
@@ -91,8 +98,9 @@ async def test_segments_that_arrive_before_the_coach_is_built_wait_in_order(runn
     assert card and edges.published.index(card[0]) < edges.types().index("segment")  # the card comes first
 
 
-async def test_an_account_change_mid_call_rebuilds_the_coach_without_repeating_anything(runner: CoachRunner,
-                                                                                      edges: Edges) -> None:
+async def test_an_account_change_mid_call_rebuilds_the_coach_without_repeating_anything(
+    runner: CoachRunner, edges: Edges
+) -> None:
     edges.release.set()
     runner(_started("A-1"))
     runner(_seg(0))
@@ -112,8 +120,9 @@ async def test_an_account_change_mid_call_rebuilds_the_coach_without_repeating_a
 
 
 @pytest.mark.parametrize("fails", [False, True])
-async def test_the_summary_is_written_before_call_ended_is_published(runner: CoachRunner, edges: Edges,
-                                                                     fails: bool) -> None:
+async def test_the_summary_is_written_before_call_ended_is_published(
+    runner: CoachRunner, edges: Edges, fails: bool
+) -> None:
     edges.release.set()
     edges.summary_fails = fails
     runner(_started())

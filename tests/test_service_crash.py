@@ -23,15 +23,27 @@ N = 6
 
 
 def _spawn(data: Path, port: int, crm_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ASSIST_PORT": str(port), "ASSIST_HOST": "127.0.0.1", "ASSIST_DATA_DIR": str(data),
-           "ASSIST_VOSK_MODEL": "", "ASSIST_AUDIOSOCKET_PORT": "", "ASSIST_RTP_PORTS": "",
-           "ASSIST_LOG_FORMAT": "json", "ASSIST_SYNC_TARGETS": "webhook",
-           "ASSIST_SYNC_WEBHOOK_URL": crm_url + "/hook", "ASSIST_SYNC_WEBHOOK_SECRET": SECRET,
-           "ASSIST_SYNC_GRACE_MINUTES": "0", "ASSIST_SYNC_POLL_SECONDS": "0.2", "ASSIST_SYNC_BACKOFF_BASE": "0.5",
-           "ASSIST_SYNC_WORKER_ID": "crash-test-node"}
+    env = {
+        **os.environ,
+        "ASSIST_PORT": str(port),
+        "ASSIST_HOST": "127.0.0.1",
+        "ASSIST_DATA_DIR": str(data),
+        "ASSIST_VOSK_MODEL": "",
+        "ASSIST_AUDIOSOCKET_PORT": "",
+        "ASSIST_RTP_PORTS": "",
+        "ASSIST_LOG_FORMAT": "json",
+        "ASSIST_SYNC_TARGETS": "webhook",
+        "ASSIST_SYNC_WEBHOOK_URL": crm_url + "/hook",
+        "ASSIST_SYNC_WEBHOOK_SECRET": SECRET,
+        "ASSIST_SYNC_GRACE_MINUTES": "0",
+        "ASSIST_SYNC_POLL_SECONDS": "0.2",
+        "ASSIST_SYNC_BACKOFF_BASE": "0.5",
+        "ASSIST_SYNC_WORKER_ID": "crash-test-node",
+    }
     log = (data / f"server-{port}.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "assist.cli", "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
+    )
 
 
 async def _all_stored(url: str, call_ids: list[str]) -> None:
@@ -55,8 +67,17 @@ async def test_sigkill_during_deliveries(tmp_path: Path, call8k: CallAudio) -> N
             await _healthy(f"http://127.0.0.1:{port}")
             call_ids = []
             for i in range(N):
-                call_ids.append(await simulate(call8k.path, "twilio", f"127.0.0.1:{port}", fast=True,
-                                               agent=f"agent-{i}", account=f"acct-{i}", language="zh-CN"))
+                call_ids.append(
+                    await simulate(
+                        call8k.path,
+                        "twilio",
+                        f"127.0.0.1:{port}",
+                        fast=True,
+                        agent=f"agent-{i}",
+                        account=f"acct-{i}",
+                        language="zh-CN",
+                    )
+                )
             # the phone side's close returns at once and the server stores each call a moment later: kill only
             # once every call the phone system finished is stored (what the service owes a summary for)
             await _all_stored(f"http://127.0.0.1:{port}", call_ids)

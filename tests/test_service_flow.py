@@ -20,9 +20,19 @@ from tests.crm_fakes.webhook import WebhookReceiver
 from tests.test_pipeline_e2e import Feed
 
 SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-ACCOUNT = {"id": "acct-zh-1", "name": "张伟", "principal": 20000, "interest": 1200, "penalty": 300,
-           "total_due": 21500, "overdue_days": 45, "stage": "M2", "due_date": "2026-10-06", "currency": "CNY",
-           "timezone": "Asia/Shanghai"}
+ACCOUNT = {
+    "id": "acct-zh-1",
+    "name": "张伟",
+    "principal": 20000,
+    "interest": 1200,
+    "penalty": 300,
+    "total_due": 21500,
+    "overdue_days": 45,
+    "stage": "M2",
+    "due_date": "2026-10-06",
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+}
 
 
 @pytest.fixture
@@ -40,16 +50,18 @@ def sync_env(monkeypatch: pytest.MonkeyPatch, crm: WebhookReceiver) -> None:
     monkeypatch.setenv("ASSIST_SYNC_POLL_SECONDS", "0.2")
 
 
-async def test_real_call_gets_account_card_and_summary_in_crm(tmp_path: Path, call8k: CallAudio, sync_env: None,
-                                                              crm: WebhookReceiver) -> None:
+async def test_real_call_gets_account_card_and_summary_in_crm(
+    tmp_path: Path, call8k: CallAudio, sync_env: None, crm: WebhookReceiver
+) -> None:
     runner, server = await start_server(tmp_path)
     try:
         status, _ = await server.post("/api/accounts", ACCOUNT)
         assert status == 201
         feed = Feed()
         await feed.start(server)
-        call_id = await simulate(call8k.path, "twilio", server.addr, fast=True, agent="agent-1",
-                                 account=ACCOUNT["id"], language="zh-CN")
+        call_id = await simulate(
+            call8k.path, "twilio", server.addr, fast=True, agent="agent-1", account=ACCOUNT["id"], language="zh-CN"
+        )
         await wait_for(lambda: feed.of(call_id, "call_ended"), timeout=60)
         await feed.stop()
         cards = [p for p in feed.of(call_id, "prompt") if p.kind == "account_card"]
@@ -88,15 +100,28 @@ async def test_zh_transcript_through_the_live_path(tmp_path: Path, sync_env: Non
         feed = Feed()
         await feed.start(server)
         calls = server.ctx.calls
-        call = calls.start_call("twilio", CallStart(external_id="CAzh1", sample_rate=8000, agent_id="agent-2",
-                                                    account_id=ACCOUNT["id"], language="zh-CN"))
+        call = calls.start_call(
+            "twilio",
+            CallStart(
+                external_id="CAzh1", sample_rate=8000, agent_id="agent-2", account_id=ACCOUNT["id"], language="zh-CN"
+            ),
+        )
         started = datetime.now(UTC) - timedelta(seconds=40)
         call.started = call.started.model_copy(update={"started_at": started})
         t = 0.0
         for i, (speaker, text) in enumerate(ZH_CALL):
             n = sum(1 for s, _ in ZH_CALL[:i] if s == speaker)
-            seg = TranscriptSegment(call_id="CAzh1", segment_id=f"CAzh1:{speaker}:{n}", index=n,
-                                    speaker=speaker, final=True, start=t, end=t + 3, text=text, language="zh-CN")
+            seg = TranscriptSegment(
+                call_id="CAzh1",
+                segment_id=f"CAzh1:{speaker}:{n}",
+                index=n,
+                speaker=speaker,
+                final=True,
+                start=t,
+                end=t + 3,
+                text=text,
+                language="zh-CN",
+            )
             calls.sink(seg)
             t += 3.5
             await asyncio.sleep(0.05)
@@ -126,9 +151,19 @@ async def test_zh_transcript_through_the_live_path(tmp_path: Path, sync_env: Non
 async def _call_with_recording_notice(server: Any, call_id: str) -> None:
     """A live zh-CN call whose agent has said the recording notice, stored."""
     server.ctx.calls.start_call("twilio", CallStart(external_id=call_id, sample_rate=8000, language="zh-CN"))
-    server.ctx.calls.sink(TranscriptSegment(call_id=call_id, segment_id=f"{call_id}:agent:0", index=0,
-                                            speaker="agent", final=True, start=0, end=2,
-                                            text="您好 本次 通话 会 录音", language="zh-CN"))
+    server.ctx.calls.sink(
+        TranscriptSegment(
+            call_id=call_id,
+            segment_id=f"{call_id}:agent:0",
+            index=0,
+            speaker="agent",
+            final=True,
+            start=0,
+            end=2,
+            text="您好 本次 通话 会 录音",
+            language="zh-CN",
+        )
+    )
     await server.ctx.hub.drain()
 
 
@@ -186,8 +221,9 @@ async def test_summary_api_errors(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as s:
             async with s.patch(server.url + "/api/calls/nope/summary", json={"edits": {"outcome": "refused"}}) as r:
                 assert r.status == 404 and "nope" in (await r.json())["error"]
-            async with s.patch(server.url + "/api/calls/nope/summary", data=b"[1,2",
-                               headers={"Content-Type": "application/json"}) as r:
+            async with s.patch(
+                server.url + "/api/calls/nope/summary", data=b"[1,2", headers={"Content-Type": "application/json"}
+            ) as r:
                 assert r.status == 400 and "not JSON" in (await r.json())["error"]
         status, body = await server.get("/api/outbox/999")
         assert status == 404 and "999" in body["error"]

@@ -13,8 +13,16 @@ from assist.service.hub import Hub
 
 
 def _seg(n: int, call_id: str = "c1") -> TranscriptSegment:
-    return TranscriptSegment(call_id=call_id, segment_id=f"{call_id}:{n}", index=n, speaker="agent", final=True,
-                             start=n, end=n + 1, text=f"line {n}")
+    return TranscriptSegment(
+        call_id=call_id,
+        segment_id=f"{call_id}:{n}",
+        index=n,
+        speaker="agent",
+        final=True,
+        start=n,
+        end=n + 1,
+        text=f"line {n}",
+    )
 
 
 @pytest.fixture
@@ -41,8 +49,12 @@ async def test_an_event_is_persisted_and_observed_before_any_subscriber_gets_it(
     hub.publish(_seg(0))
     hub.publish(_seg(1))
     await hub.drain()
-    assert seen == ["persist c1:0 (queued to subscriber: 0)", "observe c1:0 (queued to subscriber: 0)",
-                    "persist c1:1 (queued to subscriber: 1)", "observe c1:1 (queued to subscriber: 1)"]
+    assert seen == [
+        "persist c1:0 (queued to subscriber: 0)",
+        "observe c1:0 (queued to subscriber: 0)",
+        "persist c1:1 (queued to subscriber: 1)",
+        "observe c1:1 (queued to subscriber: 1)",
+    ]
     assert [sub.queue.get_nowait().segment_id for _ in range(2)] == ["c1:0", "c1:1"]
 
 

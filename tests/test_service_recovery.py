@@ -27,13 +27,27 @@ async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
 
 
 async def _call(store: CallStore, call_id: str, *, ended: bool) -> None:
-    await store.upsert_started(CallStarted(call_id=call_id, protocol="test", agent_id="a-1", language="zh-CN",
-                                           started_at=T0))
-    await store.add_segment(TranscriptSegment(call_id=call_id, segment_id=f"{call_id}:0", index=0, speaker="agent",
-                                              final=True, start=0.0, end=7.5, text="您好 本次通话会录音"))
+    await store.upsert_started(
+        CallStarted(call_id=call_id, protocol="test", agent_id="a-1", language="zh-CN", started_at=T0)
+    )
+    await store.add_segment(
+        TranscriptSegment(
+            call_id=call_id,
+            segment_id=f"{call_id}:0",
+            index=0,
+            speaker="agent",
+            final=True,
+            start=0.0,
+            end=7.5,
+            text="您好 本次通话会录音",
+        )
+    )
     if ended:
-        await store.ended(CallEnded(call_id=call_id, reason="hangup", duration=9.0,
-                                    ended_at=datetime(2026, 11, 20, 2, 0, 9, tzinfo=UTC)))
+        await store.ended(
+            CallEnded(
+                call_id=call_id, reason="hangup", duration=9.0, ended_at=datetime(2026, 11, 20, 2, 0, 9, tzinfo=UTC)
+            )
+        )
 
 
 async def test_live_and_unsummarised_calls_are_rejudged_and_summarised(store: CallStore) -> None:

@@ -24,9 +24,7 @@ def test_twilio_validation_accepts_port_and_scheme_variants() -> None:
     signed = sig.twilio_signature(token, "wss://assist.example.com/twilio")
     assert sig.validate_twilio_signature(token, "wss://assist.example.com/twilio", signed)
     assert sig.validate_twilio_signature(token, "wss://assist.example.com:443/twilio", signed)
-    assert sig.validate_twilio_signature(
-        token, "ws://assist.example.com/twilio", signed
-    )  # TLS ended at a proxy
+    assert sig.validate_twilio_signature(token, "ws://assist.example.com/twilio", signed)  # TLS ended at a proxy
     assert not sig.validate_twilio_signature(token, "wss://assist.example.com/twilio2", signed)
     assert not sig.validate_twilio_signature(token, "wss://evil.example.com/twilio", signed)
     assert not sig.validate_twilio_signature("54321", "wss://assist.example.com/twilio", signed)

@@ -19,8 +19,21 @@ from assist.store.users import UserStore
 from assist.sync.finalize import get_summary
 
 OLD_DB = Path(__file__).parent / "data" / "store" / "e474041_worker_db.sql"
-TABLES = {"calls", "segments", "prompts", "summaries", "outbox", "outbox_attempts", "accounts", "contact_attempts",
-          "users", "user_sessions", "ui_secrets", "supervisor_messages", "alert_acks"}
+TABLES = {
+    "calls",
+    "segments",
+    "prompts",
+    "summaries",
+    "outbox",
+    "outbox_attempts",
+    "accounts",
+    "contact_attempts",
+    "users",
+    "user_sessions",
+    "ui_secrets",
+    "supervisor_messages",
+    "alert_acks",
+}
 
 
 def _schema(path: Path) -> dict[str, str]:
@@ -37,10 +50,12 @@ def _applied(path: Path) -> list[str]:
 
 def test_open_creates_every_table_without_importing_the_store_modules(tmp_path: Path) -> None:
     # a fresh interpreter that imports only the database module: nothing registered by side effect
-    script = ("import asyncio, sys\nfrom assist.store.db import Database\n"
-              "async def main():\n    db = await Database(sys.argv[1]).open()\n    await db.close()\n"
-              "asyncio.run(main())\n"
-              "assert 'assist.store.users' not in sys.modules and 'assist.store.messages' not in sys.modules\n")
+    script = (
+        "import asyncio, sys\nfrom assist.store.db import Database\n"
+        "async def main():\n    db = await Database(sys.argv[1]).open()\n    await db.close()\n"
+        "asyncio.run(main())\n"
+        "assert 'assist.store.users' not in sys.modules and 'assist.store.messages' not in sys.modules\n"
+    )
     path = tmp_path / "bare.db"
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
     assert TABLES <= set(_schema(path))
@@ -81,4 +96,3 @@ async def test_a_database_of_the_earlier_store_opens_and_migrates(tmp_path: Path
     await (await Database(fresh).open()).close()
     assert _schema(old) == _schema(fresh)
     assert sorted(_applied(old)) == sorted(m.name for m in MIGRATIONS)
-

@@ -67,8 +67,9 @@ async def test_concurrent_lookups_share_one_request(hs: FakeHubSpot) -> None:
 async def test_salesforce_account_lookup_and_adapter_errors_never_raise() -> None:
     async with FakeSalesforce() as sf:
         sf.accounts["001A"] = {"Id": "001A", "Name": "赵六"}
-        adapter = SalesforceAdapter(instance_url=sf.url, login_url=sf.url, access_token="tok-0",
-                                    account_fields=["Id", "Name"])
+        adapter = SalesforceAdapter(
+            instance_url=sf.url, login_url=sf.url, access_token="tok-0", account_fields=["Id", "Name"]
+        )
         lookup = AccountLookup(adapter, timeout=1.0)
         assert (await lookup.get("001A")).record == {"Id": "001A", "Name": "赵六"}
         assert (await lookup.get("001B")).source == "live"  # a 404 is an answer: no such account

@@ -38,7 +38,8 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Webh
 
 
 async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
-        env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
+    env: tuple[Database, ManualClock, WebhookReceiver],
+) -> None:
     db, clock, rx = env
     await add_call(db, "c1", ended_at=clock.now())
     bad = {**FINDINGS, "promise": {"amount": "a lot", "date": "2026-12-05"}}
@@ -99,7 +100,8 @@ async def test_bad_edits_are_refused_and_change_nothing(env: tuple[Database, Man
 
 
 async def test_receiver_rejecting_the_body_is_dead_lettered_with_its_answer(
-        env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
+    env: tuple[Database, ManualClock, WebhookReceiver],
+) -> None:
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
     rx.push("hook", Fault(status=400, body={"error": "field data.promise.date: expected dd/mm/yyyy"}))

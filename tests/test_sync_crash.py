@@ -33,8 +33,17 @@ async def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
 async def _start(db_path: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "assist.sync.worker", "--db", str(db_path), "--log-format", "json",
-            env=env, stdout=out, stderr=out, cwd=str(REPO),
+            sys.executable,
+            "-m",
+            "assist.sync.worker",
+            "--db",
+            str(db_path),
+            "--log-format",
+            "json",
+            env=env,
+            stdout=out,
+            stderr=out,
+            cwd=str(REPO),
         )
 
 
@@ -74,8 +83,11 @@ async def test_sigkill_mid_delivery_then_restart(tmp_path: Path) -> None:
         log = tmp_path / "worker.log"
         first = await _start(db_path, env, log)
         try:
-            await _wait(lambda: len(rx.records) + len(sf.tasks) >= 8 and rx.inflight > 0 and sf.inflight > 0,
-                        30, "deliveries in flight")
+            await _wait(
+                lambda: len(rx.records) + len(sf.tasks) >= 8 and rx.inflight > 0 and sf.inflight > 0,
+                30,
+                "deliveries in flight",
+            )
             first.send_signal(signal.SIGKILL)
             assert await first.wait() == -signal.SIGKILL
         finally:

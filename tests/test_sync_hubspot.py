@@ -34,8 +34,14 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Fake
 
 
 def adapter(hs: FakeHubSpot, clock: ManualClock, **kw: Any) -> HubSpotAdapter:
-    args: dict[str, Any] = {"base_url": hs.url, "access_token": "pat-0", "timeout": 2.0, "clock": clock,
-                            "rate_per_second": 1000, "search_rate_per_second": 1000}
+    args: dict[str, Any] = {
+        "base_url": hs.url,
+        "access_token": "pat-0",
+        "timeout": 2.0,
+        "clock": clock,
+        "rate_per_second": 1000,
+        "search_rate_per_second": 1000,
+    }
     args.update(kw)
     return HubSpotAdapter(**args)
 
@@ -53,8 +59,10 @@ async def test_create_call_associated_to_contact(env: tuple[Database, ManualCloc
     assert props["hs_call_to_number"] == "+8613800000000"
     assert props["hs_call_title"] == "催收通话：承诺还款" and "失业三个月" in props["hs_call_body"]
     assoc = hs.calls[cid]["associations"][0]
-    assert assoc["to"]["id"] == "501" and assoc["types"][0] == {"associationCategory": "HUBSPOT_DEFINED",
-                                                                "associationTypeId": 194}
+    assert assoc["to"]["id"] == "501" and assoc["types"][0] == {
+        "associationCategory": "HUBSPOT_DEFINED",
+        "associationTypeId": 194,
+    }
     row = await item(db, "c1", "hubspot")
     assert row["status"] == "done" and row["remote_id"] == cid
     assert hs.count("search") == 0  # a clean first attempt does not search
@@ -62,7 +70,8 @@ async def test_create_call_associated_to_contact(env: tuple[Database, ManualCloc
 
 
 async def test_timeout_after_create_searches_instead_of_recreating(
-        env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
+    env: tuple[Database, ManualClock, FakeHubSpot],
+) -> None:
     db, clock, hs = env
     await submitted_call(db, clock, "c1", ["hubspot"])
     hs.push("create", Fault(delay=1.0, after=True))
@@ -77,7 +86,8 @@ async def test_timeout_after_create_searches_instead_of_recreating(
 
 
 async def test_search_lag_then_unique_conflict_resolves_to_the_existing_call(
-        env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
+    env: tuple[Database, ManualClock, FakeHubSpot],
+) -> None:
     db, clock, hs = env
     await submitted_call(db, clock, "c1", ["hubspot"])
     hs.push("create", Fault(status=504, body="gateway timeout", after=True))  # created, answer lost
@@ -90,7 +100,8 @@ async def test_search_lag_then_unique_conflict_resolves_to_the_existing_call(
 
 
 async def test_401_refresh_with_oauth_and_dead_letter_for_private_app(
-        env: tuple[Database, ManualClock, FakeHubSpot]) -> None:
+    env: tuple[Database, ManualClock, FakeHubSpot],
+) -> None:
     db, clock, hs = env
     await submitted_call(db, clock, "c1", ["hubspot"])
     await submitted_call(db, clock, "c2", ["hubspot"])
@@ -116,8 +127,9 @@ async def test_token_endpoint_down_is_retried(env: tuple[Database, ManualClock, 
     await submitted_call(db, clock, "c1", ["hubspot"])
     hs.expire_tokens()
     hs.push("token", Fault(status=503, body={"status": "error", "message": "unavailable"}))
-    worker = make_worker(db, {"hubspot": adapter(hs, clock, refresh_token="hrtok", client_id="hcid",
-                                                 client_secret="hsecret")}, clock)
+    worker = make_worker(
+        db, {"hubspot": adapter(hs, clock, refresh_token="hrtok", client_id="hcid", client_secret="hsecret")}, clock
+    )
     await worker.run_once()
     row = await item(db, "c1", "hubspot")
     assert row["status"] == "pending" and row["last_error_kind"] == "auth_refresh"
@@ -130,9 +142,15 @@ async def test_429_retry_after_and_5xx(env: tuple[Database, ManualClock, FakeHub
     db, clock, hs = env
     await submitted_call(db, clock, "a", ["hubspot"])
     await submitted_call(db, clock, "b", ["hubspot"])
-    hs.push("create", Fault(status=429, headers={"Retry-After": "10"},
-                            body={"status": "error", "errorType": "RATE_LIMIT", "message": "secondly limit"}),
-            Fault(status=503, body={"status": "error", "message": "unavailable"}))
+    hs.push(
+        "create",
+        Fault(
+            status=429,
+            headers={"Retry-After": "10"},
+            body={"status": "error", "errorType": "RATE_LIMIT", "message": "secondly limit"},
+        ),
+        Fault(status=503, body={"status": "error", "message": "unavailable"}),
+    )
     worker = make_worker(db, {"hubspot": adapter(hs, clock)}, clock, concurrency=1)
     t = clock.now()
     await worker.run_once()

@@ -29,8 +29,15 @@ async def test_long_outage_then_recovery(tmp_path: Path) -> None:
     async with webhook_receiver(clock) as rx:
         rx.set_mode("hook", Fault(status=503, body={"error": "maintenance"}))
         adapter = webhook_adapter(rx, clock)
-        worker = OutboxWorker(db, {"webhook": adapter}, cfg, clock=clock, on_alert=alerts.append,
-                              rng=random.Random(11), worker_id="w-outage")
+        worker = OutboxWorker(
+            db,
+            {"webhook": adapter},
+            cfg,
+            clock=clock,
+            on_alert=alerts.append,
+            rng=random.Random(11),
+            worker_id="w-outage",
+        )
         requests_during_outage: list[int] = []
 
         def recover(now: float) -> None:
@@ -79,8 +86,9 @@ async def test_retry_after_on_503_paces_the_probes(tmp_path: Path) -> None:
         await submit_call(db, f"c{i}", ["webhook"], ended_at=clock.now(), now=clock.now(), cfg=cfg)
     async with webhook_receiver(clock) as rx:
         rx.set_mode("hook", Fault(status=503, body={"error": "later"}, headers={"Retry-After": "600"}))
-        worker = OutboxWorker(db, {"webhook": webhook_adapter(rx, clock)}, cfg,
-                              clock=clock, rng=random.Random(5), worker_id="w")
+        worker = OutboxWorker(
+            db, {"webhook": webhook_adapter(rx, clock)}, cfg, clock=clock, rng=random.Random(5), worker_id="w"
+        )
         t0 = clock.now()
         await drain(worker, clock, step=30, until=lambda: clock.now() >= t0 + 3600)
         # one hour of 503 + Retry-After: 600 -> the first 4 attempts, then about one probe per 10 minutes

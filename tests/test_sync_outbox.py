@@ -46,12 +46,20 @@ async def rx(clock: ManualClock) -> AsyncIterator[WebhookReceiver]:
         yield server  # type: ignore[misc]
 
 
-def make_worker(db: Database, rx: WebhookReceiver, clock: ManualClock, alerts: list[OutboxAlert] | None = None,
-                **kw: object) -> OutboxWorker:
+def make_worker(
+    db: Database, rx: WebhookReceiver, clock: ManualClock, alerts: list[OutboxAlert] | None = None, **kw: object
+) -> OutboxWorker:
     s = settings(targets=["webhook"], webhook_url=rx.url + "/hook", webhook_secret=SECRET, **kw)
     adapter = WebhookAdapter(rx.url + "/hook", SECRET, clock=clock, timeout=s.http_timeout)
-    return OutboxWorker(db, {"webhook": adapter}, s, clock=clock, rng=random.Random(7),
-                        on_alert=alerts.append if alerts is not None else None, worker_id="w-test")
+    return OutboxWorker(
+        db,
+        {"webhook": adapter},
+        s,
+        clock=clock,
+        rng=random.Random(7),
+        on_alert=alerts.append if alerts is not None else None,
+        worker_id="w-test",
+    )
 
 
 async def test_finalize_writes_call_summary_and_rows_in_one_transaction(db: Database, clock: ManualClock) -> None:
@@ -67,8 +75,9 @@ async def test_finalize_writes_call_summary_and_rows_in_one_transaction(db: Data
     assert row["due_at"] == pytest.approx(row["call_ended_at"] + 7200)
     assert row["next_attempt_at"] == pytest.approx(clock.now() + 600)  # the grace period
     # a second finalize of the same call changes nothing
-    again = await finalize_from_findings(db, "c1", FINDINGS, ["webhook", "salesforce"], clock.now(),
-                                         settings=settings())
+    again = await finalize_from_findings(
+        db, "c1", FINDINGS, ["webhook", "salesforce"], clock.now(), settings=settings()
+    )
     assert again.deliveries == st.deliveries
     n = await db.fetchone("SELECT COUNT(*) AS n FROM outbox")
     assert n is not None and n["n"] == 2
@@ -117,16 +126,18 @@ async def test_submit_posts_at_once(db: Database, clock: ManualClock, rx: Webhoo
     await worker.close()
 
 
-async def test_edit_after_delivery_is_an_update_of_the_same_record(db: Database, clock: ManualClock,
-                                                                  rx: WebhookReceiver) -> None:
+async def test_edit_after_delivery_is_an_update_of_the_same_record(
+    db: Database, clock: ManualClock, rx: WebhookReceiver
+) -> None:
     await add_call(db, "c1", ended_at=clock.now())
     await finalize_from_findings(db, "c1", FINDINGS, ["webhook"], clock.now(), settings=settings())
     await submit_summary(db, "c1", clock.now())
     worker = make_worker(db, rx, clock)
     await worker.run_once()
     clock.advance(1800)
-    st = await edit_summary(db, "c1", {"promise": {"amount": 900, "date": "2026-12-20"}}, clock.now(),
-                            settings=settings())
+    st = await edit_summary(
+        db, "c1", {"promise": {"amount": 900, "date": "2026-12-20"}}, clock.now(), settings=settings()
+    )
     assert st.version == 2 and st.deliveries[0]["status"] == "pending"
     await worker.run_once()
     assert rx.order == ["sum_c1:v1", "sum_c1:v2"]
@@ -145,8 +156,9 @@ async def test_update_waits_for_the_version_in_flight(db: Database, clock: Manua
     assert [r["version"] for r in first] == [1]
     await edit_summary(db, "c1", {"agent_notes": "later"}, clock.now(), settings=settings())
     assert await store.claim("w2", clock.now(), 60, 10, ["webhook"]) == []  # v2 must not overtake v1
-    await store.mark_delivered(first[0], "w1", started_at=clock.now(), now=clock.now(), remote_id="r1",
-                               kind="accepted", http_status=200)
+    await store.mark_delivered(
+        first[0], "w1", started_at=clock.now(), now=clock.now(), remote_id="r1", kind="accepted", http_status=200
+    )
     second = await store.claim("w2", clock.now(), 60, 10, ["webhook"])
     assert [r["version"] for r in second] == [2]
     assert await store.previous_remote_id("sum_c1", "webhook") == "r1"
@@ -169,10 +181,12 @@ async def test_claim_earliest_deadline_first_and_leases(db: Database, clock: Man
     assert [r["call_id"] for r in rows2] == ["c1", "c2", "c0"]
     assert all(r["ambiguous"] == 1 for r in rows2[:2]) and rows2[0]["attempts"] == 2
     # the stalled worker wakes up: its result is refused (fenced on the lease owner)
-    assert not await store.mark_delivered(rows[0], "w1", started_at=t0, now=t0 + 62, remote_id=None,
-                                          kind="accepted", http_status=200)
-    assert await store.mark_delivered(rows2[0], "w2", started_at=t0, now=t0 + 62, remote_id=None,
-                                      kind="accepted", http_status=200)
+    assert not await store.mark_delivered(
+        rows[0], "w1", started_at=t0, now=t0 + 62, remote_id=None, kind="accepted", http_status=200
+    )
+    assert await store.mark_delivered(
+        rows2[0], "w2", started_at=t0, now=t0 + 62, remote_id=None, kind="accepted", http_status=200
+    )
     # a restarted worker re-claims its own leases at once
     assert await store.reclaim_owner("w2", t0 + 63) == 2
 
@@ -189,8 +203,9 @@ def test_full_jitter_and_deadline_clamp() -> None:
     # past the last-chance point it keeps trying (delivered late)
     assert 9200 <= next_attempt_at(9200, 20, due, base=5, cap=600, safety_margin=900, rng=rng) <= 9800
     assert next_attempt_at(0, 1, due, base=5, cap=600, safety_margin=900, retry_after=120) == 120
-    assert next_attempt_at(0, 1, due, base=5, cap=600, safety_margin=900, retry_after=99999,
-                           retry_after_max=3600) == 3600
+    assert (
+        next_attempt_at(0, 1, due, base=5, cap=600, safety_margin=900, retry_after=99999, retry_after_max=3600) == 3600
+    )
 
 
 def test_parse_retry_after() -> None:
@@ -271,12 +286,15 @@ def test_outbox_cli(tmp_path: Path) -> None:
     async def setup() -> None:
         d = await open_db(path)
         await add_call(d, "c1", ended_at=clock.now())
-        await finalize_from_findings(d, "c1", {**FINDINGS, "outcome": "teleported"}, ["webhook"], clock.now(),
-                                     settings=settings())
+        await finalize_from_findings(
+            d, "c1", {**FINDINGS, "outcome": "teleported"}, ["webhook"], clock.now(), settings=settings()
+        )
         await add_call(d, "c2", ended_at=clock.now())
         await finalize_from_findings(d, "c2", FINDINGS, ["webhook"], clock.now(), settings=settings())
-        await d.execute("UPDATE outbox SET status='dead', last_error='webhook receiver answered 400: bad',"
-                        " last_error_kind='http_4xx' WHERE call_id='c2'")
+        await d.execute(
+            "UPDATE outbox SET status='dead', last_error='webhook receiver answered 400: bad',"
+            " last_error_kind='http_4xx' WHERE call_id='c2'"
+        )
         await d.close()
 
     asyncio.run(setup())

@@ -25,9 +25,16 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, Fake
 
 
 def adapter(sf: FakeSalesforce, clock: ManualClock, **kw: Any) -> SalesforceAdapter:
-    args: dict[str, Any] = {"instance_url": sf.url, "login_url": sf.url, "client_id": "cid",
-                            "client_secret": "csecret", "refresh_token": "rtok", "access_token": "tok-0",
-                            "timeout": 2.0, "clock": clock}
+    args: dict[str, Any] = {
+        "instance_url": sf.url,
+        "login_url": sf.url,
+        "client_id": "cid",
+        "client_secret": "csecret",
+        "refresh_token": "rtok",
+        "access_token": "tok-0",
+        "timeout": 2.0,
+        "clock": clock,
+    }
     args.update(kw)
     return SalesforceAdapter(**args)
 
@@ -118,10 +125,12 @@ async def test_rate_limits_and_5xx_are_retried(env: tuple[Database, ManualClock,
     db, clock, sf = env
     for call in ("a", "b", "c"):
         await submitted_call(db, clock, call, ["salesforce"])
-    sf.push("upsert",
-            Fault(status=429, headers={"Retry-After": "30"}, body=[{"errorCode": "X", "message": "slow"}]),
-            Fault(status=403, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit"}]),
-            Fault(status=503, body=[{"errorCode": "SERVER_UNAVAILABLE", "message": "try later"}]))
+    sf.push(
+        "upsert",
+        Fault(status=429, headers={"Retry-After": "30"}, body=[{"errorCode": "X", "message": "slow"}]),
+        Fault(status=403, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit"}]),
+        Fault(status=503, body=[{"errorCode": "SERVER_UNAVAILABLE", "message": "try later"}]),
+    )
     worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock, concurrency=1)
     t = clock.now()
     await worker.run_once()
@@ -139,8 +148,13 @@ async def test_4xx_is_dead_lettered_with_salesforce_error(env: tuple[Database, M
     db, clock, sf = env
     await submitted_call(db, clock, "c1", ["salesforce"])
     await submitted_call(db, clock, "c2", ["salesforce"])
-    sf.push("upsert", Fault(status=400, body=[{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                               "message": "Outcome needs a follow-up date"}]))
+    sf.push(
+        "upsert",
+        Fault(
+            status=400,
+            body=[{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Outcome needs a follow-up date"}],
+        ),
+    )
     worker = make_worker(db, {"salesforce": adapter(sf, clock)}, clock, concurrency=1)
     await worker.run_once()
     dead = await item(db, "c1", "salesforce")
@@ -168,7 +182,8 @@ async def test_update_after_edit_upserts_the_same_task(env: tuple[Database, Manu
 
 
 async def test_malformed_success_body_is_retried_without_duplicate(
-        env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
+    env: tuple[Database, ManualClock, FakeSalesforce],
+) -> None:
     db, clock, sf = env
     await submitted_call(db, clock, "c1", ["salesforce"])
     sf.push("upsert", Fault(status=201, body="<html>proxy page</html>", after=True))
@@ -189,11 +204,18 @@ async def test_malformed_success_body_is_retried_without_duplicate(
 
 async def test_lookup_account(env: tuple[Database, ManualClock, FakeSalesforce]) -> None:
     _, clock, sf = env
-    sf.accounts["001000000000001AAA"] = {"Id": "001000000000001AAA", "Name": "王五", "Phone": "+86 10 1234",
-                                         "Secret__c": "x"}
+    sf.accounts["001000000000001AAA"] = {
+        "Id": "001000000000001AAA",
+        "Name": "王五",
+        "Phone": "+86 10 1234",
+        "Secret__c": "x",
+    }
     a = adapter(sf, clock, account_fields=["Id", "Name", "Phone"])
-    assert await a.lookup_account("001000000000001AAA") == {"Id": "001000000000001AAA", "Name": "王五",
-                                                           "Phone": "+86 10 1234"}
+    assert await a.lookup_account("001000000000001AAA") == {
+        "Id": "001000000000001AAA",
+        "Name": "王五",
+        "Phone": "+86 10 1234",
+    }
     assert await a.lookup_account("001000000000404AAA") is None
     sf.push("account", Fault(status=400, body=[{"errorCode": "MALFORMED_ID", "message": "bad id"}]))
     with pytest.raises(PermanentError, match="MALFORMED_ID"):

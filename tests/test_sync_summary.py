@@ -13,9 +13,17 @@ from assist.sync.summary import SummaryError, apply_edits, build_summary, valida
 from tests.crm_fakes.harness import FINDINGS, SEGMENTS
 
 CALL: dict[str, Any] = {
-    "call_id": "c-42", "protocol": "test", "agent_id": "agent-7", "account_id": "501", "language": "zh-CN",
-    "customer_phone": "+8613800000000", "direction": "outbound", "started_at": "2026-11-28T02:00:00+00:00",
-    "ended_at": "2026-11-28T02:03:05+00:00", "duration": 185.0, "meta": {"crm_refs": {"hubspot_contact_id": "501"}},
+    "call_id": "c-42",
+    "protocol": "test",
+    "agent_id": "agent-7",
+    "account_id": "501",
+    "language": "zh-CN",
+    "customer_phone": "+8613800000000",
+    "direction": "outbound",
+    "started_at": "2026-11-28T02:00:00+00:00",
+    "ended_at": "2026-11-28T02:03:05+00:00",
+    "duration": 185.0,
+    "meta": {"crm_refs": {"hubspot_contact_id": "501"}},
 }
 
 
@@ -46,8 +54,13 @@ def test_build_from_findings_zh() -> None:
 
 
 def test_brief_shape_violation_gets_its_time_from_the_segment() -> None:
-    f = {"outcome": "refused", "violations": [{"kind": "abuse", "segment": "seg-a-3", "quote": "滚", "rule": "R1"}],
-         "dispute": True, "willingness": "unknown", "temperament": {"label": "neutral", "confidence": 0.5}}
+    f = {
+        "outcome": "refused",
+        "violations": [{"kind": "abuse", "segment": "seg-a-3", "quote": "滚", "rule": "R1"}],
+        "dispute": True,
+        "willingness": "unknown",
+        "temperament": {"label": "neutral", "confidence": 0.5},
+    }
     s = build_summary(CALL, f, segments=SEGMENTS)
     assert s.compliance.violations[0].at == 42.5 and s.compliance.violations[0].segment_id == "seg-a-3"
     assert s.dispute is not None and s.dispute.raised
@@ -78,7 +91,8 @@ def test_dispute_dict_and_outcome_alias() -> None:
     assert s.dispute.kind == "amount" and s.dispute.detail == "我只借了五千"
     assert "异议内容：我只借了五千" in s.narrative
     assert build_summary(CALL, {"outcome": "PTP", "promise": {"amount": "2,000", "date": "2026-12-01"}}).outcome == (
-        "promise_to_pay")
+        "promise_to_pay"
+    )
 
 
 @pytest.mark.parametrize(

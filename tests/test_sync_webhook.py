@@ -95,18 +95,24 @@ async def test_429_retry_after_5xx_retried_4xx_dead(env: tuple[Database, ManualC
     db, clock, rx = env
     for c in ("a", "b", "c", "d"):
         await submitted_call(db, clock, c, ["webhook"])
-    rx.push("hook", Fault(status=429, headers={"Retry-After": "45"}, body={"error": "slow"}),
-            Fault(status=502, body="bad gateway"),
-            Fault(status=422, body={"error": "data.outcome unknown to us"}),
-            Fault(status=410, body={"error": "endpoint retired"}))
+    rx.push(
+        "hook",
+        Fault(status=429, headers={"Retry-After": "45"}, body={"error": "slow"}),
+        Fault(status=502, body="bad gateway"),
+        Fault(status=422, body={"error": "data.outcome unknown to us"}),
+        Fault(status=410, body={"error": "endpoint retired"}),
+    )
     worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock, concurrency=1)
     t = clock.now()
     await worker.run_once()
     rows = {c: await item(db, c, "webhook") for c in "abcd"}
     assert rows["a"]["status"] == "pending" and rows["a"]["next_attempt_at"] == pytest.approx(t + 45)
     assert rows["b"]["status"] == "pending" and rows["b"]["last_status"] == 502 and rows["b"]["ambiguous"] == 1
-    assert rows["c"]["status"] == "dead" and "422" in rows["c"]["last_error"] and "unknown to us" in rows["c"][
-        "last_error"]
+    assert (
+        rows["c"]["status"] == "dead"
+        and "422" in rows["c"]["last_error"]
+        and "unknown to us" in rows["c"]["last_error"]
+    )
     assert rows["d"]["status"] == "dead" and rows["d"]["last_error_kind"] == "gone"
     await drain(worker, clock, until=lambda: len(rx.records) == 2)
     assert set(rx.summaries) == {summary_id_for("a"), summary_id_for("b")}
@@ -128,7 +134,9 @@ async def test_409_means_the_receiver_already_has_it(env: tuple[Database, Manual
 
 async def test_update_after_edit(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
-    worker = await delivered_then_edited(db, clock, "webhook", webhook_adapter(rx, clock), {"outcome": "callback", "promise": None})
+    worker = await delivered_then_edited(
+        db, clock, "webhook", webhook_adapter(rx, clock), {"outcome": "callback", "promise": None}
+    )
     assert rx.order == ["sum_c1:v1", "sum_c1:v2"]
     assert rx.records["sum_c1:v2"]["type"] == "call.summary.updated"
     assert rx.summaries["sum_c1"]["outcome"] == "callback" and rx.summaries["sum_c1"]["version"] == 2

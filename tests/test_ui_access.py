@@ -24,8 +24,10 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 async def test_login_sets_a_safe_cookie(server: Server) -> None:
-    async with aiohttp.ClientSession() as s, s.post(
-            server.url + "/login", json={"name": "agent-a", "password": password_of("agent-a")}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(server.url + "/login", json={"name": "agent-a", "password": password_of("agent-a")}) as r,
+    ):
         assert r.status == 200
         body = await r.json()
         cookie = r.headers["Set-Cookie"]
@@ -45,16 +47,22 @@ async def test_wrong_password_and_throttle(server: Server) -> None:
         async with s.post(server.url + "/login", json={"name": "agent-b", "password": password_of("agent-b")}) as r:
             assert r.status == 429
             assert "too many failed sign-ins" in (await r.json())["error"]
-        async with s.post(server.url + "/login", data={"name": "sup-east", "password": "bad-bad-bad",
-                                                        "next": "/supervisor"}, allow_redirects=False) as r:
+        async with s.post(
+            server.url + "/login",
+            data={"name": "sup-east", "password": "bad-bad-bad", "next": "/supervisor"},
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303
             assert r.headers["Location"] == "/login?error=bad_credentials&name=sup-east&next=/supervisor"
 
 
 async def test_form_login_redirects_to_the_role_page(server: Server) -> None:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        async with s.post(server.url + "/login", data={"name": "sup-east", "password": password_of("sup-east"),
-                                                        "next": "/agent"}, allow_redirects=False) as r:
+        async with s.post(
+            server.url + "/login",
+            data={"name": "sup-east", "password": password_of("sup-east"), "next": "/agent"},
+            allow_redirects=False,
+        ) as r:
             assert r.status == 303 and r.headers["Location"] == "/supervisor"  # next is for another role
         async with s.get(server.url + "/supervisor") as r:
             assert r.status == 200 and "supervisor.js" in await r.text()
@@ -117,15 +125,28 @@ async def test_bearer_token_and_tampered_cookie(server: Server) -> None:
 async def test_websocket_refusals(server: Server) -> None:
     ws_url = server.url.replace("http", "ws") + "/ws"
     async with aiohttp.ClientSession() as anon:
-        async with anon.get(ws_url, headers={"Connection": "Upgrade", "Upgrade": "websocket",
-                                             "Sec-WebSocket-Version": "13",
-                                             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as r:
+        async with anon.get(
+            ws_url,
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        ) as r:
             assert r.status == 401 and "not signed in" in (await r.json())["error"]
     agent = await signed_in(server, "agent-a")
     try:
-        async with agent.get(ws_url, headers={"Connection": "Upgrade", "Upgrade": "websocket",
-                                              "Sec-WebSocket-Version": "13", "Origin": "https://evil.example",
-                                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as r:
+        async with agent.get(
+            ws_url,
+            headers={
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+                "Sec-WebSocket-Version": "13",
+                "Origin": "https://evil.example",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        ) as r:
             assert r.status == 403 and "cross-site WebSocket" in (await r.json())["error"]
     finally:
         await agent.close()
@@ -153,10 +174,17 @@ async def test_schema_is_published(server: Server) -> None:
     defs = schema["$defs"]
     server_types = set(defs["ServerMessage"]["discriminator"]["mapping"])
     client_types = set(defs["ClientMessage"]["discriminator"]["mapping"])
-    assert server_types == {"snapshot", "event", "supervisor_message", "alert_ack", "summary_draft",
-                            "delivery_state", "error", "pong"}
-    assert client_types == {"hello", "subscribe", "ack_alert", "send_message", "edit_summary", "submit_summary",
-                            "ping"}
+    assert server_types == {
+        "snapshot",
+        "event",
+        "supervisor_message",
+        "alert_ack",
+        "summary_draft",
+        "delivery_state",
+        "error",
+        "pong",
+    }
+    assert client_types == {"hello", "subscribe", "ack_alert", "send_message", "edit_summary", "submit_summary", "ping"}
     assert "Prompt" in defs and "TranscriptSegment" in defs
     doc = (Path(__file__).parents[1] / "docs" / "browser-protocol.md").read_text(encoding="utf-8")
     for t in server_types | client_types:

@@ -68,8 +68,9 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
-async def sign_in(browser: Browser, server: Server, name: str, page_path: str,
-                  viewport: dict[str, int]) -> tuple[BrowserContext, Page]:
+async def sign_in(
+    browser: Browser, server: Server, name: str, page_path: str, viewport: dict[str, int]
+) -> tuple[BrowserContext, Page]:
     ctx = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     page = await ctx.new_page()
     errors = PAGE_ERRORS.setdefault(id(page), [])
@@ -102,8 +103,9 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     await expect(agent.locator("#idle")).to_be_visible()
 
     # a zh-CN call (the home market's default language); the one test model recognises the Korean speech
-    sim = asyncio.create_task(simulate(call8k.path, "twilio", server.addr, agent="agent-7", account="MH-DEMO-0001",
-                                       fast=False, call_id=CALL))
+    sim = asyncio.create_task(
+        simulate(call8k.path, "twilio", server.addr, agent="agent-7", account="MH-DEMO-0001", fast=False, call_id=CALL)
+    )
     hub = server.ctx.hub
     directory = browser_hub(server).directory
     await wait_for(lambda: CALL in directory.live, timeout=15)
@@ -113,8 +115,9 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
 
     prompts, findings = coach_prompts(CALL)
     # the first part of the call: up to the compliance warning (the recording notice not yet given)
-    cut = next(i for i, p in enumerate(prompts) if p.kind == "disclosure"
-               and p.data["checklist"]["recording_notice"]["done"])
+    cut = next(
+        i for i, p in enumerate(prompts) if p.kind == "disclosure" and p.data["checklist"]["recording_notice"]["done"]
+    )
     for p in prompts[:cut]:
         hub.publish(p.model_copy(update={"created_at": datetime.now(UTC)}))
     await hub.drain()
@@ -136,7 +139,8 @@ async def test_agent_and_supervisor_on_a_live_call(server: Server, browser: Brow
     await expect(warning).to_be_visible()  # still the most important thing
     # in the prompts tab, quieter prompts are ordered by severity
     severities = await agent.locator("#prompts .prompt").evaluate_all(
-        "els => els.map(e => [...e.classList].find(c => c.startsWith('sev-')))")
+        "els => els.map(e => [...e.classList].find(c => c.startsWith('sev-')))"
+    )
     rank = {"sev-critical": 0, "sev-high": 1, "sev-medium": 2, "sev-info": 3}
     assert severities and [rank[s] for s in severities] == sorted(rank[s] for s in severities)
 

@@ -26,9 +26,16 @@ from tests.crm_fakes.harness import FINDINGS, SEGMENTS
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS, add_users, password_of
 
 CALL: dict[str, Any] = {
-    "call_id": "c-untranscribed", "protocol": "twilio", "agent_id": "agent-7", "account_id": "501",
-    "language": "zh-CN", "direction": "outbound", "started_at": "2026-11-28T02:00:00+00:00",
-    "ended_at": "2026-11-28T02:03:05+00:00", "duration": 185.0, "meta": {},
+    "call_id": "c-untranscribed",
+    "protocol": "twilio",
+    "agent_id": "agent-7",
+    "account_id": "501",
+    "language": "zh-CN",
+    "direction": "outbound",
+    "started_at": "2026-11-28T02:00:00+00:00",
+    "ended_at": "2026-11-28T02:03:05+00:00",
+    "duration": 185.0,
+    "meta": {},
 }
 
 
@@ -96,8 +103,13 @@ async def _sign_in(browser: Any, server: Server, name: str, path: str, lang: str
 async def test_summary_form_and_console_for_calls_heard_and_not(server: Server) -> None:
     await add_users(server, ("agent-a", "agent", "east"), ("sup-east", "supervisor", "east"))
     hub = server.ctx.hub
-    findings = {**FINDINGS, "outcome": "promise_to_pay", "willingness": "high",
-                "promise": {"amount": 8000, "date": "2026-12-18"}, "temperament": {"label": "neutral", "angry": True}}
+    findings = {
+        **FINDINGS,
+        "outcome": "promise_to_pay",
+        "willingness": "high",
+        "promise": {"amount": 8000, "date": "2026-12-18"},
+        "temperament": {"label": "neutral", "angry": True},
+    }
     for call_id, heard in (("heard", True), ("unheard", False)):
         hub.publish(CallStarted(call_id=call_id, protocol="test", agent_id="agent-a", transcribed=heard))
         hub.publish(CallEnded(call_id=call_id, duration=60.0))
@@ -121,7 +133,8 @@ async def test_summary_form_and_console_for_calls_heard_and_not(server: Server) 
         await expect(agent.locator("#summary .compliance.unknown")).to_contain_text("not transcribed", timeout=10000)
         await expect(agent.locator("#checklist")).to_contain_text("not transcribed")
         await expect(agent.locator("#untranscribed-note")).to_have_text(
-            "This call is not transcribed: disclosures and wording are not checked")
+            "This call is not transcribed: disclosures and wording are not checked"
+        )
         sup = await _sign_in(browser, server, "sup-east", "/supervisor", "zh-CN")
         row = sup.locator("#recent tr[data-call-id='unheard']")
         await expect(row.locator("td.outcome")).to_have_text("未转写")

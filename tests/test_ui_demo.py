@@ -68,7 +68,9 @@ async def test_demo_shows_the_product_working(server: Server) -> None:
             break
         await asyncio.sleep(0.05)
     assert [(u.name, u.role, u.team) for u in await users.list_users()] == [
-        ("demo-agent", "agent", "demo"), ("demo-supervisor", "supervisor", "demo")]
+        ("demo-agent", "agent", "demo"),
+        ("demo-supervisor", "supervisor", "demo"),
+    ]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         (agent_name, _, agent_pw), (sup_name, _, sup_pw) = DEMO_USERS
@@ -91,7 +93,8 @@ async def test_demo_shows_the_product_working(server: Server) -> None:
         risk_alert = sup.locator("#alerts li.kind-risk").first
         await expect(risk_alert).to_be_visible()
         await expect(row.locator("td.risk .badge")).to_have_text(
-            (await risk_alert.locator(".tag").inner_text()).split(" · ")[0])
+            (await risk_alert.locator(".tag").inner_text()).split(" · ")[0]
+        )
         await row.click()
         await expect(sup.locator("#follow-transcript .seg").first).to_be_visible()
         assert not await agent.locator("#now[data-prompt-id] .tag").filter(has_text="拨打时间").count()
@@ -182,8 +185,17 @@ async def test_install_demo_runs_with_the_service(tmp_path: Path) -> None:
     from assist.service.demo import install_demo
     from assist.settings import Settings
 
-    app = create_app(Settings(host="127.0.0.1", port=0, audiosocket_port=None, rtp_ports=None, data_dir=tmp_path,
-                              vosk_model=None, log_format="console"))
+    app = create_app(
+        Settings(
+            host="127.0.0.1",
+            port=0,
+            audiosocket_port=None,
+            rtp_ports=None,
+            data_dir=tmp_path,
+            vosk_model=None,
+            log_format="console",
+        )
+    )
     install_demo(app, speed=40.0)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

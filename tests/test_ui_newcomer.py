@@ -62,22 +62,30 @@ def _env(tmp: Path) -> dict[str, str]:
 def test_user_options_before_or_after_the_sub_command(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = _env(tmp_path)
-    r = subprocess.run([*ASSIST, "user", "add", "agent-9", "--role", "agent", "--data-dir", str(data),
-                        "--password", "pw-pw-pw-pw"], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [*ASSIST, "user", "add", "agent-9", "--role", "agent", "--data-dir", str(data), "--password", "pw-pw-pw-pw"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([*ASSIST, "user", "--data-dir", str(data), "list"], capture_output=True, text=True, env=env,
-                       timeout=60)
+    r = subprocess.run(
+        [*ASSIST, "user", "--data-dir", str(data), "list"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert r.returncode == 0 and r.stdout.startswith("agent-9\tagent"), r.stdout + r.stderr
-    r = subprocess.run([*ASSIST, "user", "list", "--data-dir", str(data)], capture_output=True, text=True, env=env,
-                       timeout=60)
+    r = subprocess.run(
+        [*ASSIST, "user", "list", "--data-dir", str(data)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert r.stdout.startswith("agent-9\tagent")
     assert (data / "assist.db").is_file() and not (tmp_path / "elsewhere" / "assist.db").exists()
 
 
 def test_replay_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     # the reader is gone before the first line is written (as `| head` after its lines)
-    proc = subprocess.Popen([*ASSIST, "replay", "--json", str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_env(tmp_path))
+    proc = subprocess.Popen(
+        [*ASSIST, "replay", "--json", str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path)
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -93,8 +101,13 @@ def _free_port() -> int:
 def test_serve_prints_the_urls_to_open(tmp_path: Path) -> None:
     port = _free_port()
     env = {**_env(tmp_path), "ASSIST_PORT": str(port), "ASSIST_RTP_PORTS": "", "ASSIST_AUDIOSOCKET_PORT": ""}
-    proc = subprocess.Popen([*ASSIST, "serve", "--demo", "--data-dir", str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [*ASSIST, "serve", "--demo", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]
@@ -130,7 +143,9 @@ async def test_wrong_password_keeps_the_name_and_wrong_role_gets_a_page(server: 
         await page.wait_for_url(server.url + "/agent")
         # the agent opens the console: a page that says why, with the way to their own page
         await page.goto(server.url + "/supervisor")
-        await expect(page.locator(".wrong-role")).to_contain_text("needs the role supervisor; agent-a has the role agent")
+        await expect(page.locator(".wrong-role")).to_contain_text(
+            "needs the role supervisor; agent-a has the role agent"
+        )
         await page.click(".wrong-role a.home")
         await page.wait_for_url(server.url + "/agent")
         await expect(page.locator("#conn")).to_have_attribute("data-state", "open")

@@ -19,8 +19,14 @@ from assist.web.browser.protocol import parse_server_message
 from tests.conftest import Server, start_server, wait_for
 from tests.support.ui import WsClient, add_users, signed_in
 
-PEOPLE = [("agent-a", "agent", "east"), ("agent-b", "agent", "east"), ("agent-c", "agent", "west"),
-          ("sup-east", "supervisor", "east"), ("sup-west", "supervisor", "west"), ("sup-all", "supervisor", None)]
+PEOPLE = [
+    ("agent-a", "agent", "east"),
+    ("agent-b", "agent", "east"),
+    ("agent-c", "agent", "west"),
+    ("sup-east", "supervisor", "east"),
+    ("sup-west", "supervisor", "west"),
+    ("sup-all", "supervisor", None),
+]
 
 
 @pytest_asyncio.fixture
@@ -32,16 +38,30 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 def seg(call_id: str, n: int, speaker: str, text: str, final: bool = True) -> TranscriptSegment:
-    return TranscriptSegment(call_id=call_id, segment_id=f"{call_id}-s{n}", index=n, speaker=speaker,  # type: ignore[arg-type]
-                             final=final, start=n * 3.0, end=n * 3.0 + 2.5, text=text)
+    return TranscriptSegment(
+        call_id=call_id,
+        segment_id=f"{call_id}-s{n}",
+        index=n,
+        speaker=speaker,  # type: ignore[arg-type]
+        final=final,
+        start=n * 3.0,
+        end=n * 3.0 + 2.5,
+        text=text,
+    )
 
 
 def compliance(call_id: str) -> Prompt:
-    return Prompt(call_id=call_id, kind="compliance", severity="critical", audience="both",
-                  text="以告知亲友/单位相威胁 — 不得向第三方透露或以此施压。", rule="CN-ABUSE-01",
-                  source="《互联网金融逾期债务催收自律公约（试行）》第16条",
-                  evidence=Evidence(segment_ids=[f"{call_id}-s1"], quote="我就告诉你单位"),
-                  data={"violation": "threat"})
+    return Prompt(
+        call_id=call_id,
+        kind="compliance",
+        severity="critical",
+        audience="both",
+        text="以告知亲友/单位相威胁 — 不得向第三方透露或以此施压。",
+        rule="CN-ABUSE-01",
+        source="《互联网金融逾期债务催收自律公约（试行）》第16条",
+        evidence=Evidence(segment_ids=[f"{call_id}-s1"], quote="我就告诉你单位"),
+        data={"violation": "threat"},
+    )
 
 
 async def start_call(server: Server, call_id: str, agent: str) -> None:
@@ -66,8 +86,9 @@ async def test_agents_see_only_their_calls(server: Server) -> None:
         hub.publish(Prompt(call_id="c1", kind="summary", audience="supervisor", text="for supervisors only"))
         hub.publish(compliance("c1"))
         await hub.drain()
-        await wa.wait_for(lambda m: m["type"] == "event" and m["event"]["type"] == "prompt"
-                          and m["event"]["kind"] == "compliance")
+        await wa.wait_for(
+            lambda m: m["type"] == "event" and m["event"]["type"] == "prompt" and m["event"]["kind"] == "compliance"
+        )
         assert [e["final"] for e in wa.events("segment")] == [False, True]
         assert {e["kind"] for e in wa.events("prompt")} == {"account_card", "compliance"}  # no supervisor-only
         for m in wa.messages:
@@ -141,8 +162,9 @@ async def test_ack_and_message_then_reconnect_loses_nothing(server: Server) -> N
         server.ctx.hub.publish(warning)
         await server.ctx.hub.drain()
         snap = await ws_sup.open()
-        assert [p["prompt_id"] for p in snap["live_calls"][0]["prompts"] if p["kind"] == "compliance"] == \
-            [warning.prompt_id]
+        assert [p["prompt_id"] for p in snap["live_calls"][0]["prompts"] if p["kind"] == "compliance"] == [
+            warning.prompt_id
+        ]
         await ws_agent.open()
         await ws_other.open()
 
@@ -157,7 +179,9 @@ async def test_ack_and_message_then_reconnect_loses_nothing(server: Server) -> N
 
         await ws_sup.send({"type": "send_message", "call_id": "c1", "text": "  请注意用语，不要提单位  "})
         got = await ws_agent.wait_for(lambda m: m["type"] == "supervisor_message")
-        assert got["text"] == "请注意用语，不要提单位" and got["from_user"] == "sup-east" and got["to_user"] == "agent-a"
+        assert (
+            got["text"] == "请注意用语，不要提单位" and got["from_user"] == "sup-east" and got["to_user"] == "agent-a"
+        )
         await ws_sup.wait_for(lambda m: m["type"] == "supervisor_message")
         await ws_other.send({"type": "ping", "t": 1.5})
         assert (await ws_other.wait_for(lambda m: m["type"] == "pong"))["t"] == 1.5
@@ -226,9 +250,12 @@ async def test_summary_review_edit_and_submit(server: Server) -> None:
         await ws.open()
         await wo.open()
         findings: dict[str, Any] = {
-            "outcome": "promise_to_pay", "promise": {"amount": 8000, "date": "2026-12-11"},
+            "outcome": "promise_to_pay",
+            "promise": {"amount": 8000, "date": "2026-12-11"},
             "disclosures": {"identity": {"done": True, "at": 5.2, "label": "表明身份和机构"}},
-            "violations": [], "temperament": {"label": "dominant", "angry": True}}
+            "violations": [],
+            "temperament": {"label": "dominant", "angry": True},
+        }
         await finalize_from_findings(server.ctx.db, "c1", findings, ["webhook"], datetime.now(UTC))
         # nobody told the browser layer: its poll finds the draft
         draft = await wa.wait_for(lambda m: m["type"] == "summary_draft", timeout=10)

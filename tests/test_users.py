@@ -34,15 +34,19 @@ async def test_add_and_verify(users: UserStore) -> None:
     assert await users.verify("nobody", "s3cret-pass") is None
 
 
-@pytest.mark.parametrize(("name", "role", "password", "team", "problem"), [
-    ("a b", "agent", "long-enough", None, "not valid"),
-    ("-x", "agent", "long-enough", None, "not valid"),
-    ("ok", "admin", "long-enough", None, "role must be"),
-    ("ok", "agent", "short", None, "too short"),
-    ("ok", "agent", "long-enough", "bad/team", "team"),
-])
-async def test_bad_users_are_refused(users: UserStore, name: str, role: str, password: str, team: str | None,
-                                     problem: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "role", "password", "team", "problem"),
+    [
+        ("a b", "agent", "long-enough", None, "not valid"),
+        ("-x", "agent", "long-enough", None, "not valid"),
+        ("ok", "admin", "long-enough", None, "role must be"),
+        ("ok", "agent", "short", None, "too short"),
+        ("ok", "agent", "long-enough", "bad/team", "team"),
+    ],
+)
+async def test_bad_users_are_refused(
+    users: UserStore, name: str, role: str, password: str, team: str | None, problem: str
+) -> None:
     with pytest.raises(UserError, match=problem):
         await users.add(name, role, password, team=team)
     assert await users.list_users() == []
@@ -96,7 +100,9 @@ async def test_cookie_signature(users: UserStore) -> None:
 def test_user_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = ["--db", str(tmp_path / "assist.db")]
     assert run_user_cli([*db, "add", "agent-7", "--role", "agent", "--team", "east", "--password", "long-enough"]) == 0
-    assert run_user_cli([*db, "add", "sup-1", "--role", "supervisor", "--team", "east", "--password", "long-enough"]) == 0
+    assert (
+        run_user_cli([*db, "add", "sup-1", "--role", "supervisor", "--team", "east", "--password", "long-enough"]) == 0
+    )
     assert "added agent agent-7 (team east)" in capsys.readouterr().out
     assert run_user_cli([*db, "add", "agent-7", "--role", "agent", "--password", "long-enough"]) == 2
     assert "already exists" in capsys.readouterr().err
@@ -124,4 +130,5 @@ def test_user_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             await d.close()
 
     import asyncio
+
     asyncio.run(check())

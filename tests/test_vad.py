@@ -31,7 +31,7 @@ def push_all(gate: EnergyGate, pcm: np.ndarray, piece: int) -> list[Run]:
     data = pcm.tobytes()
     runs: list[Run] = []
     for off in range(0, len(data), piece * 2):
-        runs += gate.push(data[off:off + piece * 2], off / 2 / gate.rate)
+        runs += gate.push(data[off : off + piece * 2], off / 2 / gate.rate)
     return runs
 
 
@@ -61,7 +61,7 @@ def test_speech_with_pre_roll_tail_and_hangover(tail: float | None, passed_until
     gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5, tail=tail)
     pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20) + hiss(1.0, 6, 2), hiss(3.0, 6, 3)])
     runs = push_all(gate, pcm, 160)
-    (start, end, closes), = merged(runs)
+    ((start, end, closes),) = merged(runs)
     assert start == pytest.approx(1.7, abs=0.021)  # 0.3 s of pre-roll before the speech at 2.0 s
     # the decoder gets `tail` seconds after the speech stops at 3.0 s (all of the hangover when None)
     assert end == pytest.approx(passed_until, abs=0.041)
@@ -84,7 +84,7 @@ def test_pause_shorter_than_the_hangover_keeps_the_utterance_open() -> None:
     # a pause no longer than tail + pre-roll reaches the decoder whole
     gate = EnergyGate(RATE, pre_roll=0.3, hangover=0.5, tail=0.2)
     pcm = np.concatenate([hiss(2.0, 6), tone(1.0, -20), hiss(0.44, 6, 3), tone(0.6, -20), hiss(2.0, 6, 4)])
-    (s, e, closes), = merged(push_all(gate, pcm, 160))
+    ((s, e, closes),) = merged(push_all(gate, pcm, 160))
     assert s == pytest.approx(1.7, abs=0.021) and e == pytest.approx(4.24, abs=0.041) and closes
 
 
@@ -125,8 +125,9 @@ def test_floor_follows_a_noisy_line() -> None:
     """Loud steady hiss (-45 dBFS) is not speech once the floor has learnt it; speech above it is."""
     gate = EnergyGate(RATE)
     noisy = hiss(3.0, 200)
-    pcm = np.concatenate([noisy, (tone(1.0, -20).astype(np.int32) + hiss(1.0, 200, 7)).astype("<i2"),
-                          hiss(3.0, 200, 8)])
+    pcm = np.concatenate(
+        [noisy, (tone(1.0, -20).astype(np.int32) + hiss(1.0, 200, 7)).astype("<i2"), hiss(3.0, 200, 8)]
+    )
     runs = merged(push_all(gate, pcm, 160))
     assert gate.noise_floor == pytest.approx(-45, abs=2)  # the hiss (sigma 200 = -44 dBFS), learnt
     # the floor is learnt within the first second; after that only the speech (+ padding) passes

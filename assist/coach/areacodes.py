@@ -45,10 +45,20 @@ _TABLE: dict[str, str] = {
 
 # area codes whose territory spans two zones: both are candidates
 _SPLIT: dict[str, tuple[str, ...]] = {
-    "850": (EASTERN, CENTRAL), "812": (EASTERN, CENTRAL), "270": (CENTRAL, EASTERN), "364": (CENTRAL, EASTERN),
-    "906": (EASTERN, CENTRAL), "620": (CENTRAL, MOUNTAIN), "785": (CENTRAL, MOUNTAIN), "308": (CENTRAL, MOUNTAIN),
-    "701": (CENTRAL, MOUNTAIN), "605": (CENTRAL, MOUNTAIN), "541": (PACIFIC, MOUNTAIN), "458": (PACIFIC, MOUNTAIN),
-    "208": (MOUNTAIN, PACIFIC), "986": (MOUNTAIN, PACIFIC),
+    "850": (EASTERN, CENTRAL),
+    "812": (EASTERN, CENTRAL),
+    "270": (CENTRAL, EASTERN),
+    "364": (CENTRAL, EASTERN),
+    "906": (EASTERN, CENTRAL),
+    "620": (CENTRAL, MOUNTAIN),
+    "785": (CENTRAL, MOUNTAIN),
+    "308": (CENTRAL, MOUNTAIN),
+    "701": (CENTRAL, MOUNTAIN),
+    "605": (CENTRAL, MOUNTAIN),
+    "541": (PACIFIC, MOUNTAIN),
+    "458": (PACIFIC, MOUNTAIN),
+    "208": (MOUNTAIN, PACIFIC),
+    "986": (MOUNTAIN, PACIFIC),
 }
 
 AREA_ZONES: dict[str, tuple[str, ...]] = {

@@ -39,8 +39,9 @@ class DialCheck(BaseModel):
     remaining: str = ""
     local_time: str = ""
     timezone: str = Field("", description="the debtor's zone (the first candidate when it is not known)")
-    zones: list[str] = Field(default_factory=list, description="every zone the debtor may be in; the clock "
-                             "window held in all of them")
+    zones: list[str] = Field(
+        default_factory=list, description="every zone the debtor may be in; the clock window held in all of them"
+    )
     connected_today: int | None = None
     attempts_in_window: int | None = None
 
@@ -96,8 +97,13 @@ class _Verdict:
 
 def _clock_fields(local: datetime, zone: str, playbook: Playbook) -> dict[str, str]:
     ct = playbook.call_time
-    return {"local_time": local.strftime("%H:%M"), "timezone": zone, "start": ct.start.strftime("%H:%M"),
-            "end": ct.end.strftime("%H:%M"), "warning_start": ct.warning_start.strftime("%H:%M")}
+    return {
+        "local_time": local.strftime("%H:%M"),
+        "timezone": zone,
+        "start": ct.start.strftime("%H:%M"),
+        "end": ct.end.strftime("%H:%M"),
+        "warning_start": ct.warning_start.strftime("%H:%M"),
+    }
 
 
 def _clock(now: datetime, zones: list[str], playbook: Playbook, v: _Verdict) -> tuple[bool, dict[str, str]]:
@@ -121,8 +127,9 @@ def _clock(now: datetime, zones: list[str], playbook: Playbook, v: _Verdict) -> 
     return bool(warned), _clock_fields(local, name, playbook)
 
 
-def _daily_connected(attempts: list[ContactAttempt], local: datetime, tz: ZoneInfo, playbook: Playbook,
-                     v: _Verdict) -> int | None:
+def _daily_connected(
+    attempts: list[ContactAttempt], local: datetime, tz: ZoneInfo, playbook: Playbook, v: _Verdict
+) -> int | None:
     """zh-CN: at most N connected calls per local day, this one included."""
     fq, ct = playbook.frequency, playbook.call_time
     if fq.max_connected_per_day is None:
@@ -132,13 +139,17 @@ def _daily_connected(attempts: list[ContactAttempt], local: datetime, tz: ZoneIn
     left = max(0, fq.max_connected_per_day - connected_today)
     v.remaining = playbook.text(fq.budget_text, left=left, max=fq.max_connected_per_day)
     if left == 0:
-        v.block(playbook.text(fq.connected_text, count=connected_today, max=fq.max_connected_per_day),
-                fq.connected_rule, _at(local + timedelta(days=1), ct.start, tz))
+        v.block(
+            playbook.text(fq.connected_text, count=connected_today, max=fq.max_connected_per_day),
+            fq.connected_rule,
+            _at(local + timedelta(days=1), ct.start, tz),
+        )
     return connected_today
 
 
-def _rolling_attempts(attempts: list[ContactAttempt], now: datetime, tz: ZoneInfo, playbook: Playbook,
-                      v: _Verdict) -> int | None:
+def _rolling_attempts(
+    attempts: list[ContactAttempt], now: datetime, tz: ZoneInfo, playbook: Playbook, v: _Verdict
+) -> int | None:
     """Reg F 1006.14(b)(2)(i)(A): at most N attempts in a rolling window."""
     fq = playbook.frequency
     if fq.max_attempts is None:
@@ -149,14 +160,17 @@ def _rolling_attempts(attempts: list[ContactAttempt], now: datetime, tz: ZoneInf
     left = max(0, fq.max_attempts - in_window)
     v.remaining = playbook.text(fq.budget_text, left=left, max=fq.max_attempts, days=fq.attempts_window_days)
     if left == 0:
-        v.block(playbook.text(fq.attempts_text, count=in_window, max=fq.max_attempts,
-                              days=fq.attempts_window_days),
-                fq.attempts_rule, (recent[in_window - fq.max_attempts] + window).astimezone(tz))
+        v.block(
+            playbook.text(fq.attempts_text, count=in_window, max=fq.max_attempts, days=fq.attempts_window_days),
+            fq.attempts_rule,
+            (recent[in_window - fq.max_attempts] + window).astimezone(tz),
+        )
     return in_window
 
 
-def _quiet_after_conversation(attempts: list[ContactAttempt], local: datetime, tz: ZoneInfo,
-                              playbook: Playbook, v: _Verdict) -> None:
+def _quiet_after_conversation(
+    attempts: list[ContactAttempt], local: datetime, tz: ZoneInfo, playbook: Playbook, v: _Verdict
+) -> None:
     """Reg F 1006.14(b)(2)(i)(B): no call within N days after a conversation (that day is day 1)."""
     fq = playbook.frequency
     if not fq.quiet_days_after_conversation:
@@ -167,13 +181,19 @@ def _quiet_after_conversation(attempts: list[ContactAttempt], local: datetime, t
     last = max(talks)
     free_day = last.date() + timedelta(days=fq.quiet_days_after_conversation)
     if local.date() < free_day:
-        v.block(playbook.text(fq.conversation_text, date=last.date().isoformat(),
-                              days=fq.quiet_days_after_conversation, until=free_day.isoformat()),
-                fq.conversation_rule, datetime.combine(free_day, time(0, 0), tzinfo=tz))
+        v.block(
+            playbook.text(
+                fq.conversation_text,
+                date=last.date().isoformat(),
+                days=fq.quiet_days_after_conversation,
+                until=free_day.isoformat(),
+            ),
+            fq.conversation_rule,
+            datetime.combine(free_day, time(0, 0), tzinfo=tz),
+        )
 
 
-def dial_check(account: Account | None, history: ContactHistory | None, now: datetime,
-               playbook: Playbook) -> DialCheck:
+def dial_check(account: Account | None, history: ContactHistory | None, now: datetime, playbook: Playbook) -> DialCheck:
     """May the debtor of `account` be called at `now` (an aware datetime), given `history`?
 
     The clock window must hold in every zone the debtor may be in (`candidate_zones`); the contact
@@ -209,10 +229,19 @@ def dial_check(account: Account | None, history: ContactHistory | None, now: dat
     if v.nexts:
         # the next moment must satisfy the clock window in every candidate zone as well
         next_allowed = _next_in_all(max(v.nexts), zones, playbook)
-    return DialCheck(allowed=allowed, warning=warning, reason=reason, rules=rules, next_allowed_at=next_allowed,
-                     remaining=v.remaining, local_time=local.isoformat(timespec="minutes"),
-                     timezone=zones[0], zones=zones, connected_today=connected_today,
-                     attempts_in_window=in_window)
+    return DialCheck(
+        allowed=allowed,
+        warning=warning,
+        reason=reason,
+        rules=rules,
+        next_allowed_at=next_allowed,
+        remaining=v.remaining,
+        local_time=local.isoformat(timespec="minutes"),
+        timezone=zones[0],
+        zones=zones,
+        connected_today=connected_today,
+        attempts_in_window=in_window,
+    )
 
 
 def _next_in_all(candidate: datetime, zones: list[str], playbook: Playbook) -> datetime:

@@ -33,8 +33,9 @@ class CallCoach:
         self.ctx = ctx
         self.pb = playbook
         self.detectors = detectors if detectors is not None else default_detectors()
-        findings = Findings(call_id=ctx.call_id, language=playbook.language,
-                            account_id=ctx.account.id if ctx.account else None)
+        findings = Findings(
+            call_id=ctx.call_id, language=playbook.language, account_id=ctx.account.id if ctx.account else None
+        )
         self.state = CallState(ctx=ctx, pb=playbook, findings=findings)
         acc = ctx.account
         # relative dates resolve in the debtor's zone: the account's, else the first candidate zone
@@ -98,11 +99,20 @@ class CallCoach:
         if summary:
             missing = [st.findings.disclosures[k].label for k, v in st.findings.disclosures.items() if not v.done]
             sep = "、" if self.pb.is_chinese else ", "
-            st.emit("summary", self.pb.text(
-                summary, outcome=self.pb.outcomes.labels.get(f.outcome, f.outcome), violations=len(f.violations),
-                missing=sep.join(missing) or "-", promise=(f"{f.promise.amount:g} @ {f.promise.date}"
-                                                          if f.promise else "-"),
-            ), severity="info", audience="supervisor", data={"findings": f.public()}, key="summary")
+            st.emit(
+                "summary",
+                self.pb.text(
+                    summary,
+                    outcome=self.pb.outcomes.labels.get(f.outcome, f.outcome),
+                    violations=len(f.violations),
+                    missing=sep.join(missing) or "-",
+                    promise=(f"{f.promise.amount:g} @ {f.promise.date}" if f.promise else "-"),
+                ),
+                severity="info",
+                audience="supervisor",
+                data={"findings": f.public()},
+                key="summary",
+            )
         return st.take()
 
     # ------------------------------------------------------------------ findings
@@ -152,7 +162,11 @@ class CallCoach:
         if seg.final:
             index = self._final_index.setdefault(seg.segment_id, len(self._final_index))
         return SegmentView(
-            seg=masked, tokens=pb.matcher.tokens(masked.text), index=index,
-            today=self.state.local_date(seg.start), language=pb.language,
-            next_weekday=pb.promise.next_weekday, masked_spans=len(spans),
+            seg=masked,
+            tokens=pb.matcher.tokens(masked.text),
+            index=index,
+            today=self.state.local_date(seg.start),
+            language=pb.language,
+            next_weekday=pb.promise.next_weekday,
+            masked_spans=len(spans),
         )

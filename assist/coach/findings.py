@@ -17,8 +17,16 @@ TemperamentLabel = Literal["dominant", "sensitive", "procrastinating", "neutral"
 Outcome = Literal["promise_to_pay", "refused", "dispute", "hardship", "wrong_party", "callback", "no_commitment"]
 Willingness = Literal["high", "medium", "low", "unknown"]
 
-DISCLOSURE_KEYS = ("identity", "purpose", "recording_notice", "amount_breakdown", "deadline",
-                   "credit_consequence", "legal_consequence", "debt_collector_statement")
+DISCLOSURE_KEYS = (
+    "identity",
+    "purpose",
+    "recording_notice",
+    "amount_breakdown",
+    "deadline",
+    "credit_consequence",
+    "legal_consequence",
+    "debt_collector_statement",
+)
 
 
 class DisclosureState(BaseModel):
@@ -86,8 +94,9 @@ class Findings(BaseModel):
     call_time: CallTimeFinding = Field(default_factory=CallTimeFinding)
     temperament: TemperamentFinding = Field(default_factory=TemperamentFinding)
     risks: list[RiskFinding] = Field(default_factory=list)
-    promise: PromiseFinding | None = Field(None, description="the last concrete commitment to the next payment "
-                                           "(amount and date)")
+    promise: PromiseFinding | None = Field(
+        None, description="the last concrete commitment to the next payment (amount and date)"
+    )
     promises: list[PromiseFinding] = Field(default_factory=list)
     outcome: Outcome = "no_commitment"
     dispute: bool = False
@@ -105,10 +114,14 @@ class Findings(BaseModel):
         """The JSON shape of `assist replay --json` findings."""
         d = self.model_dump(mode="json")
         d["disclosures"] = {k: {"done": v["done"], "at": v["at"]} for k, v in d["disclosures"].items()}
-        d["violations"] = [{k: v[k] for k in ("kind", "segment", "quote", "rule", "severity", "source")}
-                           for v in d["violations"]]
+        d["violations"] = [
+            {k: v[k] for k in ("kind", "segment", "quote", "rule", "severity", "source")} for v in d["violations"]
+        ]
         d["risks"] = [{k: r[k] for k in ("kind", "detail", "rule", "action")} for r in d["risks"]]
         if d["promise"] is not None:
-            d["promise"] = {"amount": d["promise"]["amount"], "date": d["promise"]["date"],
-                            "quote": d["promise"]["quote"]}
+            d["promise"] = {
+                "amount": d["promise"]["amount"],
+                "date": d["promise"]["date"],
+                "quote": d["promise"]["quote"],
+            }
         return d

@@ -103,8 +103,7 @@ class Normalizer(ABC):
     language: str = ""
 
     @abstractmethod
-    def tokens(self, text: str) -> Tokens:
-        ...
+    def tokens(self, text: str) -> Tokens: ...
 
     @abstractmethod
     def pattern_tokens(self, text: str) -> list[str]:
@@ -139,8 +138,9 @@ class ChineseNormalizer(Normalizer):
 
     language = "zh"
 
-    def __init__(self, synonyms: Mapping[str, str] | None = None, fuzzy: bool = False,
-                 weak_chars: str = "", literal_max: int = 2) -> None:
+    def __init__(
+        self, synonyms: Mapping[str, str] | None = None, fuzzy: bool = False, weak_chars: str = "", literal_max: int = 2
+    ) -> None:
         self.synonyms = dict(synonyms or {})
         self.fuzzy = fuzzy
         self.weak = set(weak_chars)
@@ -227,8 +227,9 @@ class EnglishNormalizer(Normalizer):
 
     language = "en"
 
-    def __init__(self, vocabulary: Iterable[str] = (), keep: Iterable[str] = (),
-                 min_len: int = 5, long_len: int = 9) -> None:
+    def __init__(
+        self, vocabulary: Iterable[str] = (), keep: Iterable[str] = (), min_len: int = 5, long_len: int = 9
+    ) -> None:
         self.vocab: set[str] = {w for w in vocabulary if w and w != BOUNDARY}
         self.keep = {w.lower() for w in keep}
         self.min_len = min_len
@@ -309,9 +310,15 @@ class EnglishNormalizer(Normalizer):
         return " ".join(rx)
 
 
-def normalizer_for(language: str, synonyms: Mapping[str, str] | None = None, fuzzy: bool = False,
-                   vocabulary: Iterable[str] = (), keep: Iterable[str] = (), weak_chars: str = "",
-                   literal_max: int = 2) -> Normalizer:
+def normalizer_for(
+    language: str,
+    synonyms: Mapping[str, str] | None = None,
+    fuzzy: bool = False,
+    vocabulary: Iterable[str] = (),
+    keep: Iterable[str] = (),
+    weak_chars: str = "",
+    literal_max: int = 2,
+) -> Normalizer:
     if language.lower().startswith("zh"):
         return ChineseNormalizer(synonyms, fuzzy, weak_chars, literal_max)
     return EnglishNormalizer(vocabulary, keep)
@@ -366,8 +373,9 @@ def pattern_words(src: str, lexicon: Mapping[str, Sequence[str]], norm: Normaliz
     return words
 
 
-def compile_pattern(src: str, lexicon: Mapping[str, Sequence[str]], norm: Normalizer,
-                    default_gap: int) -> re.Pattern[str]:
+def compile_pattern(
+    src: str, lexicon: Mapping[str, Sequence[str]], norm: Normalizer, default_gap: int
+) -> re.Pattern[str]:
     pieces: list[str] = []
     for n, (gap, slot) in enumerate(split_pattern(src)):
         alts: list[str] = []
@@ -418,17 +426,17 @@ class Hit:
     negated: bool = False
 
     def quote(self, text: str) -> str:
-        return text[self.start:self.end]
+        return text[self.start : self.end]
 
 
 class Negation:
     """Negators and fillers of one playbook, as token sequences."""
 
-    def __init__(self, negators: Iterable[str], fillers: Iterable[str], norm: Normalizer,
-                 max_fillers: int = 4) -> None:
+    def __init__(self, negators: Iterable[str], fillers: Iterable[str], norm: Normalizer, max_fillers: int = 4) -> None:
         self.negators = [tuple(norm.pattern_tokens(n)) for n in negators if norm.pattern_tokens(n)]
-        self.fillers = sorted({tuple(norm.pattern_tokens(f)) for f in fillers if norm.pattern_tokens(f)},
-                              key=len, reverse=True)
+        self.fillers = sorted(
+            {tuple(norm.pattern_tokens(f)) for f in fillers if norm.pattern_tokens(f)}, key=len, reverse=True
+        )
         self.max_fillers = max_fillers
         self.scope: list[tuple[str, ...]] = []
         self.breaks: list[tuple[str, ...]] = []
@@ -440,19 +448,27 @@ class Negation:
     @staticmethod
     def _ends_with(toks: list[str], end: int, seq: tuple[str, ...]) -> bool:
         n = len(seq)
-        return end - n >= 0 and tuple(toks[end - n:end]) == seq
+        return end - n >= 0 and tuple(toks[end - n : end]) == seq
 
     def inside(self, toks: list[str], start: int, end: int) -> bool:
         """A negator within toks[start:end] (the gap between two slots of a match)."""
         for neg in self.negators:
             n = len(neg)
             for i in range(start, end - n + 1):
-                if tuple(toks[i:i + n]) == neg:
+                if tuple(toks[i : i + n]) == neg:
                     return True
         return False
 
-    def configure_scope(self, scope: Iterable[str], breaks: Iterable[str], post: Iterable[str], norm: Normalizer,
-                        scope_max: int, post_max: int, conditionals: Iterable[str] = ()) -> None:
+    def configure_scope(
+        self,
+        scope: Iterable[str],
+        breaks: Iterable[str],
+        post: Iterable[str],
+        norm: Normalizer,
+        scope_max: int,
+        post_max: int,
+        conditionals: Iterable[str] = (),
+    ) -> None:
         def seqs(items: Iterable[str]) -> list[tuple[str, ...]]:
             return [tuple(norm.pattern_tokens(n)) for n in items if norm.pattern_tokens(n)]
 
@@ -477,7 +493,7 @@ class Negation:
 
     def _scope_before(self, tokens: Tokens, start: int) -> bool:
         toks = tokens.toks
-        if any(tuple(toks[start:start + len(b)]) == b for b in self.breaks):
+        if any(tuple(toks[start : start + len(b)]) == b for b in self.breaks):
             return False  # the match opens its own clause (我们…上门, we will…)
         for end_at in range(start, max(0, start - self.scope_max) - 1, -1):
             if end_at < start and (toks[end_at] == BOUNDARY or self._comma_after(tokens, end_at)):
@@ -494,11 +510,11 @@ class Negation:
         echoed = False  # "黑名单？没有这回事", "Arrest? That's not going to happen": one question mark
         for begin in range(end, min(len(toks), end + self.post_max + 2)):
             if toks[begin] == BOUNDARY:
-                if echoed or tokens.text[tokens.spans[begin][0]:tokens.spans[begin][1]] not in ("?", "？"):
+                if echoed or tokens.text[tokens.spans[begin][0] : tokens.spans[begin][1]] not in ("?", "？"):
                     return False
                 echoed = True
                 continue
-            if any(tuple(toks[begin:begin + len(neg)]) == neg for neg in self.post):
+            if any(tuple(toks[begin : begin + len(neg)]) == neg for neg in self.post):
                 return True
         return False
 
@@ -507,7 +523,7 @@ class Negation:
         """A comma between token i and the next one (English clauses inside a sentence)."""
         if i + 1 >= len(tokens.spans):
             return False
-        between = tokens.text[tokens.spans[i][1]:tokens.spans[i + 1][0]]
+        between = tokens.text[tokens.spans[i][1] : tokens.spans[i + 1][0]]
         return "," in between
 
     def negated(self, toks: list[str], start: int) -> bool:
@@ -542,8 +558,11 @@ class PhraseSet:
         if not self.heads:
             return list(zip(self.sources, self.regexes, strict=True))
         present = tokens.heads
-        return [(src, rx) for src, rx, h in zip(self.sources, self.regexes, self.heads, strict=True)
-                if h is None or not h.isdisjoint(present)]
+        return [
+            (src, rx)
+            for src, rx, h in zip(self.sources, self.regexes, self.heads, strict=True)
+            if h is None or not h.isdisjoint(present)
+        ]
 
     def _negated(self, tokens: Tokens, m: re.Match[str], ts: int) -> bool:
         if self.negation is None:
@@ -604,10 +623,21 @@ class PhraseSet:
 class Matcher:
     """Everything needed to compile and run the patterns of one playbook."""
 
-    def __init__(self, language: str, lexicon: Mapping[str, Sequence[str]], *, default_gap: int,
-                 negators: Sequence[str], fillers: Sequence[str], synonyms: Mapping[str, str] | None = None,
-                 fuzzy_pinyin: bool = False, keep_words: Sequence[str] = (),
-                 vocabulary_patterns: Iterable[str] = (), weak_chars: str = "", literal_max: int = 2) -> None:
+    def __init__(
+        self,
+        language: str,
+        lexicon: Mapping[str, Sequence[str]],
+        *,
+        default_gap: int,
+        negators: Sequence[str],
+        fillers: Sequence[str],
+        synonyms: Mapping[str, str] | None = None,
+        fuzzy_pinyin: bool = False,
+        keep_words: Sequence[str] = (),
+        vocabulary_patterns: Iterable[str] = (),
+        weak_chars: str = "",
+        literal_max: int = 2,
+    ) -> None:
         self.language = language
         self.lexicon = {k: [str(x) for x in v] for k, v in lexicon.items()}
         self.default_gap = default_gap
@@ -628,8 +658,16 @@ class Matcher:
     def tokens(self, text: str) -> Tokens:
         return self.norm.tokens(text)
 
-    def compile(self, patterns: Sequence[str], *, exceptions: Sequence[str] = (), negate: bool = True,
-                where: str = "", gap_negation: bool = False, scope: bool = False) -> PhraseSet:
+    def compile(
+        self,
+        patterns: Sequence[str],
+        *,
+        exceptions: Sequence[str] = (),
+        negate: bool = True,
+        where: str = "",
+        gap_negation: bool = False,
+        scope: bool = False,
+    ) -> PhraseSet:
         regexes: list[re.Pattern[str]] = []
         for p in patterns:
             try:
@@ -638,5 +676,6 @@ class Matcher:
                 raise PatternError(f"{where}: {e}" if where else str(e)) from None
         exc = [compile_pattern(p, self.lexicon, self.norm, self.default_gap) for p in exceptions]
         heads = [pattern_heads(p, self.lexicon, self.norm) for p in patterns]
-        return PhraseSet(list(patterns), regexes, self.negation if negate else None, exc, gap_negation, heads,
-                         scope=scope)
+        return PhraseSet(
+            list(patterns), regexes, self.negation if negate else None, exc, gap_negation, heads, scope=scope
+        )

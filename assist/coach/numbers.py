@@ -24,8 +24,22 @@ _PAST_YEAR_DAYS = 183
 
 # ------------------------------------------------------------------ Chinese numerals
 
-ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5,
-             "六": 6, "七": 7, "八": 8, "九": 9}
+ZH_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "幺": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 ZH_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
 ZH_BIG_UNITS = {"万": 10_000, "萬": 10_000, "亿": 100_000_000}
 _ZH_NUM_CHARS = "".join(ZH_DIGITS) + "".join(ZH_SMALL_UNITS) + "".join(ZH_BIG_UNITS)
@@ -132,21 +146,57 @@ def _zh_with_units(toks: list[str]) -> float | None:
 # ------------------------------------------------------------------ English numerals
 
 EN_UNITS = {
-    "zero": 0, "oh": 0, "o": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "oh": 0,
+    "o": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
-EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-           "ninety": 90}
+EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 EN_SCALES = {"hundred": 100, "thousand": 1000, "grand": 1000, "million": 1_000_000}
 EN_ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
-    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
-    "twentieth": 20, "thirtieth": 30,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "thirtieth": 30,
 }
-_EN_NUMWORD = "|".join(sorted([w for w in [*EN_UNITS, *EN_TENS, *EN_SCALES, "a", "and"] if w not in ("o", "oh")],
-                              key=len, reverse=True))
+_EN_NUMWORD = "|".join(
+    sorted([w for w in [*EN_UNITS, *EN_TENS, *EN_SCALES, "a", "and"] if w not in ("o", "oh")], key=len, reverse=True)
+)
 
 
 def en_number(s: str) -> float | None:
@@ -198,9 +248,49 @@ class Amount:
 
 
 _ZH_CURRENCY = r"(?:块钱|块|元整|元|圆|人民币|rmb|RMB)"
-_ZH_NOT_MONEY = ("天", "号", "日", "月", "年", "期", "个", "次", "点", "分", "岁", "%", "倍", "笔", "张", "位",
-                 "小时", "周", "星期", "号码", "人", "家", "条", "楼", "层", "公里", "米", "斤", "秒", "遍",
-                 "成", "折", "度", "分钟", "台", "辆", "套", "手", "声", "下", "句")
+_ZH_NOT_MONEY = (
+    "天",
+    "号",
+    "日",
+    "月",
+    "年",
+    "期",
+    "个",
+    "次",
+    "点",
+    "分",
+    "岁",
+    "%",
+    "倍",
+    "笔",
+    "张",
+    "位",
+    "小时",
+    "周",
+    "星期",
+    "号码",
+    "人",
+    "家",
+    "条",
+    "楼",
+    "层",
+    "公里",
+    "米",
+    "斤",
+    "秒",
+    "遍",
+    "成",
+    "折",
+    "度",
+    "分钟",
+    "台",
+    "辆",
+    "套",
+    "手",
+    "声",
+    "下",
+    "句",
+)
 # a date right after an amount (三千五 下周五) does not make it a count (三下, 五月)
 _ZH_DATE_AFTER = ("下周", "下个", "下星期", "下礼拜", "下月", "下午", "下下")
 _ZH_AMOUNT = re.compile(
@@ -208,12 +298,16 @@ _ZH_AMOUNT = re.compile(
     rf"[{_ZH_NUM_CHARS}点]*)|[{_ZH_NUM_CHARS}][{_ZH_NUM_CHARS}点]*)(?P<cur>{_ZH_CURRENCY})?"
 )
 _SPACE = re.compile(r"\s+")
-_ZH_ID_BEFORE = re.compile(r"(工号|编号|尾号|卡号|号码|电话|手机|分机|账号|身份证|验证码|密码|订单号?|合同号?|"
-                           r"批次|第|热线|编码|代码|单号|案号|报案号)[是为:：]?$")
+_ZH_ID_BEFORE = re.compile(
+    r"(工号|编号|尾号|卡号|号码|电话|手机|分机|账号|身份证|验证码|密码|订单号?|合同号?|"
+    r"批次|第|热线|编码|代码|单号|案号|报案号)[是为:：]?$"
+)
 _EN_TIME_BEFORE = re.compile(r"\b(at|after|around|before|until|till|from|past)\s+$", re.IGNORECASE)
-_EN_ID_BEFORE = re.compile(r"(extension|ext|number|no|id|badge|account|ending in|ends in|reference|case|claim|"
-                           r"confirmation|ticket|code|#|route|room|suite|unit|apartment|apt|box)[\s.:#]*(is\s+)?$",
-                           re.IGNORECASE)
+_EN_ID_BEFORE = re.compile(
+    r"(extension|ext|number|no|id|badge|account|ending in|ends in|reference|case|claim|"
+    r"confirmation|ticket|code|#|route|room|suite|unit|apartment|apt|box)[\s.:#]*(is\s+)?$",
+    re.IGNORECASE,
+)
 
 
 def _compact(text: str) -> tuple[str, list[int]]:
@@ -234,7 +328,7 @@ def _zh_amounts(text: str, require_currency: bool) -> list[Amount]:
         val = zh_number(num)
         if val is None or val <= 0:
             continue
-        after = comp[m.end():m.end() + 3]
+        after = comp[m.end() : m.end() + 3]
         explicit = bool(m.group("cur") or m.group("pre"))
         has_scale = any(c in num for c in "百千万萬佰仟亿")
         if not explicit:
@@ -246,9 +340,9 @@ def _zh_amounts(text: str, require_currency: bool) -> list[Amount]:
                 continue
             if not has_scale and val < 10:
                 continue
-        if m.group("cur") == "块" and comp[m.end():m.end() + 1] in ZH_DIGITS:  # 一块五 (1.5) - small change
+        if m.group("cur") == "块" and comp[m.end() : m.end() + 1] in ZH_DIGITS:  # 一块五 (1.5) - small change
             pass
-        if not explicit and _ZH_ID_BEFORE.search(comp[max(0, m.start() - 6):m.start()]):
+        if not explicit and _ZH_ID_BEFORE.search(comp[max(0, m.start() - 6) : m.start()]):
             continue  # 工号 5172, 尾号 6789, 第3期: an identifier, not money
         start = idx[m.start()]
         end = idx[m.end() - 1] + 1
@@ -302,8 +396,14 @@ def _en_amounts(text: str, require_currency: bool) -> list[Amount]:
         explicit = bool(m.group("sym") or m.group("cur"))
         if val <= 0:
             continue
-        if re.match(r"-?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|st|nd|rd|th)\b",
-                    text[m.end("num"):], re.IGNORECASE) and not explicit:
+        if (
+            re.match(
+                r"-?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|st|nd|rd|th)\b",
+                text[m.end("num") :],
+                re.IGNORECASE,
+            )
+            and not explicit
+        ):
             continue  # twenty-seventh, 15th: a date, not money
         if not explicit:
             if require_currency or _EN_NOT_MONEY.match(text, m.end("num")):
@@ -314,16 +414,16 @@ def _en_amounts(text: str, require_currency: bool) -> list[Amount]:
                 continue
             if not raw[0].isdigit() and val < 10:
                 continue
-        if not explicit and _EN_TIME_BEFORE.search(text[max(0, m.start() - 12):m.start()]):
+        if not explicit and _EN_TIME_BEFORE.search(text[max(0, m.start() - 12) : m.start()]):
             continue  # after ten, at five: a time of day
-        if not explicit and _EN_ID_BEFORE.search(text[max(0, m.start() - 24):m.start()]):
+        if not explicit and _EN_ID_BEFORE.search(text[max(0, m.start() - 24) : m.start()]):
             continue  # extension 4, account ending in 1234: an identifier, not money
         end = m.end("cur") if m.group("cur") else m.end("num")
         while end > m.start() and text[end - 1].isspace():
             end -= 1
         start = m.start()
         if lead:  # "and seventy dollars": the amount starts after "and"
-            ands = re.match(r"(?:and[\s-]+)+", text[m.start("num"):], re.I)
+            ands = re.match(r"(?:and[\s-]+)+", text[m.start("num") :], re.I)
             start = m.start("num") + (len(ands.group(0)) if ands else 0)
         out.append(Amount(val, start, end, explicit))
     return out
@@ -351,8 +451,23 @@ class DateMention:
     text: str
 
 
-_ZH_WEEKDAY = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "1": 0, "2": 1, "3": 2,
-               "4": 3, "5": 4, "6": 5, "7": 6}
+_ZH_WEEKDAY = {
+    "一": 0,
+    "二": 1,
+    "三": 2,
+    "四": 3,
+    "五": 4,
+    "六": 5,
+    "日": 6,
+    "天": 6,
+    "1": 0,
+    "2": 1,
+    "3": 2,
+    "4": 3,
+    "5": 4,
+    "6": 5,
+    "7": 6,
+}
 _ZH_DAYNUM = r"(?:\d{1,2}|[一二两三四五六七八九十]{1,3})"
 
 
@@ -407,8 +522,19 @@ _ZH_DATE = re.compile(
     rf"|(?P<rel>大后天|后天|明天|明日|明儿|今天|今日|今儿|今晚|明早|明晚)"
     rf"|(?P<ndays>(?P<n>\d{{1,2}}|[一二两三四五六七八九十]{{1,3}})天(?:以后|之后|后|以内|之内|内))"
 )
-_ZH_REL = {"今天": 0, "今日": 0, "今儿": 0, "今晚": 0, "明天": 1, "明日": 1, "明儿": 1, "明早": 1, "明晚": 1,
-           "后天": 2, "大后天": 3}
+_ZH_REL = {
+    "今天": 0,
+    "今日": 0,
+    "今儿": 0,
+    "今晚": 0,
+    "明天": 1,
+    "明日": 1,
+    "明儿": 1,
+    "明早": 1,
+    "明晚": 1,
+    "后天": 2,
+    "大后天": 3,
+}
 
 
 def _yixia(comp: str, m: re.Match[str], pre: str) -> str:
@@ -443,8 +569,9 @@ def _zh_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
                 d = _day_of_month(today, dd, off)
         elif m.group("wk"):
             pre = _yixia(comp, m, m.group("wpre") or "")
-            which = "next2" if pre.startswith("下下") else "next" if pre.startswith("下") else \
-                "this" if pre else "coming"
+            which = (
+                "next2" if pre.startswith("下下") else "next" if pre.startswith("下") else "this" if pre else "coming"
+            )
             d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], which, "following_week" if which == "next" else mode)
             if which == "this" and d < today:  # 这周五 said on a Saturday: the coming Friday, as in English
                 d = _weekday(today, _ZH_WEEKDAY[m.group("wd")], "coming", mode)
@@ -475,8 +602,11 @@ _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTHS["sept"] = 9
 _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
-_ORD = r"(?:\d{1,2}(?:st|nd|rd|th)?|" + "|".join(sorted(EN_ORDINALS, key=len, reverse=True)) + \
-    r"|twenty[- ](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirty[- ]first)"
+_ORD = (
+    r"(?:\d{1,2}(?:st|nd|rd|th)?|"
+    + "|".join(sorted(EN_ORDINALS, key=len, reverse=True))
+    + r"|twenty[- ](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirty[- ]first)"
+)
 _MONTH_RX = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _WD_RX = "|".join(_WEEKDAYS)
 _EN_DATE = re.compile(
@@ -581,8 +711,9 @@ def _en_dates(text: str, today: date, mode: NextWeekday) -> list[DateMention]:
     return out
 
 
-def find_dates(text: str, language: str, today: date, *, next_weekday: NextWeekday = "following_week"
-               ) -> list[DateMention]:
+def find_dates(
+    text: str, language: str, today: date, *, next_weekday: NextWeekday = "following_week"
+) -> list[DateMention]:
     """Dates in `text`, resolved against `today` (the call's date where the debtor is).
 
     `next_weekday` decides "next Friday" in English: the Friday of the following week (like 下周五), or
@@ -603,13 +734,41 @@ class DigitRun:
     end: int
 
 
-_ZH_DIGIT_CHARS = {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
-                   "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
-_EN_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-                   "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_ZH_DIGIT_CHARS = {
+    "零": "0",
+    "〇": "0",
+    "洞": "0",
+    "一": "1",
+    "幺": "1",
+    "二": "2",
+    "两": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "八": "8",
+    "九": "9",
+}
+_EN_DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "o": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
 _EN_MULT = {"double": 2, "triple": 3}
-_DIGITISH = re.compile(r"[0-9零〇洞一幺二两三四五六七八九]|(?i:\b(?:zero|oh|o|one|two|three|four|five|six|seven|"
-                       r"eight|nine|double|triple)\b)")
+_DIGITISH = re.compile(
+    r"[0-9零〇洞一幺二两三四五六七八九]|(?i:\b(?:zero|oh|o|one|two|three|four|five|six|seven|"
+    r"eight|nine|double|triple)\b)"
+)
 _RUN_SEP = set(" \t-–—.,，、_/·")
 _EN_TOKEN = re.compile(r"[A-Za-z]+|\d|[^\w]|_", re.UNICODE)
 
@@ -639,12 +798,12 @@ def digit_runs(text: str, min_len: int = 4) -> list[DigitRun]:
         if ch.isdigit() and ch.isascii():
             d = ch
         elif ch in _ZH_DIGIT_CHARS:
-            nxt = text[i + 1:i + 2]
+            nxt = text[i + 1 : i + 2]
             if nxt and (nxt in "十百千万亿块元号日月年天期个次点岁"):
                 d = None
             else:
                 d = _ZH_DIGIT_CHARS[ch]
-        elif ch in "Xx" and digits and len(digits) == 17 and not text[i + 1:i + 2].isalpha():
+        elif ch in "Xx" and digits and len(digits) == 17 and not text[i + 1 : i + 2].isalpha():
             d = "X"
         elif ch.isalpha() and ch.isascii():
             while j < n and text[j].isascii() and text[j].isalpha():

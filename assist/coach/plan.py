@@ -50,8 +50,7 @@ def split_amount(total: float, count: int) -> list[float]:
     return [float(p) for p in parts]
 
 
-def schedule(total: float, count: int, first: date, interval: Literal["month", "week"] = "month"
-             ) -> list[Instalment]:
+def schedule(total: float, count: int, first: date, interval: Literal["month", "week"] = "month") -> list[Instalment]:
     parts = split_amount(total, count)
     out = []
     for i, amt in enumerate(parts):
@@ -60,9 +59,17 @@ def schedule(total: float, count: int, first: date, interval: Literal["month", "
     return out
 
 
-def payment_plans(account: Account, today: date, *, counts: Sequence[int] = (3, 6, 12),
-                  first_payment_days: int = 7, first_date: date | None = None, min_instalment: float = 0.0,
-                  interval: Literal["month", "week"] = "month", amount: float | None = None) -> list[PlanOption]:
+def payment_plans(
+    account: Account,
+    today: date,
+    *,
+    counts: Sequence[int] = (3, 6, 12),
+    first_payment_days: int = 7,
+    first_date: date | None = None,
+    min_instalment: float = 0.0,
+    interval: Literal["month", "week"] = "month",
+    amount: float | None = None,
+) -> list[PlanOption]:
     """Full payment plus one instalment option per count.
 
     `amount` overrides the account's total due (e.g. a settlement the supervisor approved); the first
@@ -72,8 +79,14 @@ def payment_plans(account: Account, today: date, *, counts: Sequence[int] = (3, 
     if total <= 0:
         return []
     first = first_date or today + timedelta(days=first_payment_days)
-    full = PlanOption(kind="full", count=1, first_date=first, amount_each=round(total, 2), total=round(total, 2),
-                      schedule=[Instalment(n=1, due=first, amount=round(total, 2))])
+    full = PlanOption(
+        kind="full",
+        count=1,
+        first_date=first,
+        amount_each=round(total, 2),
+        total=round(total, 2),
+        schedule=[Instalment(n=1, due=first, amount=round(total, 2))],
+    )
     options = [full]
     for c in counts:
         if c <= 1:
@@ -81,6 +94,14 @@ def payment_plans(account: Account, today: date, *, counts: Sequence[int] = (3, 
         sched = schedule(total, c, first, interval)
         if sched[0].amount < min_instalment:
             continue
-        options.append(PlanOption(kind="instalments", count=c, first_date=first, amount_each=sched[0].amount,
-                                  total=round(sum(s.amount for s in sched), 2), schedule=sched))
+        options.append(
+            PlanOption(
+                kind="instalments",
+                count=c,
+                first_date=first,
+                amount_each=sched[0].amount,
+                total=round(sum(s.amount for s in sched), 2),
+                schedule=sched,
+            )
+        )
     return options

@@ -67,20 +67,29 @@ class Matching(_M):
     negators: list[str] = Field(default_factory=list)
     fillers: list[str] = Field(default_factory=list)
     max_fillers: int = 4
-    scope_negators: list[str] = Field(default_factory=list, description="negate a violation phrase later in "
-                                      "the same clause (没有人 / never / no one)")
-    scope_breaks: list[str] = Field(default_factory=list, description="words that end a scope negator's reach "
-                                    "(如果 / 就 / if / but)")
+    scope_negators: list[str] = Field(
+        default_factory=list, description="negate a violation phrase later in the same clause (没有人 / never / no one)"
+    )
+    scope_breaks: list[str] = Field(
+        default_factory=list, description="words that end a scope negator's reach (如果 / 就 / if / but)"
+    )
     scope_max: int = Field(8, description="tokens a scope negator reaches")
-    post_negators: list[str] = Field(default_factory=list, description="negate a violation phrase right before "
-                                     "them (是不可能的 / isn't true)")
+    post_negators: list[str] = Field(
+        default_factory=list, description="negate a violation phrase right before them (是不可能的 / isn't true)"
+    )
     post_max: int = Field(3, description="tokens between a violation phrase and a post negator")
-    scope_conditionals: list[str] = Field(default_factory=list, description="a scope negator right after one "
-                                          "of these negates a condition, not what follows (if you won't pay…)")
+    scope_conditionals: list[str] = Field(
+        default_factory=list,
+        description="a scope negator right after one "
+        "of these negates a condition, not what follows (if you won't pay…)",
+    )
     keep_words: list[str] = Field(default_factory=list, description="English words never auto-corrected")
     weak_chars: str = Field("", description="Chinese characters too common to anchor a short phrase")
-    literal_max: int = Field(2, description="Chinese alternatives up to this many characters need one "
-                             "non-weak character to agree literally, not just in pinyin")
+    literal_max: int = Field(
+        2,
+        description="Chinese alternatives up to this many characters need one "
+        "non-weak character to agree literally, not just in pinyin",
+    )
     lexicon: dict[str, list[str]] = Field(default_factory=dict)
 
 
@@ -99,11 +108,17 @@ class DisclosureItem(_M):
     all_of: list[list[str]] = Field(default_factory=list)
     except_: list[str] = Field(default_factory=list, alias="except")
     negate: bool = True
-    needs_date: bool = Field(False, description="counts only in a segment that names a date (today or later); "
-                             "a hit or an amount in that segment is enough")
+    needs_date: bool = Field(
+        False,
+        description="counts only in a segment that names a date (today or later); "
+        "a hit or an amount in that segment is enough",
+    )
     figures: bool = Field(False, description="each all_of group counts only with an amount next to it")
-    skip_if: list[ViolationKind] = Field(default_factory=list, description="not ticked by a segment that is a "
-                                         "violation of these kinds (a false identity, an exaggerated consequence)")
+    skip_if: list[ViolationKind] = Field(
+        default_factory=list,
+        description="not ticked by a segment that is a "
+        "violation of these kinds (a false identity, an exaggerated consequence)",
+    )
 
 
 class Disclosures(_M):
@@ -125,7 +140,8 @@ class ViolationSpec(_M):
     negate: bool = True
     partial: bool = True
     yield_to: list[ViolationKind] = Field(
-        default_factory=list, description="skip when the segment already has a violation of these kinds")
+        default_factory=list, description="skip when the segment already has a violation of these kinds"
+    )
     text: str
 
 
@@ -133,8 +149,11 @@ class ThirdParty(_M):
     rule: str
     severity: Severity = "critical"
     debt_terms: list[str]
-    debtor_refs: list[str] = Field(default_factory=list, description="words referring to the debtor (他/he); "
-                                   "a disclosure must be about the debtor (the account name counts too)")
+    debtor_refs: list[str] = Field(
+        default_factory=list,
+        description="words referring to the debtor (他/he); "
+        "a disclosure must be about the debtor (the account name counts too)",
+    )
     text: str
 
 
@@ -169,8 +188,10 @@ class CallTime(_M):
     warning_text: str
     ok_text: str
     inbound_text: str
-    unknown_zones: list[str] = Field(default_factory=list, description="where the debtor may be when the "
-                                     "account has no time zone (default: the playbook's zone)")
+    unknown_zones: list[str] = Field(
+        default_factory=list,
+        description="where the debtor may be when the account has no time zone (default: the playbook's zone)",
+    )
     area_codes: bool = Field(False, description="read US area codes of the account phone as zone evidence")
 
     @field_validator("unknown_zones")
@@ -221,11 +242,15 @@ class Anger(_M):
 class Temperament(_M):
     overall_min_score: float = Field(1.5, description="evidence over the whole call needed for a call label")
     overall_min_share: float = Field(0.45, description="share of all type evidence the call label must have")
-    held_min_utterances: int = Field(2, description="customer utterances a live label must have been shown to "
-                                     "become the call label when the whole-call evidence is mixed")
+    held_min_utterances: int = Field(
+        2,
+        description="customer utterances a live label must have been shown to "
+        "become the call label when the whole-call evidence is mixed",
+    )
     held_min_score: float = Field(1.2, description="whole-call evidence such a held label needs")
     hardship_discount: dict[str, float] = Field(
-        default_factory=dict, description="weight of a type's evidence once hardship is known (没钱 is then real)")
+        default_factory=dict, description="weight of a type's evidence once hardship is known (没钱 is then real)"
+    )
     baseline_seconds: float = 30.0
     hysteresis: int = 2
     min_score: float = 0.9
@@ -305,21 +330,30 @@ class Promise(_M):
     offer: list[str] = Field(default_factory=list)
     ask: list[str] = Field(default_factory=list)
     full_amount: list[str] = Field(default_factory=list)
-    amount_lead: list[str] = Field(default_factory=list, description="a verb right before an amount makes a "
-                                   "commitment (还一万 / pay 500)")
+    amount_lead: list[str] = Field(
+        default_factory=list, description="a verb right before an amount makes a commitment (还一万 / pay 500)"
+    )
     owed: list[str] = Field(default_factory=list, description="words before an amount that is owed, not promised")
-    correction: list[str] = Field(default_factory=list, description="self-correction cues (不对 / actually): "
-                                  "the figures after the last one win, and a revision replaces the promise")
-    further: list[str] = Field(default_factory=list, description="later instalments (剩下的 / the rest): listed, "
-                               "but the promise stays the next payment")
+    correction: list[str] = Field(
+        default_factory=list,
+        description="self-correction cues (不对 / actually): "
+        "the figures after the last one win, and a revision replaces the promise",
+    )
+    further: list[str] = Field(
+        default_factory=list,
+        description="later instalments (剩下的 / the rest): listed, but the promise stays the next payment",
+    )
     short_reply: int = Field(16, description="longest reply (characters zh / words×4 en) read as a bare answer")
     window: int = Field(3, description="customer utterances over which amount and date may be combined")
     next_weekday: Literal["following_week", "coming"] = "following_week"
     text: str
     partial_text: str = ""
     readback_text: str = Field("", description="reminder when the agent's next turn does not read the promise back")
-    confirmed_text: str = Field("", description="the card when the agent already said the amount and date (an "
-                                "accepted offer): no read-back request")
+    confirmed_text: str = Field(
+        "",
+        description="the card when the agent already said the amount and date (an "
+        "accepted offer): no read-back request",
+    )
 
 
 class Flag(_M):
@@ -384,8 +418,10 @@ class Playbook(_M):
     sensitive: Sensitive
     economic: dict[str, Category] = Field(default_factory=dict)
     new_number: list[str] = Field(default_factory=list, description="context words before a new phone number")
-    not_phone: list[str] = Field(default_factory=list, description="context words before numbers that are not "
-                                 "phone numbers (report, confirmation, account numbers)")
+    not_phone: list[str] = Field(
+        default_factory=list,
+        description="context words before numbers that are not phone numbers (report, confirmation, account numbers)",
+    )
     outcomes: Outcomes = Field(default_factory=Outcomes)
     texts: dict[str, str] = Field(default_factory=dict, description="other prompt texts, by name")
 
@@ -497,19 +533,40 @@ class Playbook(_M):
         m = self.matching
         try:
             matcher = Matcher(
-                self.language, m.lexicon, default_gap=m.default_gap, negators=m.negators, fillers=m.fillers,
-                synonyms=m.synonyms, fuzzy_pinyin=m.fuzzy_pinyin, keep_words=m.keep_words,
+                self.language,
+                m.lexicon,
+                default_gap=m.default_gap,
+                negators=m.negators,
+                fillers=m.fillers,
+                synonyms=m.synonyms,
+                fuzzy_pinyin=m.fuzzy_pinyin,
+                keep_words=m.keep_words,
                 vocabulary_patterns=[p for _, pats, exc, _ in sets for p in [*pats, *exc]]
                 + [*m.scope_negators, *m.scope_breaks, *m.post_negators, *m.scope_conditionals],
-                weak_chars=m.weak_chars, literal_max=m.literal_max,
+                weak_chars=m.weak_chars,
+                literal_max=m.literal_max,
             )
             matcher.negation.max_fillers = m.max_fillers
-            matcher.negation.configure_scope(m.scope_negators, m.scope_breaks, m.post_negators, matcher.norm,
-                                             m.scope_max, m.post_max, m.scope_conditionals)
-            phrases = {key: matcher.compile(pats, exceptions=exc, negate=neg, where=f"{where} {key}",
-                                            gap_negation=key.startswith("violation:"),
-                                            scope=key.startswith("violation:"))
-                       for key, pats, exc, neg in sets}
+            matcher.negation.configure_scope(
+                m.scope_negators,
+                m.scope_breaks,
+                m.post_negators,
+                matcher.norm,
+                m.scope_max,
+                m.post_max,
+                m.scope_conditionals,
+            )
+            phrases = {
+                key: matcher.compile(
+                    pats,
+                    exceptions=exc,
+                    negate=neg,
+                    where=f"{where} {key}",
+                    gap_negation=key.startswith("violation:"),
+                    scope=key.startswith("violation:"),
+                )
+                for key, pats, exc, neg in sets
+            }
         except PatternError as e:
             raise PlaybookError(str(e)) from None
         self._matcher = matcher
@@ -524,13 +581,22 @@ class Playbook(_M):
             refs.append((v.rule, f"violation {v.id}"))
         if self.payment.overdemand.statement_rule:
             refs.append((self.payment.overdemand.statement_rule, "payment.overdemand.statement_rule"))
-        refs += [(self.third_party.rule, "third_party"), (self.payment.overdemand.rule, "payment.overdemand"),
-                 (self.call_time.rule, "call_time.rule"), (self.call_time.warning_rule, "call_time.warning_rule"),
-                 (self.risk.wilful_default.rule, "risk.wilful_default"), (self.risk.high_risk.rule, "risk.high_risk"),
-                 (self.risk.hardship.rule, "risk.hardship"), (self.sensitive.rule, "sensitive")]
+        refs += [
+            (self.third_party.rule, "third_party"),
+            (self.payment.overdemand.rule, "payment.overdemand"),
+            (self.call_time.rule, "call_time.rule"),
+            (self.call_time.warning_rule, "call_time.warning_rule"),
+            (self.risk.wilful_default.rule, "risk.wilful_default"),
+            (self.risk.high_risk.rule, "risk.high_risk"),
+            (self.risk.hardship.rule, "risk.hardship"),
+            (self.sensitive.rule, "sensitive"),
+        ]
         f = self.frequency
-        for r, place in ((f.connected_rule, "frequency.connected_rule"), (f.attempts_rule, "frequency.attempts_rule"),
-                         (f.conversation_rule, "frequency.conversation_rule")):
+        for r, place in (
+            (f.connected_rule, "frequency.connected_rule"),
+            (f.attempts_rule, "frequency.attempts_rule"),
+            (f.conversation_rule, "frequency.conversation_rule"),
+        ):
             if r:
                 refs.append((r, place))
         for flag in self.flags:
@@ -615,7 +681,6 @@ def load_playbook(language: str, directory: Path | str | None = None) -> Playboo
         directory = _extra_dir
     d = Path(directory) if directory else PLAYBOOK_DIR
     if not valid or not (d / f"{lang}.yaml").is_file():
-        log.warning("playbook_fallback", requested=language, using=DEFAULT_LANGUAGE,
-                    available=available_languages(d))
+        log.warning("playbook_fallback", requested=language, using=DEFAULT_LANGUAGE, available=available_languages(d))
         lang = DEFAULT_LANGUAGE
     return _load(lang, str(d.resolve()))

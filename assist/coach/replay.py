@@ -130,7 +130,7 @@ def read_replay(path: Path | str) -> tuple[dict[str, Any], dict[str, Any] | None
             raise ReplayError(f"{p} line {lineno}: not valid JSON: {e.msg}") from None
     head_no, head = parsed[0]
     if not isinstance(head, dict) or not isinstance(head.get("call"), dict):
-        raise ReplayError(f"{p} line {head_no}: the first line must be {{\"call\": {{...}}}}")
+        raise ReplayError(f'{p} line {head_no}: the first line must be {{"call": {{...}}}}')
     expect = head.get("expect") if isinstance(head.get("expect"), dict) else None
     segs = [_segment(raw, n, lineno, p) for n, (lineno, raw) in enumerate(parsed[1:])]
     return head["call"], expect, segs
@@ -152,8 +152,9 @@ def _partial(s: SegmentLine, chinese: bool) -> tuple[str, list[Word], float]:
 def _history(call: dict[str, Any], account: Account | None, default_tz: str) -> ContactHistory | None:
     raw = call.get("history")
     if isinstance(raw, list):
-        return ContactHistory(account_id=account.id if account else None,
-                              attempts=[ContactAttempt.model_validate(a) for a in raw])
+        return ContactHistory(
+            account_id=account.id if account else None, attempts=[ContactAttempt.model_validate(a) for a in raw]
+        )
     if account is not None:
         return ContactHistory.from_account(account, default_tz)
     return None
@@ -177,8 +178,15 @@ def replay_file(path: Path | str) -> ReplayResult:
         history = _history(call, account, candidate_zones(account, pb)[0])
     except ValidationError as e:
         raise ReplayError(f"{p} line 1 history: {e.errors()[0]['msg']}") from None
-    ctx = CallContext(call_id=call_id, language=pb.language, started_at=started, account=account,
-                      history=history, agent_id=call.get("agent_id"), direction=call.get("direction"))
+    ctx = CallContext(
+        call_id=call_id,
+        language=pb.language,
+        started_at=started,
+        account=account,
+        history=history,
+        agent_id=call.get("agent_id"),
+        direction=call.get("direction"),
+    )
     coach = CallCoach(ctx, pb)
     prompts = coach.start()
     events: list[tuple[float, int, int, TranscriptSegment]] = []
@@ -190,12 +198,19 @@ def replay_file(path: Path | str) -> ReplayResult:
         sid = f"{call_id}-{s.n}"
         seg_ids[sid] = s.n
         text, words, t_partial = _partial(s, pb.is_chinese)
-        common = {"call_id": call_id, "segment_id": sid, "index": idx, "speaker": s.speaker, "start": s.start,
-                  "language": pb.language, "loudness_db": s.loudness_db}
-        events.append((t_partial, 0, s.n, TranscriptSegment(final=False, end=t_partial, text=text, words=words,
-                                                            **common)))
-        events.append((s.end, 1, s.n, TranscriptSegment(final=True, end=s.end, text=s.text, words=s.words,
-                                                        **common)))
+        common = {
+            "call_id": call_id,
+            "segment_id": sid,
+            "index": idx,
+            "speaker": s.speaker,
+            "start": s.start,
+            "language": pb.language,
+            "loudness_db": s.loudness_db,
+        }
+        events.append(
+            (t_partial, 0, s.n, TranscriptSegment(final=False, end=t_partial, text=text, words=words, **common))
+        )
+        events.append((s.end, 1, s.n, TranscriptSegment(final=True, end=s.end, text=s.text, words=s.words, **common)))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
     for t, _, _, seg in events:
         prompts += coach.tick(t)
@@ -236,8 +251,10 @@ def format_text(res: ReplayResult) -> str:
     for r in f.risks:
         out.append(f"risk: {r.kind}: {r.detail}")
     out.append(f"promise: {f.promise.amount:g} on {f.promise.date}" if f.promise else "promise: -")
-    out.append(f"outcome: {f.outcome}; willingness: {f.willingness}; dispute: {f.dispute}; "
-               f"economic: {f.economic_situation or '-'}; new numbers: {', '.join(f.new_contact_numbers) or '-'}")
+    out.append(
+        f"outcome: {f.outcome}; willingness: {f.willingness}; dispute: {f.dispute}; "
+        f"economic: {f.economic_situation or '-'}; new numbers: {', '.join(f.new_contact_numbers) or '-'}"
+    )
     return "\n".join(out)
 
 

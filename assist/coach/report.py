@@ -132,8 +132,11 @@ class Report:
         got_p = f.promise
         self.promise_spurious.add(want_p is not None, got_p is not None)
         if want_p is not None:
-            ok = got_p is not None and abs(got_p.amount - float(want_p["amount"])) < 0.005 \
+            ok = (
+                got_p is not None
+                and abs(got_p.amount - float(want_p["amount"])) < 0.005
                 and got_p.date == want_p["date"]
+            )
             self.promise.add(ok)
         else:
             ok = got_p is None
@@ -152,8 +155,10 @@ class Report:
         if "warning" in ct:
             self.call_time_warning.add(bool(ct["warning"]), f.call_time.warning)
         if not ok:
-            miss.append(f"call_time: expected {ct}, got allowed={f.call_time.allowed} "
-                        f"warning={f.call_time.warning} ({f.call_time.reason})")
+            miss.append(
+                f"call_time: expected {ct}, got allowed={f.call_time.allowed} "
+                f"warning={f.call_time.warning} ({f.call_time.reason})"
+            )
 
     def _temperament(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
         t = exp.get("temperament")
@@ -180,8 +185,11 @@ class Report:
             miss.append(f"risks: expected {sorted(want_r)}, got {sorted(got_r)}")
 
     def _fields(self, exp: dict[str, Any], f: Findings, miss: list[str]) -> None:
-        for key, acc in (("outcome", self.outcome), ("dispute", self.dispute),
-                         ("new_contact_numbers", self.new_numbers)):
+        for key, acc in (
+            ("outcome", self.outcome),
+            ("dispute", self.dispute),
+            ("new_contact_numbers", self.new_numbers),
+        ):
             if key not in exp:
                 continue
             got_v: Any = getattr(f, key)

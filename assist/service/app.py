@@ -70,12 +70,27 @@ async def _startup(app: web.Application) -> None:
     await recover(store, services.accounts, services.finalize)
     coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
     coach.start()
-    calls = CallManager(engine, coach, default_language=settings.default_language,
-                        rtp_ports=settings.rtp_port_range(), mask_meta=mask_meta)
+    calls = CallManager(
+        engine,
+        coach,
+        default_language=settings.default_language,
+        rtp_ports=settings.rtp_port_range(),
+        mask_meta=mask_meta,
+    )
     monitor = LoopLagMonitor(busy=lambda: bool(calls.live))
     monitor.start()
-    ctx = Context(settings=settings, db=db, store=store, hub=hub, engine=engine, calls=calls, coach=coach,
-                  sync_settings=sync, sync_worker=worker, looplag=monitor)
+    ctx = Context(
+        settings=settings,
+        db=db,
+        store=store,
+        hub=hub,
+        engine=engine,
+        calls=calls,
+        coach=coach,
+        sync_settings=sync,
+        sync_worker=worker,
+        looplag=monitor,
+    )
     app[CTX] = ctx
     await _start_listeners(ctx)
     ctx.housekeeping = asyncio.get_running_loop().create_task(_housekeeping(calls))
@@ -91,10 +106,15 @@ async def _start_engine(settings: Settings) -> AsrEngine:
     model_path = models.resolve(settings.vosk_model)
     if model_path is not None and settings.endpoint_rules:
         model_path = models.endpoint_overlay(model_path, settings.endpoint_rules, settings.model_cache)
-    engine = AsrEngine(model_path, workers=settings.decode_workers, chunk_ms=settings.chunk_ms, vad=settings.vad,
-                       max_streams=settings.max_streams, max_lag=settings.max_lag,
-                       gate_options={"pre_roll": settings.vad_pre_roll, "hangover": settings.vad_hangover,
-                                     "tail": settings.vad_tail})
+    engine = AsrEngine(
+        model_path,
+        workers=settings.decode_workers,
+        chunk_ms=settings.chunk_ms,
+        vad=settings.vad,
+        max_streams=settings.max_streams,
+        max_lag=settings.max_lag,
+        gate_options={"pre_roll": settings.vad_pre_roll, "hangover": settings.vad_hangover, "tail": settings.vad_tail},
+    )
     await engine.start()
     return engine
 
@@ -176,8 +196,12 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         ctx = app[CTX]
         server: Any = site._server
         ctx.http_port = server.sockets[0].getsockname()[1] if server else settings.port
-        log.info("assist is serving", url=f"http://{settings.host}:{ctx.http_port}", db=str(settings.database),
-                 transcribing=ctx.engine.available)
+        log.info(
+            "assist is serving",
+            url=f"http://{settings.host}:{ctx.http_port}",
+            db=str(settings.database),
+            transcribing=ctx.engine.available,
+        )
         await stop.wait()
         log.info("shutting down: finishing live calls")
     finally:

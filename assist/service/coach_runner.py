@@ -125,10 +125,16 @@ class CoachRunner:
             # supervisors see on the console (start-up recovery tries the call again at the next start)
             self.counters["summaries_failed"] += 1
             log.exception("summary at call end failed", call_id=ev.call_id)
-            self.publish(Prompt(call_id=ev.call_id, kind="summary_failed", severity="high", audience="supervisor",
-                                text="The call's summary could not be written and will not reach the CRM "
-                                     "until this is fixed.",
-                                data={"error": type(exc).__name__}))
+            self.publish(
+                Prompt(
+                    call_id=ev.call_id,
+                    kind="summary_failed",
+                    severity="high",
+                    audience="supervisor",
+                    text="The call's summary could not be written and will not reach the CRM until this is fixed.",
+                    data={"error": type(exc).__name__},
+                )
+            )
         finally:
             self.publish(ev)
 
@@ -150,8 +156,15 @@ class CoachRunner:
         except Exception:
             log.exception("account lookup failed; coaching without the account card", call_id=st.call_id)
             account, history = None, None
-        ctx = CallContext(call_id=st.call_id, language=live.playbook.language, started_at=st.started_at,
-                          account=account, history=history, agent_id=st.agent_id, direction=st.direction)
+        ctx = CallContext(
+            call_id=st.call_id,
+            language=live.playbook.language,
+            started_at=st.started_at,
+            account=account,
+            history=history,
+            agent_id=st.agent_id,
+            direction=st.direction,
+        )
         coach = CallCoach(ctx, live.playbook)
         start = self._safe(live, coach.start)
         for seg in live.seen:  # the account changed mid-call: the new coach catches up silently

@@ -68,18 +68,28 @@ class Context:
     async def record_registration(self, reg: Registration) -> None:
         """A call registered ahead of its audio is stored as 'registered'."""
         await self.store.upsert_started(
-            CallStarted(call_id=reg.call_id, protocol=reg.protocol or "api", agent_id=reg.agent_id,
-                        account_id=reg.account_id, language=reg.language or self.settings.default_language,
-                        customer_phone=reg.customer_phone, direction=reg.direction, meta=reg.meta,
-                        transcribed=self.engine.available),
+            CallStarted(
+                call_id=reg.call_id,
+                protocol=reg.protocol or "api",
+                agent_id=reg.agent_id,
+                account_id=reg.account_id,
+                language=reg.language or self.settings.default_language,
+                customer_phone=reg.customer_phone,
+                direction=reg.direction,
+                meta=reg.meta,
+                transcribed=self.engine.available,
+            ),
             status="registered",
         )
 
     async def snapshot(self, call_id: str | None) -> dict[str, Any]:
         """What a live listener needs before the events: the live calls, and for one call its
         transcript and prompts so far."""
-        live = [c.started.model_dump(mode="json") for c in self.calls.live.values()
-                if call_id is None or c.call_id == call_id]
+        live = [
+            c.started.model_dump(mode="json")
+            for c in self.calls.live.values()
+            if call_id is None or c.call_id == call_id
+        ]
         out: dict[str, Any] = {"type": "snapshot", "call_id": call_id, "live_calls": live}
         if call_id is not None:
             out["call"] = await self.store.get(call_id)

@@ -48,6 +48,7 @@ DEMO_USERS = (("demo-agent", "agent", "demo-agent"), ("demo-supervisor", "superv
 PAUSE_SECONDS = 25.0  # between calls: time to look at the summary
 DEMO_LOOPS = 10  # calls played before the demo stops adding calls
 
+
 @dataclass
 class DemoLine:
     start: float
@@ -81,8 +82,14 @@ def timeline(call_id: str, demo: DemoCall) -> list[tuple[float, TranscriptSegmen
     for n, line in enumerate(demo.lines):
         index = count[line.speaker]
         count[line.speaker] += 1
-        common: dict[str, Any] = {"call_id": call_id, "segment_id": f"{call_id}-{n}", "index": index,
-                                  "speaker": line.speaker, "start": line.start, "language": demo.language}
+        common: dict[str, Any] = {
+            "call_id": call_id,
+            "segment_id": f"{call_id}-{n}",
+            "index": index,
+            "speaker": line.speaker,
+            "start": line.start,
+            "language": demo.language,
+        }
         units: list[str] = list(line.text) if chinese else line.text.split()
         for k, frac in enumerate((1 / 3, 2 / 3)):
             cut = max(1, round(len(units) * frac))
@@ -116,18 +123,26 @@ def demo_clock(demo: DemoCall) -> datetime:
 class LocalCoach:
     """The demo call's coach run outside the service's pipeline (for driving a hub by hand, as tests do)."""
 
-    def __init__(self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None,
-                 started_at: datetime | None = None) -> None:
+    def __init__(
+        self, call_id: str, demo: DemoCall, account: dict[str, Any] | None = None, started_at: datetime | None = None
+    ) -> None:
         from assist.accounts import parse_account
         from assist.coach.engine import CallCoach, CallContext, load_playbook
 
         acc = account or demo.call.get("account")
         parsed = parse_account(acc, "demo account") if isinstance(acc, dict) else None
         pb = load_playbook(demo.language)
-        self.coach = CallCoach(CallContext(call_id=call_id, language=pb.language,
-                                           started_at=started_at or demo_clock(demo),
-                                           account=parsed, agent_id=demo.call.get("agent_id"),
-                                           direction=demo.call.get("direction")), pb)
+        self.coach = CallCoach(
+            CallContext(
+                call_id=call_id,
+                language=pb.language,
+                started_at=started_at or demo_clock(demo),
+                account=parsed,
+                agent_id=demo.call.get("agent_id"),
+                direction=demo.call.get("direction"),
+            ),
+            pb,
+        )
 
     def start(self) -> list[Prompt]:
         return self.coach.start()
@@ -153,8 +168,15 @@ async def _store_account(ctx: Context, account: dict[str, Any]) -> None:
         log.exception("demo account not stored: the coach runs without the account card")
 
 
-async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id: str | None = None,
-                    agent_id: str = "demo-agent", offset: timedelta | None = None) -> str:
+async def play_call(
+    ctx: Context,
+    demo: DemoCall,
+    *,
+    speed: float = 1.0,
+    call_id: str | None = None,
+    agent_id: str = "demo-agent",
+    offset: timedelta | None = None,
+) -> str:
     """Play one demo call in (scaled) real time; returns its call id.  `offset` is the scenario clock minus
     the server's (one for a whole demo run, so its calls follow each other); by default the call starts at
     the scenario's time of day."""
@@ -169,9 +191,19 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
     if account:
         await _store_account(ctx, account)
     # transcribed: the demo's transcript is the call's (played instead of recognised)
-    send(CallStarted(call_id=call_id, protocol="demo", agent_id=agent_id, account_id=account.get("id"),
-                     language=demo.language, started_at=started, direction=demo.call.get("direction"),
-                     transcribed=True, meta={"demo": True, "clock_offset": shift}))
+    send(
+        CallStarted(
+            call_id=call_id,
+            protocol="demo",
+            agent_id=agent_id,
+            account_id=account.get("id"),
+            language=demo.language,
+            started_at=started,
+            direction=demo.call.get("direction"),
+            transcribed=True,
+            meta={"demo": True, "clock_offset": shift},
+        )
+    )
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     last = 0.0
@@ -190,8 +222,9 @@ async def play_call(ctx: Context, demo: DemoCall, *, speed: float = 1.0, call_id
     return call_id
 
 
-async def run_demo(ctx: Context, *, speed: float = 1.0, loops: int | None = DEMO_LOOPS,
-                   pause: float = PAUSE_SECONDS) -> None:
+async def run_demo(
+    ctx: Context, *, speed: float = 1.0, loops: int | None = DEMO_LOOPS, pause: float = PAUSE_SECONDS
+) -> None:
     """Create the demo users and play the demo call `loops` times (None: forever)."""
     await ensure_demo_users(UserStore(ctx.db))
     if ctx.browser_hub is not None:

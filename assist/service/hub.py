@@ -95,16 +95,14 @@ class Hub:
                 await step(ev)
             except Exception:
                 self.write_errors += 1
-                log.exception("store write failed", call_id=getattr(ev, "call_id", None),
-                              event_type=type(ev).__name__)
+                log.exception("store write failed", call_id=getattr(ev, "call_id", None), event_type=type(ev).__name__)
 
     def _observe(self, ev: Any) -> None:
         for observer in self.observers:
             try:
                 observer(ev)
             except Exception:
-                log.exception("hub observer failed", call_id=getattr(ev, "call_id", None),
-                              event_type=type(ev).__name__)
+                log.exception("hub observer failed", call_id=getattr(ev, "call_id", None), event_type=type(ev).__name__)
 
     def _fan_out(self, ev: Any) -> None:
         for sub in list(self.subscribers):

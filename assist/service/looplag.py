@@ -17,8 +17,14 @@ from typing import Any
 
 
 class LoopLagMonitor:
-    def __init__(self, interval: float = 0.01, keep: int = 6000, *, idle_interval: float = 0.1,
-                 busy: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        interval: float = 0.01,
+        keep: int = 6000,
+        *,
+        idle_interval: float = 0.1,
+        busy: Callable[[], bool] | None = None,
+    ) -> None:
         self.interval = interval
         self.idle_interval = idle_interval
         self.busy = busy

@@ -42,8 +42,11 @@ async def recover(store: CallStore, accounts: AccountStore, finalize: Finalize) 
             # end it all the same (an ended call keeps its own reason); the next start-up tries the summary again
             await store.mark_ended(call_id, end.reason)
     if rows:
-        log.warning("calls an earlier crash left without a summary were summarised", count=len(rows),
-                    interrupted=sum(1 for r in rows if r["status"] == "live"))
+        log.warning(
+            "calls an earlier crash left without a summary were summarised",
+            count=len(rows),
+            interrupted=sum(1 for r in rows if r["status"] == "live"),
+        )
     return len(rows)
 
 
@@ -52,15 +55,34 @@ def rejudge(call: dict[str, Any], transcript: list[dict[str, Any]], account: Acc
     call_id = call["call_id"]
     started = datetime.fromisoformat(call["started_at"]) if call["started_at"] else datetime.now(UTC)
     playbook = load_playbook(call["language"])
-    coach = CallCoach(CallContext(call_id=call_id, language=playbook.language, started_at=started,
-                                  account=account, agent_id=call["agent_id"], direction=call["direction"]), playbook)
+    coach = CallCoach(
+        CallContext(
+            call_id=call_id,
+            language=playbook.language,
+            started_at=started,
+            account=account,
+            agent_id=call["agent_id"],
+            direction=call["direction"],
+        ),
+        playbook,
+    )
     coach.start()
     for seg in transcript:
-        coach.on_segment(TranscriptSegment(
-            call_id=call_id, segment_id=seg["segment_id"], index=seg["index"], speaker=seg["speaker"],
-            final=True, start=seg["start"], end=seg["end"], text=seg["text"],
-            words=[Word(**w) for w in seg["words"]], loudness_db=seg["loudness_db"],
-            language=seg["language"] or call["language"]))
+        coach.on_segment(
+            TranscriptSegment(
+                call_id=call_id,
+                segment_id=seg["segment_id"],
+                index=seg["index"],
+                speaker=seg["speaker"],
+                final=True,
+                start=seg["start"],
+                end=seg["end"],
+                text=seg["text"],
+                words=[Word(**w) for w in seg["words"]],
+                loudness_db=seg["loudness_db"],
+                language=seg["language"] or call["language"],
+            )
+        )
     coach.end()
     return coach.findings()
 

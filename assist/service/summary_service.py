@@ -18,8 +18,7 @@ from assist.store.db import Database
 from assist.sync.settings import SyncSettings
 
 SummaryStateName = Literal["draft", "submitted", "auto_submitted", "invalid"]
-DeliveryStatus = Literal["awaiting_summary", "no_targets", "waiting_submit", "queued", "sending", "delivered",
-                         "failed"]
+DeliveryStatus = Literal["awaiting_summary", "no_targets", "waiting_submit", "queued", "sending", "delivered", "failed"]
 
 
 class _Msg(BaseModel):
@@ -137,8 +136,9 @@ class SyncSummaryService:
         from assist.sync.summary import SummaryError
 
         try:
-            st = await submit_summary(self.db, call_id, datetime.now(UTC), edits=edits or None, by=user,
-                                      settings=self.settings)
+            st = await submit_summary(
+                self.db, call_id, datetime.now(UTC), edits=edits or None, by=user, settings=self.settings
+            )
         except SummaryError as e:
             raise SummaryRejected(e.problems) from None
         return _draft(st)
@@ -150,18 +150,41 @@ class SyncSummaryService:
         if st is None:
             return None
         now = datetime.now(UTC)
-        deliveries = [Delivery(target=d["target"], status=d["status"], attempts=d.get("attempts") or 0,
-                               last_error=d.get("last_error"), late=bool(d.get("late")))
-                      for d in st.deliveries]
+        deliveries = [
+            Delivery(
+                target=d["target"],
+                status=d["status"],
+                attempts=d.get("attempts") or 0,
+                last_error=d.get("last_error"),
+                late=bool(d.get("late")),
+            )
+            for d in st.deliveries
+        ]
         status = overall_status(st.state, [d.status for d in deliveries])
-        return DeliveryState(call_id=call_id, status=status, summary_state=st.state,
-                             due_at=st.due_at, overdue=status not in ("delivered", "no_targets") and now > st.due_at,
-                             deliveries=deliveries, as_of=now)
+        return DeliveryState(
+            call_id=call_id,
+            status=status,
+            summary_state=st.state,
+            due_at=st.due_at,
+            overdue=status not in ("delivered", "no_targets") and now > st.due_at,
+            deliveries=deliveries,
+            as_of=now,
+        )
 
 
 def _draft(st: Any) -> SummaryDraft:
     from assist.sync.summary import EDITABLE_FIELDS, OUTCOMES
 
-    return SummaryDraft(call_id=st.call_id, summary_id=st.summary_id, version=st.version, state=st.state,
-                        error=st.error, summary=st.summary, editable=sorted(EDITABLE_FIELDS), outcomes=list(OUTCOMES),
-                        due_at=st.due_at, release_at=st.release_at, submitted_at=st.submitted_at)
+    return SummaryDraft(
+        call_id=st.call_id,
+        summary_id=st.summary_id,
+        version=st.version,
+        state=st.state,
+        error=st.error,
+        summary=st.summary,
+        editable=sorted(EDITABLE_FIELDS),
+        outcomes=list(OUTCOMES),
+        due_at=st.due_at,
+        release_at=st.release_at,
+        submitted_at=st.submitted_at,
+    )

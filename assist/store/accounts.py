@@ -35,8 +35,14 @@ class AccountStore:
                ON CONFLICT(account_id) DO UPDATE SET name=excluded.name, phone=excluded.phone,
                  total_due=excluded.total_due, overdue_days=excluded.overdue_days, body=excluded.body,
                  updated_at=excluded.updated_at""",
-            (account.id, account.name, account.phone, account.total_due, account.overdue_days,
-             account.model_dump_json()),
+            (
+                account.id,
+                account.name,
+                account.phone,
+                account.total_due,
+                account.overdue_days,
+                account.model_dump_json(),
+            ),
         )
 
     async def upsert_many(self, accounts: Iterable[Account]) -> int:
@@ -68,19 +74,20 @@ class AccountStore:
         return parse_account(json.loads(row["body"]), f"stored account {account_id}") if row else None
 
     async def by_phone(self, phone: str) -> Account | None:
-        row = await self.db.fetchone("SELECT body FROM accounts WHERE phone=? ORDER BY updated_at DESC LIMIT 1",
-                                     (phone,))
+        row = await self.db.fetchone(
+            "SELECT body FROM accounts WHERE phone=? ORDER BY updated_at DESC LIMIT 1", (phone,)
+        )
         return parse_account(json.loads(row["body"]), f"stored account for {phone}") if row else None
 
     async def list(self, limit: int = 100, offset: int = 0) -> list[Account]:
-        rows = await self.db.fetchall("SELECT body FROM accounts ORDER BY account_id LIMIT ? OFFSET ?",
-                                      (limit, offset))
+        rows = await self.db.fetchall("SELECT body FROM accounts ORDER BY account_id LIMIT ? OFFSET ?", (limit, offset))
         return [parse_account(json.loads(r["body"]), "stored account") for r in rows]
 
     # ------------------------------------------------------------------ contact attempts
 
-    async def record_attempt(self, account_id: str, at: datetime, *, connected: bool, channel: Channel = "human",
-                             call_id: str | None = None) -> None:
+    async def record_attempt(
+        self, account_id: str, at: datetime, *, connected: bool, channel: Channel = "human", call_id: str | None = None
+    ) -> None:
         """Log one dial (connected or not).  Recording the same call twice updates it."""
         if channel not in ("human", "robot"):
             raise ValueError(f"channel must be 'human' or 'robot', got {channel!r}")
@@ -103,8 +110,15 @@ class AccountStore:
             "SELECT at, connected, channel, call_id FROM contact_attempts WHERE account_id=? AND at>=? ORDER BY at",
             (account_id, _utc(since)),
         )
-        return ContactHistory(account_id=account_id, attempts=[
-            ContactAttempt(at=datetime.fromisoformat(r["at"]), connected=bool(r["connected"]),
-                           channel=r["channel"], call_id=r["call_id"])
-            for r in rows
-        ])
+        return ContactHistory(
+            account_id=account_id,
+            attempts=[
+                ContactAttempt(
+                    at=datetime.fromisoformat(r["at"]),
+                    connected=bool(r["connected"]),
+                    channel=r["channel"],
+                    call_id=r["call_id"],
+                )
+                for r in rows
+            ],
+        )

@@ -59,9 +59,18 @@ class CallStore:
                 meta=json_patch(calls.meta, excluded.meta)
             """,
             (
-                ev.call_id, ev.protocol, ev.external_id, ev.agent_id, ev.account_id, ev.language,
-                ev.customer_phone, ev.direction, status, int(ev.transcribed),
-                _iso(ev.started_at) if status != "registered" else None, _meta_json(ev.call_id, ev.meta),
+                ev.call_id,
+                ev.protocol,
+                ev.external_id,
+                ev.agent_id,
+                ev.account_id,
+                ev.language,
+                ev.customer_phone,
+                ev.direction,
+                status,
+                int(ev.transcribed),
+                _iso(ev.started_at) if status != "registered" else None,
+                _meta_json(ev.call_id, ev.meta),
             ),
         )
 
@@ -88,8 +97,16 @@ class CallStore:
                 """INSERT INTO segments(segment_id, call_id, speaker, idx, start, "end", text, words,
                    loudness_db, language, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
                 (
-                    seg.segment_id, seg.call_id, seg.speaker, seg.index, seg.start, seg.end, seg.text,
-                    json.dumps([w.model_dump() for w in seg.words]), seg.loudness_db, seg.language,
+                    seg.segment_id,
+                    seg.call_id,
+                    seg.speaker,
+                    seg.index,
+                    seg.start,
+                    seg.end,
+                    seg.text,
+                    json.dumps([w.model_dump() for w in seg.words]),
+                    seg.loudness_db,
+                    seg.language,
                     _iso(seg.at),
                 ),
             )
@@ -98,8 +115,7 @@ class CallStore:
 
     async def add_prompt(self, p: Prompt) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO prompts(prompt_id, call_id, kind, severity, body, created_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO prompts(prompt_id, call_id, kind, severity, body, created_at) VALUES (?,?,?,?,?,?)",
             (p.prompt_id, p.call_id, p.kind, p.severity, p.model_dump_json(), _iso(p.created_at)),
         )
 
@@ -107,8 +123,9 @@ class CallStore:
         row = await self.db.fetchone("SELECT * FROM calls WHERE call_id=?", (call_id,))
         return _call_row(row) if row else None
 
-    async def list_calls(self, *, status: str | None = None, agent_id: str | None = None,
-                   account_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def list_calls(
+        self, *, status: str | None = None, agent_id: str | None = None, account_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         where, params = [], []
         for col, val in (("status", status), ("agent_id", agent_id), ("account_id", account_id)):
             if val is not None:
@@ -120,14 +137,18 @@ class CallStore:
         return [_call_row(r) for r in rows]
 
     async def transcript(self, call_id: str) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall(
-            'SELECT * FROM segments WHERE call_id=? ORDER BY start, speaker', (call_id,)
-        )
+        rows = await self.db.fetchall("SELECT * FROM segments WHERE call_id=? ORDER BY start, speaker", (call_id,))
         return [
             {
-                "segment_id": r["segment_id"], "speaker": r["speaker"], "index": r["idx"], "start": r["start"],
-                "end": r["end"], "text": r["text"], "words": json.loads(r["words"]),
-                "loudness_db": r["loudness_db"], "language": r["language"],
+                "segment_id": r["segment_id"],
+                "speaker": r["speaker"],
+                "index": r["idx"],
+                "start": r["start"],
+                "end": r["end"],
+                "text": r["text"],
+                "words": json.loads(r["words"]),
+                "loudness_db": r["loudness_db"],
+                "language": r["language"],
             }
             for r in rows
         ]
@@ -136,14 +157,14 @@ class CallStore:
         rows = await self.db.fetchall("SELECT body FROM prompts WHERE call_id=? ORDER BY created_at", (call_id,))
         return [json.loads(r["body"]) for r in rows]
 
-
     async def prompts_above_info(self, call_ids: list[str]) -> list[Prompt]:
         """The prompts above 'info' of these calls (what the console may show as alerts)."""
         if not call_ids:
             return []
         marks = ",".join("?" * len(call_ids))
         rows = await self.db.fetchall(
-            f"SELECT body FROM prompts WHERE severity != 'info' AND call_id IN ({marks})", tuple(call_ids))
+            f"SELECT body FROM prompts WHERE severity != 'info' AND call_id IN ({marks})", tuple(call_ids)
+        )
         return [Prompt.model_validate_json(r["body"]) for r in rows]
 
     async def call_of_prompt(self, prompt_id: str) -> str | None:
@@ -156,7 +177,8 @@ class CallStore:
         """Calls a crash left without a summary: still 'live', or ended with no summary row."""
         rows = await self.db.fetchall(
             "SELECT * FROM calls WHERE status='live' OR (status='ended' AND NOT EXISTS "
-            "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))")
+            "(SELECT 1 FROM summaries s WHERE s.call_id = calls.call_id))"
+        )
         return [_call_row(r) for r in rows]
 
     async def cancel_registered(self, call_id: str, reason: str) -> None:
@@ -164,11 +186,13 @@ class CallStore:
         recovery would try to summarise)."""
         await self.db.execute(
             "UPDATE calls SET status='cancelled', end_reason=? WHERE call_id=? AND status='registered'",
-            (reason, call_id))
+            (reason, call_id),
+        )
 
     async def mark_ended(self, call_id: str, reason: str) -> None:
         """End a call whose summary could not be written (its other end fields stay)."""
         await self.db.execute("UPDATE calls SET status='ended', end_reason=? WHERE call_id=?", (reason, call_id))
+
 
 def _call_row(row: Any) -> dict[str, Any]:
     d = dict(row)

@@ -25,8 +25,14 @@ class MessageStore:
             raise ValueError("message text is empty")
         if len(text) > MAX_TEXT:
             raise ValueError(f"message text is {len(text)} characters; at most {MAX_TEXT}")
-        msg = {"message_id": new_id("m_"), "call_id": call_id, "from_user": from_user, "to_user": to_user,
-               "text": text, "at": _iso(utcnow())}
+        msg = {
+            "message_id": new_id("m_"),
+            "call_id": call_id,
+            "from_user": from_user,
+            "to_user": to_user,
+            "text": text,
+            "at": _iso(utcnow()),
+        }
         await self.db.execute(
             "INSERT INTO supervisor_messages(message_id, call_id, from_user, to_user, text, at) VALUES (?,?,?,?,?,?)",
             (msg["message_id"], call_id, from_user, to_user, text, msg["at"]),

@@ -119,8 +119,7 @@ async def revise_item(
 async def release_summary(tx: Transaction, summary_id: str, now: float) -> int:
     """The agent submitted: held rows go out now."""
     return await tx.execute(
-        "UPDATE outbox SET status='pending', next_attempt_at=?, updated_at=?"
-        " WHERE summary_id=? AND status='held'",
+        "UPDATE outbox SET status='pending', next_attempt_at=?, updated_at=? WHERE summary_id=? AND status='held'",
         (now, now, summary_id),
     )
 
@@ -217,8 +216,7 @@ class OutboxStore:
         """A target recovered: everything of it that waits on a retry is ready now (sent by deadline)."""
         async with self.db.transaction() as tx:
             return await tx.execute(
-                "UPDATE outbox SET next_attempt_at=? WHERE target=? AND status='pending'"
-                " AND next_attempt_at>?",
+                "UPDATE outbox SET next_attempt_at=? WHERE target=? AND status='pending' AND next_attempt_at>?",
                 (now, target, now),
             )
 
@@ -406,9 +404,7 @@ class OutboxStore:
                     (row["summary_id"], row["target"], row["version"]),
                 )
                 if newer:
-                    await tx.execute(
-                        "UPDATE outbox SET status='superseded', updated_at=? WHERE id=?", (now, item_id)
-                    )
+                    await tx.execute("UPDATE outbox SET status='superseded', updated_at=? WHERE id=?", (now, item_id))
                     out.append((item_id, f"superseded by newer version (item {newer[0]['id']})"))
                     continue
                 if row["last_error_kind"] == "invalid_summary":
@@ -423,11 +419,7 @@ class OutboxStore:
         return out
 
     async def dead_ids(self, target: str | None = None) -> list[int]:
-        sql = (
-            "SELECT id FROM outbox WHERE status='dead'"
-            + (" AND target=?" if target else "")
-            + " ORDER BY due_at"
-        )
+        sql = "SELECT id FROM outbox WHERE status='dead'" + (" AND target=?" if target else "") + " ORDER BY due_at"
         return [r["id"] for r in await self.db.fetchall(sql, (target,) if target else ())]
 
     # ------------------------------------------------------------------------------------------ metrics

@@ -23,7 +23,9 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     # calls, their final transcript segments and their prompts
-    Migration("0001_calls", """
+    Migration(
+        "0001_calls",
+        """
         CREATE TABLE calls (
             call_id TEXT PRIMARY KEY,
             protocol TEXT NOT NULL,
@@ -68,9 +70,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             created_at TEXT NOT NULL
         );
         CREATE INDEX prompts_call ON prompts(call_id, created_at)
-    """),
+    """,
+    ),
     # the latest version of each call's summary (assist.store.summaries)
-    Migration("0100_summaries", """
+    Migration(
+        "0100_summaries",
+        """
         CREATE TABLE summaries (
             summary_id TEXT PRIMARY KEY,
             call_id TEXT NOT NULL UNIQUE REFERENCES calls(call_id),
@@ -88,9 +93,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             submitted_at REAL
         );
         CREATE INDEX summaries_state ON summaries(state, release_at)
-    """),
+    """,
+    ),
     # the transactional outbox and its delivery attempts (assist.store.outbox)
-    Migration("0101_outbox", """
+    Migration(
+        "0101_outbox",
+        """
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             summary_id TEXT NOT NULL REFERENCES summaries(summary_id),
@@ -137,10 +145,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX outbox_attempts_item ON outbox_attempts(item_id);
         CREATE INDEX outbox_attempts_kind ON outbox_attempts(outcome, kind)
-    """),
+    """,
+    ),
     # debtor accounts and the contact-attempt log; IF NOT EXISTS because these tables could be created outside
     # the migration list before it recorded them
-    Migration("0110_accounts", """
+    Migration(
+        "0110_accounts",
+        """
         CREATE TABLE IF NOT EXISTS accounts (
             account_id TEXT PRIMARY KEY,
             name TEXT NOT NULL DEFAULT '',
@@ -162,9 +173,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX IF NOT EXISTS contact_attempts_account ON contact_attempts(account_id, at);
         CREATE UNIQUE INDEX IF NOT EXISTS contact_attempts_call ON contact_attempts(account_id, call_id)
             WHERE call_id IS NOT NULL
-    """),
+    """,
+    ),
     # people who sign in to the sidebar and the console, their sessions, the session-signing secret
-    Migration("0200_users", """
+    Migration(
+        "0200_users",
+        """
         CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor')),
@@ -186,9 +200,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL
         )
-    """),
+    """,
+    ),
     # supervisor messages to agents and acknowledged alerts
-    Migration("0201_supervisor_messages", """
+    Migration(
+        "0201_supervisor_messages",
+        """
         CREATE TABLE supervisor_messages (
             message_id TEXT PRIMARY KEY,
             call_id TEXT NOT NULL,
@@ -205,7 +222,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             at TEXT NOT NULL
         );
         CREATE INDEX alert_acks_call ON alert_acks(call_id)
-    """),
+    """,
+    ),
 )
 
 

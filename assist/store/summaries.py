@@ -27,8 +27,12 @@ def _json(value: Any, *, what: str, call_id: str | None = None, summary_id: str 
     and the fields are noted in a warning (the summary is still written, never lost to one bad number)."""
     text, nulled = dumps_finite(value)
     if nulled:
-        log.warning(f"non-finite numbers in the summary {what} written as null", call_id=call_id,
-                    summary_id=summary_id, fields=nulled)
+        log.warning(
+            f"non-finite numbers in the summary {what} written as null",
+            call_id=call_id,
+            summary_id=summary_id,
+            fields=nulled,
+        )
     return text
 
 
@@ -184,37 +188,72 @@ async def call_ended_at(db: Queryable, call_id: str) -> tuple[bool, str | None]:
 
 
 async def write_first_version(tx: Transaction, v: FirstVersion) -> None:
-    await tx.execute("UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
-                     (v.ended_at_default, v.call_id))
+    await tx.execute(
+        "UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
+        (v.ended_at_default, v.call_id),
+    )
     if v.end is not None:
-        await tx.execute("UPDATE calls SET ended_at=?, end_reason=?, duration=? WHERE call_id=?",
-                         (v.end.ended_at, v.end.reason, v.end.duration, v.call_id))
+        await tx.execute(
+            "UPDATE calls SET ended_at=?, end_reason=?, duration=? WHERE call_id=?",
+            (v.end.ended_at, v.end.reason, v.end.duration, v.call_id),
+        )
     await mark_call(tx, v.call_id, v.summary_id, 1, v.state)
-    await insert_summary(tx, summary_id=v.summary_id, call_id=v.call_id, version=1, state=v.state,
-                         language=v.language, body=v.body, error=v.error, call_ended_at=v.call_ended_at,
-                         due_at=v.due_at, release_at=v.release_at, now=v.now)
+    await insert_summary(
+        tx,
+        summary_id=v.summary_id,
+        call_id=v.call_id,
+        version=1,
+        state=v.state,
+        language=v.language,
+        body=v.body,
+        error=v.error,
+        call_ended_at=v.call_ended_at,
+        due_at=v.due_at,
+        release_at=v.release_at,
+        now=v.now,
+    )
     for item in v.items:
         await _insert(tx, v.summary_id, v.call_id, item, v.now)
 
 
 async def write_next_version(tx: Transaction, v: NextVersion) -> None:
     for rev in v.revisions:
-        await revise_item(tx, rev.item_id, summary_id=v.summary_id, version=v.version, payload=v.payload, now=v.now,
-                          status=rev.status, next_attempt_at=rev.next_attempt_at)
+        await revise_item(
+            tx,
+            rev.item_id,
+            summary_id=v.summary_id,
+            version=v.version,
+            payload=v.payload,
+            now=v.now,
+            status=rev.status,
+            next_attempt_at=rev.next_attempt_at,
+        )
     for item in v.new_items:
         await _insert(tx, v.summary_id, v.call_id, item, v.now)
         await supersede_dead(tx, v.summary_id, item.target, v.version, v.now)
-    await update_summary(tx, v.summary_id, version=v.version, state=v.state, body=v.body, error=None,
-                         edits=v.edits, now=v.now, submitted_at=v.submitted_at)
+    await update_summary(
+        tx,
+        v.summary_id,
+        version=v.version,
+        state=v.state,
+        body=v.body,
+        error=None,
+        edits=v.edits,
+        now=v.now,
+        submitted_at=v.submitted_at,
+    )
     await mark_call(tx, v.call_id, v.summary_id, v.version, v.state)
 
 
-async def write_submitted(tx: Transaction, call_id: str, summary_id: str, version: int, now: float, *,
-                          already: bool) -> None:
+async def write_submitted(
+    tx: Transaction, call_id: str, summary_id: str, version: int, now: float, *, already: bool
+) -> None:
     """The agent submitted: the summary's state (unless it `already` was submitted) and its held rows go out."""
     if not already:
-        await tx.execute("UPDATE summaries SET state='submitted', submitted_at=?, updated_at=? WHERE summary_id=?",
-                         (now, now, summary_id))
+        await tx.execute(
+            "UPDATE summaries SET state='submitted', submitted_at=?, updated_at=? WHERE summary_id=?",
+            (now, now, summary_id),
+        )
         await mark_call(tx, call_id, summary_id, version, "submitted")
     await release_summary(tx, summary_id, now)
 
@@ -226,7 +265,18 @@ async def mark_call(tx: Transaction, call_id: str, summary_id: str, version: int
 
 
 async def _insert(tx: Transaction, summary_id: str, call_id: str, item: NewItem, now: float) -> None:
-    await insert_item(tx, summary_id=summary_id, call_id=call_id, target=item.target, version=item.version,
-                      payload=item.payload, status=item.status, next_attempt_at=item.next_attempt_at,
-                      call_ended_at=item.call_ended_at, due_at=item.due_at, now=now, last_error=item.last_error,
-                      last_error_kind=item.last_error_kind)
+    await insert_item(
+        tx,
+        summary_id=summary_id,
+        call_id=call_id,
+        target=item.target,
+        version=item.version,
+        payload=item.payload,
+        status=item.status,
+        next_attempt_at=item.next_attempt_at,
+        call_ended_at=item.call_ended_at,
+        due_at=item.due_at,
+        now=now,
+        last_error=item.last_error,
+        last_error_kind=item.last_error_kind,
+    )

@@ -79,8 +79,10 @@ def token_hash(token: str) -> str:
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name or ""):
-        raise UserError(f"user name {name!r} is not valid: 1-64 letters, digits, '.', '_', '@' or '-', "
-                        "starting with a letter or digit")
+        raise UserError(
+            f"user name {name!r} is not valid: 1-64 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -91,16 +93,22 @@ def check_password(password: str) -> str:
 
 
 def _user(row: Any) -> User:
-    return User(name=row["name"], role=row["role"], team=row["team"], display_name=row["display_name"],
-                disabled=bool(row["disabled"]))
+    return User(
+        name=row["name"],
+        role=row["role"],
+        team=row["team"],
+        display_name=row["display_name"],
+        disabled=bool(row["disabled"]),
+    )
 
 
 class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, name: str, role: str, password: str, *, team: str | None = None,
-                  display_name: str | None = None) -> User:
+    async def add(
+        self, name: str, role: str, password: str, *, team: str | None = None, display_name: str | None = None
+    ) -> User:
         check_name(name)
         if role not in ROLES:
             raise UserError(f"role must be 'agent' or 'supervisor', got {role!r}")
@@ -175,8 +183,7 @@ class UserStore:
         """The live session of a token, or None if unknown, expired or its user is disabled."""
         h = token_hash(token)
         row = await self.db.fetchone(
-            "SELECT u.*, s.expires_at FROM user_sessions s JOIN users u ON u.name = s.user_name"
-            " WHERE s.token_hash=?",
+            "SELECT u.*, s.expires_at FROM user_sessions s JOIN users u ON u.name = s.user_name WHERE s.token_hash=?",
             (h,),
         )
         if row is None or row["disabled"] or row["expires_at"] < time.time():
@@ -194,8 +201,9 @@ class UserStore:
         row = await self.db.fetchone("SELECT value FROM ui_secrets WHERE name=?", (name,))
         if row is not None:
             return str(row["value"])
-        await self.db.execute("INSERT OR IGNORE INTO ui_secrets(name, value) VALUES (?,?)",
-                              (name, secrets.token_hex(32)))
+        await self.db.execute(
+            "INSERT OR IGNORE INTO ui_secrets(name, value) VALUES (?,?)", (name, secrets.token_hex(32))
+        )
         row = await self.db.fetchone("SELECT value FROM ui_secrets WHERE name=?", (name,))
         assert row is not None
         return str(row["value"])

@@ -136,8 +136,14 @@ class CallManager:
         self._legs: dict[str, tuple[str, Speaker]] = {}  # AudioSocket UUID -> (call_id, speaker)
         self._rtp: dict[int, tuple[str, Speaker, int]] = {}  # port -> (call_id, speaker, payload type)
         self._free_ports: list[int] = list(rtp_ports) if rtp_ports else []
-        self.counters: dict[str, int] = {"calls_started": 0, "calls_ended": 0, "calls_refused": 0, "calls_shed": 0,
-                                         "probes": 0, "duplicates_refused": 0}
+        self.counters: dict[str, int] = {
+            "calls_started": 0,
+            "calls_ended": 0,
+            "calls_refused": 0,
+            "calls_shed": 0,
+            "probes": 0,
+            "duplicates_refused": 0,
+        }
         self._tasks: set[asyncio.Task[Any]] = set()
         engine.on_shed = self.shed
 
@@ -174,8 +180,14 @@ class CallManager:
         if call_id in self.live:
             self.update(call_id, agent_id=agent_id, account_id=account_id, language=language, meta=meta)
         reg = self.registrations.get(call_id) or Registration(call_id=call_id)
-        for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language),
-                     ("protocol", protocol), ("customer_phone", customer_phone), ("direction", direction)):
+        for k, v in (
+            ("agent_id", agent_id),
+            ("account_id", account_id),
+            ("language", language),
+            ("protocol", protocol),
+            ("customer_phone", customer_phone),
+            ("direction", direction),
+        ):
             if v is not None:
                 setattr(reg, k, v)
         reg.meta.update(self.mask(meta or {}, reg.language or self.default_language))
@@ -214,8 +226,11 @@ class CallManager:
             return None
         st = call.started
         meta = self.mask(meta or {}, language or st.language) or None
-        changes = {k: v for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language))
-                   if v is not None and getattr(st, k) != v}
+        changes = {
+            k: v
+            for k, v in (("agent_id", agent_id), ("account_id", account_id), ("language", language))
+            if v is not None and getattr(st, k) != v
+        }
         if not changes and not meta:
             return None
         call.started = st.model_copy(update={**changes, "meta": {**st.meta, **(meta or {})}})
@@ -253,15 +268,17 @@ class CallManager:
         speakers = speakers or start.speakers
         existing = self.live.get(call_id)
         if existing is not None:
-            if protocol == existing.protocol and (existing.suspended_at is not None
-                                                  or self._same_audiohook_conversation(existing, start)):
+            if protocol == existing.protocol and (
+                existing.suspended_at is not None or self._same_audiohook_conversation(existing, start)
+            ):
                 self._resume(existing, speakers, conn)
             else:
                 self._join(existing, protocol, speakers, conn)
             return existing
         reg = self.registrations.pop(call_id, None)
-        expected = tuple(sorted(set(speakers) | (set(reg.rtp) if reg else set()) |
-                                (set(reg.legs.values()) if reg else set())))
+        expected = tuple(
+            sorted(set(speakers) | (set(reg.rtp) if reg else set()) | (set(reg.legs.values()) if reg else set()))
+        )
         busy = sum(len(c.expected) for c in self.live.values())
         why = self.engine.admission(len(expected), active=busy)
         if why:
@@ -286,12 +303,26 @@ class CallManager:
             meta={**self.mask(start.meta, language), **(reg.meta if reg else {})},
         )
         legs = (set(reg.rtp) | set(reg.legs.values())) if reg else set()
-        call = LiveCall(call_id=call_id, protocol=protocol, started=ev, expected=expected, connections=1,
-                        leg_speakers=frozenset(legs), feeders={s: conn for s in speakers if conn is not None})
+        call = LiveCall(
+            call_id=call_id,
+            protocol=protocol,
+            started=ev,
+            expected=expected,
+            connections=1,
+            leg_speakers=frozenset(legs),
+            feeders={s: conn for s in speakers if conn is not None},
+        )
         self.live[call_id] = call
         self.counters["calls_started"] += 1
-        log.info("call started", call_id=call_id, protocol=protocol, agent_id=ev.agent_id,
-                 account_id=ev.account_id, language=language, transcribed=ev.transcribed)
+        log.info(
+            "call started",
+            call_id=call_id,
+            protocol=protocol,
+            agent_id=ev.agent_id,
+            account_id=ev.account_id,
+            language=language,
+            transcribed=ev.transcribed,
+        )
         self.sink(ev)
         return call
 
@@ -299,14 +330,24 @@ class CallManager:
         """A further connection for a live call: admitted only as a registered leg for tracks nobody feeds
         yet; anything else is refused (and counted) so it cannot take over the call's tracks."""
         wanted = set(speakers)
-        is_leg = (protocol == call.protocol and protocol in LEG_PROTOCOLS and bool(wanted)
-                  and wanted <= call.leg_speakers and not wanted & set(call.feeders))
+        is_leg = (
+            protocol == call.protocol
+            and protocol in LEG_PROTOCOLS
+            and bool(wanted)
+            and wanted <= call.leg_speakers
+            and not wanted & set(call.feeders)
+        )
         if not is_leg:
             self.counters["duplicates_refused"] += 1
             self.counters["calls_refused"] += 1
-            log.warning("connection for a call that is already live refused", call_id=call.call_id,
-                        protocol=protocol, live_protocol=call.protocol, speakers=sorted(wanted),
-                        fed=sorted(call.feeders))
+            log.warning(
+                "connection for a call that is already live refused",
+                call_id=call.call_id,
+                protocol=protocol,
+                live_protocol=call.protocol,
+                speakers=sorted(wanted),
+                fed=sorted(call.feeders),
+            )
             raise Refusal("call id already live")
         call.connections += 1
         if conn is not None:
@@ -318,8 +359,12 @@ class CallManager:
         """An AudioHook `open` for a live AudioHook call of the same organization: Genesys reconnecting may
         open the new session before it closes the old one (with reason `reconnect`)."""
         org = start.meta.get("organizationId")
-        return (call.protocol == "audiohook" and bool(org) and start.external_id == call.call_id
-                and call.started.meta.get("organizationId") == org)
+        return (
+            call.protocol == "audiohook"
+            and bool(org)
+            and start.external_id == call.call_id
+            and call.started.meta.get("organizationId") == org
+        )
 
     def _resume(self, call: LiveCall, speakers: tuple[Speaker, ...], conn: object | None) -> None:
         """A new session resumes a call suspended for a reconnect (or takes over from the session it
@@ -338,8 +383,13 @@ class CallManager:
         call.reconnects += 1
         call.connections += 1
         call.feeders = {s: conn for s in speakers if conn is not None}
-        log.info("call resumed by a reconnecting session", call_id=call.call_id, gap=round(gap, 3),
-                 resumes_at=round(base, 3), reconnects=call.reconnects)
+        log.info(
+            "call resumed by a reconnecting session",
+            call_id=call.call_id,
+            gap=round(gap, 3),
+            resumes_at=round(base, 3),
+            reconnects=call.reconnects,
+        )
 
     def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True, conn: object | None = None) -> None:
         """Place a protocol's Audio on the call's timeline and hand it to recognition.  Audio from a
@@ -349,8 +399,12 @@ class CallManager:
         if a.speaker not in call.expected:  # never open a stream for a track the call did not declare
             if a.speaker not in call.undeclared:
                 call.undeclared.add(a.speaker)
-                log.warning("audio for a track the call did not declare; dropped", call_id=call.call_id,
-                            speaker=a.speaker, declared=list(call.expected))
+                log.warning(
+                    "audio for a track the call did not declare; dropped",
+                    call_id=call.call_id,
+                    speaker=a.speaker,
+                    declared=list(call.expected),
+                )
             return
         if conn is not None and call.feeders.get(a.speaker) is not conn:
             return  # a track this connection does not feed
@@ -359,21 +413,34 @@ class CallManager:
             wall = time.monotonic() - call.start_mono - a.position / a.sample_rate
             offset = call.clock_base if shared_clock else max(0.0, wall)
             track = Track(a.speaker, a.sample_rate, offset, next_pos=a.position)
-            track.stream = self.engine.open_stream(call.call_id, a.speaker, a.sample_rate,
-                                                   call.started.language, self.sink)
+            track.stream = self.engine.open_stream(
+                call.call_id, a.speaker, a.sample_rate, call.started.language, self.sink
+            )
             call.tracks[a.speaker] = track
         if a.sample_rate != track.rate:
-            log.warning("sample rate changed mid-call; audio dropped", call_id=call.call_id,
-                        speaker=a.speaker, was=track.rate, now=a.sample_rate)
+            log.warning(
+                "sample rate changed mid-call; audio dropped",
+                call_id=call.call_id,
+                speaker=a.speaker,
+                was=track.rate,
+                now=a.sample_rate,
+            )
             return
         pcm, pos = self._place(call, track, a)
         if not pcm:
             return
         track.next_pos = pos + len(pcm) // 2
         if track.stream is not None:
-            track.stream.feed(AudioFrame(call_id=call.call_id, speaker=a.speaker,
-                                         start=track.offset + pos / track.rate, sample_rate=track.rate,
-                                         pcm=pcm, received_at=time.monotonic()))
+            track.stream.feed(
+                AudioFrame(
+                    call_id=call.call_id,
+                    speaker=a.speaker,
+                    start=track.offset + pos / track.rate,
+                    sample_rate=track.rate,
+                    pcm=pcm,
+                    received_at=time.monotonic(),
+                )
+            )
 
     @staticmethod
     def _place(call: LiveCall, track: Track, a: Audio) -> tuple[bytes, int]:
@@ -387,8 +454,13 @@ class CallManager:
         if 0 < gap <= MAX_FILL_SECONDS * track.rate:
             return bytes(2 * gap) + pcm, track.next_pos
         if gap:
-            log.info("gap in audio too long to fill with silence", call_id=call.call_id, speaker=a.speaker,
-                     seconds=round(gap / track.rate, 2), limit=MAX_FILL_SECONDS)
+            log.info(
+                "gap in audio too long to fill with silence",
+                call_id=call.call_id,
+                speaker=a.speaker,
+                seconds=round(gap / track.rate, 2),
+                limit=MAX_FILL_SECONDS,
+            )
         return pcm, pos
 
     async def connection_closed(self, call: LiveCall, reason: str, *, conn: object | None = None) -> None:
@@ -412,8 +484,7 @@ class CallManager:
     async def _reconnect_expired(self, call: LiveCall) -> None:
         await asyncio.sleep(self.reconnect_grace)
         if call.suspended_at is not None and not call.ended:
-            log.warning("no session resumed the call in time; ended", call_id=call.call_id,
-                        grace=self.reconnect_grace)
+            log.warning("no session resumed the call in time; ended", call_id=call.call_id, grace=self.reconnect_grace)
             call.resume_timer = None
             await self.end_call(call.call_id, "reconnect_timeout")
 
@@ -459,8 +530,9 @@ class CallManager:
         reg = self.registrations.pop(call_id, None)
         if reg is not None:
             self._release(call_id)
-            log.info("registration cancelled before the call started", call_id=call_id,
-                     rtp_ports=sorted(reg.rtp.values()))
+            log.info(
+                "registration cancelled before the call started", call_id=call_id, rtp_ports=sorted(reg.rtp.values())
+            )
         return reg
 
     def expire_registrations(self, max_age: float = 3600.0) -> None:

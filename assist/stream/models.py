@@ -147,8 +147,11 @@ def endpoint_overlay(model: Path, rules: tuple[float, float, float], cache: Path
     Phone turns are short; the stock rules (0.5/1.0/2.0 s) make finals come ≈1.3 s after speech ends.
     Everything but conf/model.conf and conf/mfcc.conf is a symlink to the original model: no disk cost."""
     conf = (model / "conf" / "model.conf").read_text()
-    lines = [ln for ln in conf.splitlines() if not any(
-        ln.startswith(f"--endpoint.rule{n}.min-trailing-silence") for n in (2, 3, 4))]
+    lines = [
+        ln
+        for ln in conf.splitlines()
+        if not any(ln.startswith(f"--endpoint.rule{n}.min-trailing-silence") for n in (2, 3, 4))
+    ]
     for n, value in zip((2, 3, 4), rules, strict=True):
         lines.append(f"--endpoint.rule{n}.min-trailing-silence={value}")
     text = "\n".join(lines) + "\n"

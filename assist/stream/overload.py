@@ -53,8 +53,7 @@ class Governor:
 
     def thresholds(self) -> dict[Level, float]:
         """The backlog above which each level is entered."""
-        return {Level.NO_PARTIALS: self.max_lag, Level.GATE_HARDER: 2.0 * self.max_lag,
-                Level.SHED: 3.0 * self.max_lag}
+        return {Level.NO_PARTIALS: self.max_lag, Level.GATE_HARDER: 2.0 * self.max_lag, Level.SHED: 3.0 * self.max_lag}
 
     def observe(self, now: float, backlog: float) -> bool:
         """Take one measurement; True when a call should be shed now."""
@@ -79,8 +78,11 @@ class Governor:
             self._below_since = None
         if self.level < Level.SHED:
             self._shed_backlog = 0.0
-        elif (target == Level.SHED and now - self._last_shed >= max(self.shed_cooldown, self._shed_backlog)
-              and backlog >= self._shed_backlog):
+        elif (
+            target == Level.SHED
+            and now - self._last_shed >= max(self.shed_cooldown, self._shed_backlog)
+            and backlog >= self._shed_backlog
+        ):
             # a shed frees CPU only once the decodes in flight return (they hold audio up to the backlog old),
             # and the calls that stay then drain their queues at the host's spare speed: shedding again before
             # that, or while the backlog comes down, ends calls that would have kept up (bench/overload.py

@@ -242,8 +242,9 @@ class SpeakerStream:
         loop = asyncio.get_running_loop()
         try:
             # building a recogniser (its lookahead graph) takes ~0.1 s: never on the event loop
-            self._rec, self._rec_samples = await loop.run_in_executor(self.engine.executor, self.engine.pool.acquire,
-                                                                      self.rate)
+            self._rec, self._rec_samples = await loop.run_in_executor(
+                self.engine.executor, self.engine.pool.acquire, self.rate
+            )
             while True:
                 await self._wake.wait()
                 self._wake.clear()
@@ -254,8 +255,9 @@ class SpeakerStream:
                     # when the gate held it all back as silence there is nothing to decode: no thread hand-off
                     self._decoding_since = batch[0][2]
                     try:
-                        results = await loop.run_in_executor(self.engine.executor, self._decode, runs,
-                                                             False) if runs else []
+                        results = (
+                            await loop.run_in_executor(self.engine.executor, self._decode, runs, False) if runs else []
+                        )
                     finally:
                         self._decoding_since = None
                     done = time.monotonic()
@@ -436,7 +438,7 @@ class SpeakerStream:
             data = self._carry + run.pcm
             whole = len(data) - len(data) % step
             for off in range(0, whole, step):
-                self._accept(data[off:off + step], self._carry_start + off / 2 / self.rate, out)
+                self._accept(data[off : off + step], self._carry_start + off / 2 / self.rate, out)
             self._carry = data[whole:]
             self._carry_start += whole / 2 / self.rate
             self.stats.decoded_seconds += samples / self.rate
@@ -447,8 +449,9 @@ class SpeakerStream:
             self._finish_utterance(out)
             self._settle_for_reuse()
         elif self._open_utt and self._rec_samples != fed_before and self.engine.governor.partials:
-            out.append({"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start,
-                        "at": self._fed_until})
+            out.append(
+                {"partial": json.loads(self._rec.PartialResult()), "utt_start": self._utt_start, "at": self._fed_until}
+            )
         self.stats.decode_cpu += time.thread_time() - t0
         self.stats.decode_wall += time.perf_counter() - w0
         self.stats.decodes += 1
@@ -523,7 +526,6 @@ class SpeakerStream:
         self._energy = [x for x in self._energy if x[1] > upto - 1.0]
 
 
-
 class AsrEngine:
     """The process-wide recognition service: model, decode pool, recogniser pool, admission."""
 
@@ -561,8 +563,10 @@ class AsrEngine:
 
     async def start(self) -> None:
         if self.holder.path is None:
-            log.warning("no speech model configured: calls are accepted but NOT transcribed",
-                        hint="run `assist model install zh` and set ASSIST_VOSK_MODEL")
+            log.warning(
+                "no speech model configured: calls are accepted but NOT transcribed",
+                hint="run `assist model install zh` and set ASSIST_VOSK_MODEL",
+            )
             return
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(self.executor, self.holder.load)
@@ -584,8 +588,13 @@ class AsrEngine:
         if self.governor.observe(now, backlog):
             self._shed(backlog)
         if self.governor.level != before:
-            log.warning("recognition overload level changed", level=self.governor.level.name,
-                        was=before.name, backlog=round(backlog, 2), streams=len(self.streams))
+            log.warning(
+                "recognition overload level changed",
+                level=self.governor.level.name,
+                was=before.name,
+                backlog=round(backlog, 2),
+                streams=len(self.streams),
+            )
 
     def backlog(self, now: float) -> float:
         """The oldest undecoded audio of the streams that arrive at about real time (seconds)."""
@@ -601,8 +610,10 @@ class AsrEngine:
         for s in self.streams:
             if s.call_id == newest.call_id:
                 s.drop_backlog()
-        why = (f"overloaded: recognition is {backlog:.1f}s behind with {len(self.streams)} streams; "
-               "the newest call is ended so the others keep up")
+        why = (
+            f"overloaded: recognition is {backlog:.1f}s behind with {len(self.streams)} streams; "
+            "the newest call is ended so the others keep up"
+        )
         log.warning("shedding a call", call_id=newest.call_id, backlog=round(backlog, 2))
         self.on_shed(newest.call_id, why)
 
@@ -662,8 +673,11 @@ class AsrEngine:
         vals = sorted([*self.finished_lags, *(lag for s in self.streams for _, lag in s.stats.lags)])
         if not vals:
             return {"p50": 0.0, "p95": 0.0, "max": 0.0}
-        return {"p50": round(vals[len(vals) // 2], 3), "p95": round(vals[int(len(vals) * 0.95)], 3),
-                "max": round(vals[-1], 3)}
+        return {
+            "p50": round(vals[len(vals) // 2], 3),
+            "p95": round(vals[int(len(vals) * 0.95)], 3),
+            "max": round(vals[-1], 3),
+        }
 
     def status(self) -> dict[str, Any]:
         return {

@@ -357,8 +357,7 @@ class _WsLink:
             await asyncio.sleep(0)
             said = self.describe()
             raise SimulationError(
-                f"server closed the WebSocket ({_close_text(exc)})"
-                + (f" after sending: {said}" if said else "")
+                f"server closed the WebSocket ({_close_text(exc)})" + (f" after sending: {said}" if said else "")
             ) from exc
 
     async def finish(self) -> None:
@@ -369,8 +368,7 @@ class _WsLink:
         if rcvd is not None and proto.close_rcvd_then_sent and rcvd.code not in (1000, 1001):
             said = self.describe()
             raise SimulationError(
-                f"server closed the WebSocket (code {rcvd.code} {rcvd.reason!r})"
-                + (f" after: {said}" if said else "")
+                f"server closed the WebSocket (code {rcvd.code} {rcvd.reason!r})" + (f" after: {said}" if said else "")
             )
 
     async def abort(self) -> None:
@@ -434,9 +432,7 @@ async def _plan_audiofork(path: Path, server: str, o: Options) -> Plan:
     url = ws_url(server, "/audiofork")
 
     async def connect() -> _AudioForkLink:
-        return _AudioForkLink(
-            await _open_ws(url, subprotocols=[Subprotocol(SUBPROTOCOL)], additional_headers=headers)
-        )
+        return _AudioForkLink(await _open_ws(url, subprotocols=[Subprotocol(SUBPROTOCOL)], additional_headers=headers))
 
     return Plan(client.call_id, [Leg(connect, client.script(*_customer_agent(tracks)))])
 
@@ -788,9 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m assist.stream.simulate CALL.wav --protocol twilio`; credentials default to ASSIST_* env."""
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="assist-simulate", description=(__doc__ or "").partition("\n")[0])
-    parser.add_argument(
-        "wav", type=Path, help="PCM16 WAV: mono = customer, stereo = customer (L) + agent (R)"
-    )
+    parser.add_argument("wav", type=Path, help="PCM16 WAV: mono = customer, stereo = customer (L) + agent (R)")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="audiofork")
     parser.add_argument("--server", default=f"http://127.0.0.1:{env('ASSIST_PORT', '8080')}")
     parser.add_argument("--agent")

@@ -109,7 +109,7 @@ class EnergyGate:
         runs = _Runs()
         size = self.frame_bytes
         for i, ms in enumerate(self._mean_squares(data)):
-            self._gate_frame(runs, t0 + i * FRAME_S, data[i * size:(i + 1) * size], ms)
+            self._gate_frame(runs, t0 + i * FRAME_S, data[i * size : (i + 1) * size], ms)
         runs.flush()
         return runs.out
 
@@ -188,8 +188,9 @@ class _Runs:
         """Emit the run being built; `closes`: speech stopped at `at`, whatever the tail passed."""
         if self.parts and self.start is not None:
             ends_at_close = abs(self.start + len(self.parts) * FRAME_S - at) < 1e-6
-            self.out.append(Run(self.start, b"".join(self.parts), closes and ends_at_close,
-                                self.power / len(self.parts)))
+            self.out.append(
+                Run(self.start, b"".join(self.parts), closes and ends_at_close, self.power / len(self.parts))
+            )
             if closes and not ends_at_close:
                 self.out.append(Run(at, b"", closes=True))
         elif closes:

@@ -78,9 +78,7 @@ class AccountLookup:
             error = e.detail
         except Exception as e:  # an adapter bug must not break call start
             error = f"{type(e).__name__}: {e}"
-        log.warning(
-            "account lookup fell back", adapter=self.adapter.name, error=error, cached=entry is not None
-        )
+        log.warning("account lookup fell back", adapter=self.adapter.name, error=error, cached=entry is not None)
         if entry is not None:
             return AccountCard(account_id, entry.record, "stale", entry.fetched_at, error)
         return AccountCard(account_id, None, "unavailable", None, error)

@@ -18,9 +18,7 @@ from assist.sync.api import list_outbox, outbox_metrics, retry_outbox_items, sho
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="assist outbox", description="summaries waiting for, or delivered to, the CRM"
-    )
+    p = argparse.ArgumentParser(prog="assist outbox", description="summaries waiting for, or delivered to, the CRM")
     sub = p.add_subparsers(dest="cmd", required=True)
     ls = sub.add_parser("list", help="items, open ones first, earliest deadline first")
     ls.add_argument("--status", choices=STATUSES)
@@ -74,9 +72,7 @@ async def _run(ns: argparse.Namespace, db_path: Path, out: TextIO) -> int:
     db = await Database(db_path).open()
     try:
         if ns.cmd == "list":
-            items = await list_outbox(
-                db, status=ns.status, call_id=ns.call_id, target=ns.target, limit=ns.limit
-            )
+            items = await list_outbox(db, status=ns.status, call_id=ns.call_id, target=ns.target, limit=ns.limit)
             if ns.json:
                 print(json.dumps(items, ensure_ascii=False, indent=2), file=out)
             elif not items:

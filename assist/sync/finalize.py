@@ -45,8 +45,15 @@ from assist.sync.summary import (
     validate_summary,
 )
 
-__all__ = ["CallEnd", "SummaryState", "edit_summary", "finalize_call", "finalize_from_findings", "get_summary",
-           "submit_summary"]
+__all__ = [
+    "CallEnd",
+    "SummaryState",
+    "edit_summary",
+    "finalize_call",
+    "finalize_from_findings",
+    "get_summary",
+    "submit_summary",
+]
 
 RELEASED = ("submitted", "auto_submitted")
 
@@ -142,14 +149,35 @@ def plan_first_version(
     ended = from_iso(end.ended_at if end else stored_ended_at) or t
     due, release = ended + cfg.deadline_seconds, t + cfg.grace_seconds
     payload = json.dumps(body, ensure_ascii=False)
-    items = [NewItem(target=target, version=1, payload=payload, status="held" if valid else "dead",
-                     next_attempt_at=release, call_ended_at=ended, due_at=due, last_error=error,
-                     last_error_kind=None if valid else "invalid_summary")
-             for target in dict.fromkeys(targets)]
-    return FirstVersion(call_id=call_id, summary_id=body.get("summary_id") or summary_id_for(call_id),
-                        state="draft" if valid else "invalid", language=body.get("language"), body=body, error=error,
-                        call_ended_at=ended, due_at=due, release_at=release, now=t, ended_at_default=_iso(t),
-                        end=end, items=items)
+    items = [
+        NewItem(
+            target=target,
+            version=1,
+            payload=payload,
+            status="held" if valid else "dead",
+            next_attempt_at=release,
+            call_ended_at=ended,
+            due_at=due,
+            last_error=error,
+            last_error_kind=None if valid else "invalid_summary",
+        )
+        for target in dict.fromkeys(targets)
+    ]
+    return FirstVersion(
+        call_id=call_id,
+        summary_id=body.get("summary_id") or summary_id_for(call_id),
+        state="draft" if valid else "invalid",
+        language=body.get("language"),
+        body=body,
+        error=error,
+        call_ended_at=ended,
+        due_at=due,
+        release_at=release,
+        now=t,
+        ended_at_default=_iso(t),
+        end=end,
+        items=items,
+    )
 
 
 async def finalize_call(
@@ -256,13 +284,32 @@ def plan_next_version(
             revisions.append(ItemRevision(item["id"], go_status, go_at))
         else:
             due = max(row["due_at"], t + cfg.deadline_seconds) if item["status"] == "done" else row["due_at"]
-            new_items.append(NewItem(target=target, version=new.version, payload=payload, status=go_status,
-                                     next_attempt_at=go_at, call_ended_at=row["call_ended_at"], due_at=due))
+            new_items.append(
+                NewItem(
+                    target=target,
+                    version=new.version,
+                    payload=payload,
+                    status=go_status,
+                    next_attempt_at=go_at,
+                    call_ended_at=row["call_ended_at"],
+                    due_at=due,
+                )
+            )
     state = "submitted" if submit else row["state"] if row["state"] in RELEASED else "draft"
     history = [*row["edits"], {"version": new.version, "at": t, "by": by, "fields": sorted(edits)}]
-    return NextVersion(call_id=row["call_id"], summary_id=row["summary_id"], version=new.version, state=state,
-                       body=new.model_dump(mode="json"), payload=payload, edits=history, now=t,
-                       submitted_at=t if submit else None, revisions=revisions, new_items=new_items)
+    return NextVersion(
+        call_id=row["call_id"],
+        summary_id=row["summary_id"],
+        version=new.version,
+        state=state,
+        body=new.model_dump(mode="json"),
+        payload=payload,
+        edits=history,
+        now=t,
+        submitted_at=t if submit else None,
+        revisions=revisions,
+        new_items=new_items,
+    )
 
 
 async def edit_summary(
@@ -307,8 +354,7 @@ async def submit_summary(
             raise LookupError(f"call {call_id} has no summary")
         if row["state"] == "invalid":
             raise SummaryError([f"cannot submit: {row['error']}; correct the fields first"], "summary")
-        await write_submitted(tx, call_id, row["summary_id"], row["version"], t,
-                              already=row["state"] == "submitted")
+        await write_submitted(tx, call_id, row["summary_id"], row["version"], t, already=row["state"] == "submitted")
         return await _state(tx, call_id)
 
 

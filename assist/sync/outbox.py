@@ -252,9 +252,7 @@ class OutboxWorker:
                 late=now > row["due_at"],
             )
             if not ok:
-                log.warning(
-                    "delivered, but the lease had been lost; the CRM dedupes the repeat", item=row["id"]
-                )
+                log.warning("delivered, but the lease had been lost; the CRM dedupes the repeat", item=row["id"])
             await self._target_answered(target)
             if ok and now > row["due_at"]:
                 await self._emit(row, "delivered_late", now, status="done")
@@ -300,9 +298,7 @@ class OutboxWorker:
         else:
             await self._target_answered(row["target"])
 
-    async def _dead(
-        self, row: dict[str, Any], started: float, kind: str, status: int | None, detail: str
-    ) -> None:
+    async def _dead(self, row: dict[str, Any], started: float, kind: str, status: int | None, detail: str) -> None:
         now = self.clock.now()
         await self.store.mark_dead(
             row, self.worker_id, started_at=started, now=now, kind=kind, http_status=status, detail=detail
@@ -413,9 +409,7 @@ class OutboxWorker:
             at=to_datetime(now) or utcnow(),
         )
         self.alerts_sent += 1
-        log.warning(
-            "outbox alert", kind=kind, item=row["id"], target=row["target"], minutes_left=round(left, 1)
-        )
+        log.warning("outbox alert", kind=kind, item=row["id"], target=row["target"], minutes_left=round(left, 1))
         if self.on_alert is None:
             return
         try:

@@ -23,23 +23,15 @@ class SyncSettings(BaseSettings):
     account_source: str | None = Field(None, description="which target answers account lookups at call start")
 
     # timing
-    deadline_minutes: float = Field(
-        120.0, gt=0, description="a summary must reach the CRM this long after call end"
-    )
-    grace_minutes: float = Field(
-        10.0, ge=0, description="wait this long for the agent's submit before auto-posting"
-    )
+    deadline_minutes: float = Field(120.0, gt=0, description="a summary must reach the CRM this long after call end")
+    grace_minutes: float = Field(10.0, ge=0, description="wait this long for the agent's submit before auto-posting")
     alert_minutes: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [60.0, 20.0], description="alert supervisors when this much time is left"
     )
     backoff_base: float = Field(5.0, gt=0, description="seconds; retry n waits random(0, min(cap, base*2^n))")
     backoff_cap: float = Field(600.0, gt=0)
-    safety_margin_minutes: float = Field(
-        15.0, ge=0, description="one last attempt is scheduled this long before due"
-    )
-    retry_after_max: float = Field(
-        3600.0, gt=0, description="a CRM's Retry-After is honoured up to this many seconds"
-    )
+    safety_margin_minutes: float = Field(15.0, ge=0, description="one last attempt is scheduled this long before due")
+    retry_after_max: float = Field(3600.0, gt=0, description="a CRM's Retry-After is honoured up to this many seconds")
     circuit_failures: int = Field(3, ge=1, description="consecutive failures that pause a whole target")
     lease_seconds: float = Field(60.0, gt=0)
     batch: int = Field(20, ge=1)
@@ -75,12 +67,8 @@ class SyncSettings(BaseSettings):
     hubspot_refresh_token: SecretStr | None = None
     hubspot_client_id: str | None = None
     hubspot_client_secret: SecretStr | None = None
-    hubspot_unique_property: str = Field(
-        "assist_call_key", description="custom call property with unique values"
-    )
-    hubspot_rate_per_second: float = Field(
-        15.0, gt=0, description="client-side token bucket (burst limit 190/10 s)"
-    )
+    hubspot_unique_property: str = Field("assist_call_key", description="custom call property with unique values")
+    hubspot_rate_per_second: float = Field(15.0, gt=0, description="client-side token bucket (burst limit 190/10 s)")
     hubspot_search_rate_per_second: float = Field(4.0, gt=0)
     hubspot_contact_properties: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["firstname", "lastname", "phone", "email", "hs_object_id"]
@@ -120,9 +108,7 @@ class SyncSettings(BaseSettings):
     def _check(self) -> SyncSettings:
         for t in self.targets:
             if t not in TARGET_KINDS:
-                raise ValueError(
-                    f"ASSIST_SYNC_TARGETS: unknown target {t!r} (known: {', '.join(TARGET_KINDS)})"
-                )
+                raise ValueError(f"ASSIST_SYNC_TARGETS: unknown target {t!r} (known: {', '.join(TARGET_KINDS)})")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError("ASSIST_SYNC_TARGETS: a target is listed twice")
         if "webhook" in self.targets and not (self.webhook_url and self.webhook_secret):
@@ -136,9 +122,7 @@ class SyncSettings(BaseSettings):
                     "_REFRESH_TOKEN + _CLIENT_ID (+ _CLIENT_SECRET) to obtain one"
                 )
         if "hubspot" in self.targets and not (self.hubspot_access_token or self.hubspot_refresh_token):
-            raise ValueError(
-                "target hubspot needs ASSIST_SYNC_HUBSPOT_ACCESS_TOKEN (private app) or _REFRESH_TOKEN"
-            )
+            raise ValueError("target hubspot needs ASSIST_SYNC_HUBSPOT_ACCESS_TOKEN (private app) or _REFRESH_TOKEN")
         if self.account_source is not None and self.account_source not in TARGET_KINDS:
             raise ValueError(f"ASSIST_SYNC_ACCOUNT_SOURCE: unknown target {self.account_source!r}")
         if any(m <= 0 for m in self.alert_minutes):

@@ -17,9 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from assist.events import utcnow
 
-Outcome = Literal[
-    "promise_to_pay", "refused", "dispute", "hardship", "wrong_party", "callback", "no_commitment"
-]
+Outcome = Literal["promise_to_pay", "refused", "dispute", "hardship", "wrong_party", "callback", "no_commitment"]
 OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
 Language = Literal["zh-CN", "en-US"]
 
@@ -151,8 +149,11 @@ class Compliance(_Part):
     violations: list[Violation] = Field(default_factory=list)
     call_time: CallTime | None = None
     passed: bool = True
-    transcribed: bool = Field(True, description="false: the call was not transcribed, so disclosures and "
-                                                "wording were not checked (none listed as missing)")
+    transcribed: bool = Field(
+        True,
+        description="false: the call was not transcribed, so disclosures and "
+        "wording were not checked (none listed as missing)",
+    )
 
 
 def _summary_language(call_language: Any, playbook_language: Any) -> str:
@@ -193,9 +194,7 @@ class Summary(BaseModel):
     agent_notes: str | None = Field(None, max_length=4000)
     transcript_url: str | None = None
     recording_url: str | None = None
-    crm_refs: dict[str, str] = Field(
-        default_factory=dict, description="ids of the call's records in each CRM"
-    )
+    crm_refs: dict[str, str] = Field(default_factory=dict, description="ids of the call's records in each CRM")
     edited_fields: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -295,16 +294,19 @@ def _compliance(f: dict[str, Any], seg_start: dict[str, float], transcribed: boo
             if at is None and seg is not None:
                 at = seg_start.get(seg)
             violations.append(
-                {"kind": v.get("kind"), "rule": v.get("rule"), "quote": v.get("quote") or "", "segment_id": seg,
-                 "at": at}
+                {
+                    "kind": v.get("kind"),
+                    "rule": v.get("rule"),
+                    "quote": v.get("quote") or "",
+                    "segment_id": seg,
+                    "at": at,
+                }
             )
         else:
             violations.append(v)
     call_time = f.get("call_time")
     if isinstance(call_time, dict):
-        call_time = {
-            k: call_time.get(k) for k in ("allowed", "warning", "reason") if call_time.get(k) is not None
-        }
+        call_time = {k: call_time.get(k) for k in ("allowed", "warning", "reason") if call_time.get(k) is not None}
     if not transcribed:  # nothing was heard: no disclosure can be judged made or missed
         disclosures = []
     ok_list = isinstance(disclosures, list) and all(isinstance(d, dict) for d in disclosures)
@@ -419,9 +421,7 @@ def apply_edits(summary: Summary, edits: dict[str, Any], at: datetime | None = N
         raise SummaryError(["edits: expected a non-empty object of field -> value"], "edit")
     bad = sorted(set(edits) - EDITABLE_FIELDS)
     if bad:
-        raise SummaryError(
-            [f"{k}: not editable (editable: {', '.join(sorted(EDITABLE_FIELDS))})" for k in bad], "edit"
-        )
+        raise SummaryError([f"{k}: not editable (editable: {', '.join(sorted(EDITABLE_FIELDS))})" for k in bad], "edit")
     data = summary.model_dump(mode="json")
     for key, value in edits.items():
         if key == "dispute":
@@ -495,11 +495,7 @@ def render_narrative(s: Summary) -> str:
     if s.risk_flags:
         out.append(t["risks"].format(value=sep.join(r.detail or r.kind for r in s.risk_flags)))
     if s.temperament:
-        out.append(
-            t["temperament"].format(
-                value=t["temperament_labels"].get(s.temperament.label, s.temperament.label)
-            )
-        )
+        out.append(t["temperament"].format(value=t["temperament_labels"].get(s.temperament.label, s.temperament.label)))
     c = s.compliance
     if not c.transcribed:
         out.append(t["untranscribed"])

@@ -40,9 +40,7 @@ async def start_worker(
 
 
 def _log_alert(alert: OutboxAlert) -> None:
-    log.warning(
-        "supervisor alert", **alert.model_dump(mode="json", exclude={"type", "message"}), text=alert.message
-    )
+    log.warning("supervisor alert", **alert.model_dump(mode="json", exclude={"type", "message"}), text=alert.message)
 
 
 async def _serve(db_path: Path, worker_id: str | None) -> int:
@@ -73,9 +71,7 @@ async def _serve(db_path: Path, worker_id: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m assist.sync.worker", description=__doc__)
     p.add_argument("--db", required=True, type=Path, help="the SQLite database of assist")
-    p.add_argument(
-        "--worker-id", help="stable id of this node's worker (default: ASSIST_SYNC_WORKER_ID or host name)"
-    )
+    p.add_argument("--worker-id", help="stable id of this node's worker (default: ASSIST_SYNC_WORKER_ID or host name)")
     p.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
     p.add_argument("--log-level", default="INFO")
     ns = p.parse_args(argv)

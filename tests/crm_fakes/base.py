@@ -44,8 +44,9 @@ class Fault:
             return web.json_response(body, status=self.status or 200, headers=self.headers)
         if isinstance(body, str):
             body = body.encode()
-        return web.Response(status=self.status or 200, body=body or b"", headers=self.headers,
-                            content_type="application/json")
+        return web.Response(
+            status=self.status or 200, body=body or b"", headers=self.headers, content_type="application/json"
+        )
 
 
 @dataclass
@@ -92,8 +93,16 @@ class FakeServer:
     def route(self, method: str, path: str, name: str, handler: Handler) -> None:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             body = await request.read()
-            self.received.append(Received(name, request.method, request.path_qs,
-                                          {k.lower(): v for k, v in request.headers.items()}, body, time.time()))
+            self.received.append(
+                Received(
+                    name,
+                    request.method,
+                    request.path_qs,
+                    {k.lower(): v for k, v in request.headers.items()},
+                    body,
+                    time.time(),
+                )
+            )
             self.inflight += 1
             try:
                 fault = self._fault(name)
@@ -143,16 +152,18 @@ def body_json(request: web.Request) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        raise web.HTTPBadRequest(text=json.dumps({"message": "malformed JSON body"}),
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"message": "malformed JSON body"}), content_type="application/json"
+        ) from None
 
 
 class OAuthServer(FakeServer):
     """A fake CRM that takes bearer tokens it issued and grants new ones for a refresh token (RFC 6749
     section 6).  Each vendor answers the grant in its own shape; `grant_problem` says what a grant lacks."""
 
-    def __init__(self, *, first_token: str, token_prefix: str, client_id: str, client_secret: str,
-                 refresh_token: str) -> None:
+    def __init__(
+        self, *, first_token: str, token_prefix: str, client_id: str, client_secret: str, refresh_token: str
+    ) -> None:
         super().__init__()
         self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
         self.token_prefix = token_prefix  # granted tokens are this and a count from 1

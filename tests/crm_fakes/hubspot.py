@@ -20,15 +20,29 @@ from .base import OAuthServer, body_json
 
 
 def _err(status: int, category: str, message: str) -> web.Response:
-    return web.json_response({"status": "error", "message": message, "correlationId": "c0ffee",
-                              "category": category}, status=status)
+    return web.json_response(
+        {"status": "error", "message": message, "correlationId": "c0ffee", "category": category}, status=status
+    )
 
 
 class FakeHubSpot(OAuthServer):
-    def __init__(self, *, unique_property: str = "assist_call_key", burst: int = 1000, window: float = 10.0,
-                 client_id: str = "hcid", client_secret: str = "hsecret", refresh_token: str = "hrtok") -> None:
-        super().__init__(first_token="pat-0", token_prefix="oauth-", client_id=client_id, client_secret=client_secret,
-                         refresh_token=refresh_token)
+    def __init__(
+        self,
+        *,
+        unique_property: str = "assist_call_key",
+        burst: int = 1000,
+        window: float = 10.0,
+        client_id: str = "hcid",
+        client_secret: str = "hsecret",
+        refresh_token: str = "hrtok",
+    ) -> None:
+        super().__init__(
+            first_token="pat-0",
+            token_prefix="oauth-",
+            client_id=client_id,
+            client_secret=client_secret,
+            refresh_token=refresh_token,
+        )
         self.unique_property = unique_property
         self.burst, self.window = burst, window
         self._hits: deque[float] = deque()
@@ -51,21 +65,36 @@ class FakeHubSpot(OAuthServer):
                 self._hits.popleft()
             if len(self._hits) >= self.burst:
                 return web.json_response(
-                    {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                     "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING", "category": "RATE_LIMITS"},
-                    status=429, headers={"Retry-After": "1", "X-HubSpot-RateLimit-Max": str(self.burst)})
+                    {
+                        "status": "error",
+                        "message": "You have reached your ten_secondly_rolling limit.",
+                        "errorType": "RATE_LIMIT",
+                        "policyName": "TEN_SECONDLY_ROLLING",
+                        "category": "RATE_LIMITS",
+                    },
+                    status=429,
+                    headers={"Retry-After": "1", "X-HubSpot-RateLimit-Max": str(self.burst)},
+                )
             self._hits.append(now)
             if not self.authorised(request):
                 return _err(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
             return await handler(request)
+
         return wrapped
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         if self.grant_problem(request) is not None:  # HubSpot says the same for every bad grant
-            return web.json_response({"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"},
-                                     status=400)
-        return web.json_response({"access_token": self.issue_token(), "refresh_token": self.refresh_token,
-                                  "expires_in": 1800, "token_type": "bearer"})
+            return web.json_response(
+                {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}, status=400
+            )
+        return web.json_response(
+            {
+                "access_token": self.issue_token(),
+                "refresh_token": self.refresh_token,
+                "expires_in": 1800,
+                "token_type": "bearer",
+            }
+        )
 
     def _check_properties(self, props: Any, *, create: bool) -> web.Response | None:
         if not isinstance(props, dict):
@@ -100,8 +129,16 @@ class FakeHubSpot(OAuthServer):
         cid = str(next(self._ids))
         self.calls[cid] = {"properties": dict(props), "associations": assoc, "created_seq": len(self.received)}
         self.created += 1
-        return web.json_response({"id": cid, "properties": props, "createdAt": "2026-11-28T00:00:00Z",
-                                  "updatedAt": "2026-11-28T00:00:00Z", "archived": False}, status=201)
+        return web.json_response(
+            {
+                "id": cid,
+                "properties": props,
+                "createdAt": "2026-11-28T00:00:00Z",
+                "updatedAt": "2026-11-28T00:00:00Z",
+                "archived": False,
+            },
+            status=201,
+        )
 
     async def _update(self, request: web.Request) -> web.StreamResponse:
         cid = request.match_info["id"]
@@ -130,8 +167,12 @@ class FakeHubSpot(OAuthServer):
             hits: list[str] = []
         else:
             hits = [cid for cid, c in self.calls.items() if c["properties"].get(prop) == value]
-        return web.json_response({"total": len(hits), "results": [
-            {"id": cid, "properties": {prop: value}, "archived": False} for cid in hits]})
+        return web.json_response(
+            {
+                "total": len(hits),
+                "results": [{"id": cid, "properties": {prop: value}, "archived": False} for cid in hits],
+            }
+        )
 
     async def _contact(self, request: web.Request) -> web.StreamResponse:
         c = self.contacts.get(request.match_info["id"])

@@ -116,8 +116,7 @@ class Run:
             elif isinstance(ev, ProtocolError):
                 if len(ev.message) > MAX_TEXT:
                     self.fail(f"ProtocolError message of {len(ev.message)} chars")
-                if ev.fatal and not self.proto.awaiting_close and not any(
-                        isinstance(e, Close) for e in events[index:]):
+                if ev.fatal and not self.proto.awaiting_close and not any(isinstance(e, Close) for e in events[index:]):
                     self.fail(f"fatal {ev!r:.200} without a Close or a close transaction")
             elif isinstance(ev, SendText):
                 if len(ev.text) > MAX_TEXT:

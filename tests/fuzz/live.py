@@ -23,9 +23,19 @@ from tests.support.ui import add_users, password_of
 T = TypeVar("T")
 
 USER = "fuzz-agent"
-ACCOUNT = {"id": "acct-fuzz-1", "name": "张伟", "principal": 20000, "interest": 1200, "penalty": 300,
-           "total_due": 21500, "overdue_days": 45, "stage": "M2", "due_date": "2026-10-06", "currency": "CNY",
-           "timezone": "Asia/Shanghai"}
+ACCOUNT = {
+    "id": "acct-fuzz-1",
+    "name": "张伟",
+    "principal": 20000,
+    "interest": 1200,
+    "penalty": 300,
+    "total_due": 21500,
+    "overdue_days": 45,
+    "stage": "M2",
+    "due_date": "2026-10-06",
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+}
 
 
 class LiveServer:
@@ -49,9 +59,14 @@ class LiveServer:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
-    def request(self, method: str, path: str, body: str | bytes | None = None,
-                content_type: str = "application/json", headers: dict[str, str] | None = None,
-                ) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: str | bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
         try:
             hdrs = {"Content-Type": content_type, **(headers or {})}
@@ -65,8 +80,12 @@ class LiveServer:
     def _login(self) -> str:
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
         try:
-            conn.request("POST", "/login", body=json.dumps({"name": USER, "password": password_of(USER)}),
-                         headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/login",
+                body=json.dumps({"name": USER, "password": password_of(USER)}),
+                headers={"Content-Type": "application/json"},
+            )
             resp = conn.getresponse()
             resp.read()
             assert resp.status == 200, resp.status

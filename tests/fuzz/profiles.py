@@ -16,15 +16,28 @@ from hypothesis import HealthCheck, settings
 
 # Strategies build multi-message scripts, some with huge strings: the size/speed health checks only say
 # "this strategy is big", which is the point of fuzzing.
-_SUPPRESS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-             HealthCheck.function_scoped_fixture]
+_SUPPRESS = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.filter_too_much,
+    HealthCheck.function_scoped_fixture,
+]
 
-settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None, database=None,
-                          suppress_health_check=_SUPPRESS, print_blob=True)
-settings.register_profile("dev", max_examples=500, deadline=None, database=None,
-                          suppress_health_check=_SUPPRESS, print_blob=True)
-settings.register_profile("long", max_examples=100_000, deadline=None, database=None,
-                          suppress_health_check=_SUPPRESS, print_blob=True)
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=_SUPPRESS,
+    print_blob=True,
+)
+settings.register_profile(
+    "dev", max_examples=500, deadline=None, database=None, suppress_health_check=_SUPPRESS, print_blob=True
+)
+settings.register_profile(
+    "long", max_examples=100_000, deadline=None, database=None, suppress_health_check=_SUPPRESS, print_blob=True
+)
 
 
 def load() -> None:

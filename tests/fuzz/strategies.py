@@ -56,8 +56,25 @@ SCALARS = st.one_of(
     st.sampled_from([-1, 0, 2**31, 2**63, 2**64 + 1, -(2**63), 10**30]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
-    st.sampled_from(["", "0", "-1", "1e309", "NaN", "\u0000", "\ud7ff\ufffd", "😀" * 5, "ＡＢＣ", "١٢٣", "PT1S",
-                     "00000000-0000-0000-0000-000000000000", "inbound", "customer", "audio/x-mulaw"]),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "1e309",
+            "NaN",
+            "\u0000",
+            "\ud7ff\ufffd",
+            "😀" * 5,
+            "ＡＢＣ",
+            "١٢٣",
+            "PT1S",
+            "00000000-0000-0000-0000-000000000000",
+            "inbound",
+            "customer",
+            "audio/x-mulaw",
+        ]
+    ),
 )
 JSON_VALUES = st.recursive(
     SCALARS,
@@ -130,15 +147,33 @@ GARBAGE_TEXT = st.one_of(
     st.text(max_size=200),
     st.integers(min_value=30, max_value=5000).map(lambda n: "[" * n + "]" * n),
     st.integers(min_value=30, max_value=5000).map(lambda n: '{"a":' * n + "0" + "}" * n),
-    st.sampled_from(["NaN", "[Infinity]", '{"event": -Infinity}', "1" * 5000, "{}", "[]", "null", '"x"', "",
-                     '{"event": "media"', "\ufeff{}"]),
+    st.sampled_from(
+        [
+            "NaN",
+            "[Infinity]",
+            '{"event": -Infinity}',
+            "1" * 5000,
+            "{}",
+            "[]",
+            "null",
+            '"x"',
+            "",
+            '{"event": "media"',
+            "\ufeff{}",
+        ]
+    ),
 )
 GARBAGE_BYTES = st.binary(max_size=400)
 LOCAL = st.sampled_from(["close", "fail", "close_timeout", "connection_closed"]).map(Local)
 
 
-def _script(valid: Sequence[str | bytes], messages: list[dict[str, Any]], *, text: bool,
-            extra: st.SearchStrategy[Step] | None = None) -> st.SearchStrategy[list[Step]]:
+def _script(
+    valid: Sequence[str | bytes],
+    messages: list[dict[str, Any]],
+    *,
+    text: bool,
+    extra: st.SearchStrategy[Step] | None = None,
+) -> st.SearchStrategy[list[Step]]:
     """A script: optionally the valid prefix, then valid messages in any order (repeats and omissions
     included), mutations of them, garbage, and our own calls."""
     pieces: list[st.SearchStrategy[Step]] = [
@@ -163,12 +198,23 @@ def _script(valid: Sequence[str | bytes], messages: list[dict[str, Any]], *, tex
 
 # ------------------------------------------------------------------------------------ Twilio
 
+
 def twilio_script() -> st.SearchStrategy[list[Step]]:
-    client = TwilioClient(call_sid="CA" + "1" * 32, stream_sid="MZ" + "2" * 32, account_sid="AC" + "3" * 32,
-                          custom_parameters={"agentId": "a-1", "accountNo": "88", "direction": "inbound"})
-    valid = [client.connected(), client.start(), client.media("inbound", b"\xff" * 160),
-             client.media("outbound", b"\x7f" * 160), client.media("inbound", b"\x00" * 160),
-             client.dtmf("5"), client.stop()]
+    client = TwilioClient(
+        call_sid="CA" + "1" * 32,
+        stream_sid="MZ" + "2" * 32,
+        account_sid="AC" + "3" * 32,
+        custom_parameters={"agentId": "a-1", "accountNo": "88", "direction": "inbound"},
+    )
+    valid = [
+        client.connected(),
+        client.start(),
+        client.media("inbound", b"\xff" * 160),
+        client.media("outbound", b"\x7f" * 160),
+        client.media("inbound", b"\x00" * 160),
+        client.dtmf("5"),
+        client.stop(),
+    ]
     messages = [json.loads(m) for m in valid]
     return _script(valid, messages, text=True)
 
@@ -186,9 +232,12 @@ def audiohook_headers() -> dict[str, str]:
 def audiohook_script(draw: st.DrawFn) -> list[Step]:
     """AudioHook needs consecutive client seq numbers to get past `open`: templates are numbered in
     script order (unless the draw says not to), then some are mutated (which may break seq again)."""
-    client = AudioHookClient(session_id=_AH_SESSION, organization_id="5f3e0000-0000-4000-8000-0000000000aa",
-                             offers=draw(st.sampled_from([stereo_offers(), mono_offers(), []])),
-                             custom_config={"agentId": "a-1"})
+    client = AudioHookClient(
+        session_id=_AH_SESSION,
+        organization_id="5f3e0000-0000-4000-8000-0000000000aa",
+        offers=draw(st.sampled_from([stereo_offers(), mono_offers(), []])),
+        custom_config={"agentId": "a-1"},
+    )
     templates = {
         "open": json.loads(client.open()),
         "ping": json.loads(client.ping()),
@@ -199,8 +248,7 @@ def audiohook_script(draw: st.DrawFn) -> list[Step]:
         "error": json.loads(client._message("error", {"code": 408, "message": "late"})),
         "close": json.loads(client.close()),
     }
-    kinds = draw(st.lists(st.sampled_from([*templates, "audio", "audio", "audio", "garbage", "local"]),
-                          max_size=16))
+    kinds = draw(st.lists(st.sampled_from([*templates, "audio", "audio", "audio", "garbage", "local"]), max_size=16))
     if draw(st.integers(0, 3)):
         kinds = ["open", *kinds]
     renumber = draw(st.integers(0, 4)) > 0
@@ -233,15 +281,30 @@ def audiohook_script(draw: st.DrawFn) -> list[Step]:
 
 # ------------------------------------------------------------------------------------ AudioFork
 
+
 def audiofork_script() -> st.SearchStrategy[list[Step]]:
     @st.composite
     def build(draw: st.DrawFn) -> list[Step]:
-        client = AudioForkClient(sample_rate=draw(st.sampled_from([8000, 16000])), channels=draw(st.sampled_from([1, 2])),
-                                 call_id="c-1", agent_id="a-1", account_id="88")
-        valid: list[str | bytes] = [client.metadata(), b"\x01\x02" * 160, b"\x01\x02\x03", b"", client.dtmf("7"),
-                                    client.stop()]
-        messages = [json.loads(client.metadata()), {"type": "dtmf", "data": {"digit": "1", "speaker": "agent"}},
-                    {"type": "stop"}]
+        client = AudioForkClient(
+            sample_rate=draw(st.sampled_from([8000, 16000])),
+            channels=draw(st.sampled_from([1, 2])),
+            call_id="c-1",
+            agent_id="a-1",
+            account_id="88",
+        )
+        valid: list[str | bytes] = [
+            client.metadata(),
+            b"\x01\x02" * 160,
+            b"\x01\x02\x03",
+            b"",
+            client.dtmf("7"),
+            client.stop(),
+        ]
+        messages = [
+            json.loads(client.metadata()),
+            {"type": "dtmf", "data": {"digit": "1", "speaker": "agent"}},
+            {"type": "stop"},
+        ]
         frames = st.integers(0, 1500).flatmap(lambda n: st.binary(min_size=n, max_size=n)).map(Feed)
         return draw(_script(valid, messages, text=True, extra=frames))
 
@@ -306,7 +369,9 @@ def rtp_datagram(draw: st.DrawFn, payload_type: int) -> bytes:
         return draw(GARBAGE_BYTES)
     pt = draw(st.sampled_from([payload_type, payload_type, payload_type, 101, 0, 8, 118]) | st.integers(0, 127))
     if pt == 101:
-        payload = bytes([draw(st.integers(0, 20)), 0x80, 0, 160]) if draw(st.booleans()) else draw(st.binary(max_size=6))
+        payload = (
+            bytes([draw(st.integers(0, 20)), 0x80, 0, 160]) if draw(st.booleans()) else draw(st.binary(max_size=6))
+        )
     else:
         payload = draw(st.binary(max_size=400))
     data = build_rtp(
@@ -324,7 +389,7 @@ def rtp_datagram(draw: st.DrawFn, payload_type: int) -> bytes:
         data = data[: draw(st.integers(0, len(data)))]
     elif draw(st.integers(0, 9)) == 0:  # damage a header byte (version, padding, CSRC count, extension flag)
         index = draw(st.integers(0, min(len(data), 16) - 1))
-        data = data[:index] + bytes([draw(st.integers(0, 255))]) + data[index + 1:]
+        data = data[:index] + bytes([draw(st.integers(0, 255))]) + data[index + 1 :]
     return data
 
 
@@ -344,6 +409,7 @@ def rtp_script(draw: st.DrawFn, payload_type: int) -> list[Step]:
 
 
 # ------------------------------------------------------------------------------------ HTTP / browser
+
 
 def json_body(valid: dict[str, Any]) -> st.SearchStrategy[str]:
     """A request body: the valid one mutated, any JSON value, or raw garbage text."""

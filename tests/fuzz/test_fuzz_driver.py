@@ -34,8 +34,9 @@ INGRESS: dict[str, tuple[Callable[[], PhoneProtocol[Any]], st.SearchStrategy[lis
 
 async def drive(proto: PhoneProtocol[Any], steps: list[fs.Step], refuse: bool) -> None:
     calls, wire = FakeCalls(refuse_with="busy" if refuse else None), Wire()
-    driver = ProtocolDriver(proto, "fuzz", calls, send_text=wire.send_text, send_bytes=wire.send_bytes,
-                            close=wire.close)
+    driver = ProtocolDriver(
+        proto, "fuzz", calls, send_text=wire.send_text, send_bytes=wire.send_bytes, close=wire.close
+    )
     with capture_logs() as logs:
         for step in steps:
             if isinstance(step, fs.Feed):
@@ -48,8 +49,7 @@ async def drive(proto: PhoneProtocol[Any], steps: list[fs.Step], refuse: bool) -
     assert len(calls.ended) <= 1, calls.ended
 
 
-@given(st.sampled_from(sorted(INGRESS)).flatmap(lambda name: st.tuples(st.just(name), INGRESS[name][1])),
-       st.booleans())
+@given(st.sampled_from(sorted(INGRESS)).flatmap(lambda name: st.tuples(st.just(name), INGRESS[name][1])), st.booleans())
 def test_driver_never_fails_internally(case: tuple[str, list[fs.Step]], refuse: bool) -> None:
     name, steps = case
     asyncio.run(drive(INGRESS[name][0](), steps, refuse))

@@ -54,24 +54,53 @@ def check_reply(method: str, path: str, body: Any, status: int, raw: bytes) -> N
         raise BadReply(f"{where}: {status} {reply['error'][:300]}")
 
 
-def exchange(live: LiveServer, method: str, path: str, body: str | None = None,
-             content_type: str = "application/json") -> int:
+def exchange(
+    live: LiveServer, method: str, path: str, body: str | None = None, content_type: str = "application/json"
+) -> int:
     status, raw = live.request(method, path, body, content_type)
     check_reply(method, path, body, status, raw)
     return status
 
 
-CALL = {"call_id": "fuzz-1", "agent_id": "a-1", "account_id": "acct-fuzz-1", "language": "zh-CN",
-        "protocol": "twilio", "customer_phone": "+8613800000000", "direction": "inbound", "meta": {"k": 1},
-        "audiosocket": {"customer": "5f3e0000-0000-4000-8000-000000000001"}, "rtp": {"payload_type": 0}}
+CALL = {
+    "call_id": "fuzz-1",
+    "agent_id": "a-1",
+    "account_id": "acct-fuzz-1",
+    "language": "zh-CN",
+    "protocol": "twilio",
+    "customer_phone": "+8613800000000",
+    "direction": "inbound",
+    "meta": {"k": 1},
+    "audiosocket": {"customer": "5f3e0000-0000-4000-8000-000000000001"},
+    "rtp": {"payload_type": 0},
+}
 ATTEMPT = {"at": "2026-11-30T10:00:00+08:00", "connected": True, "channel": "human", "call_id": "c-1"}
 SUMMARY = {"edits": {"promise_amount": 100, "notes": "x"}, "by": "a-1"}
 LOGIN = {"name": "fuzz-agent", "password": "wrong", "next": "/agent"}
 
 IDS = st.one_of(st.sampled_from(["fuzz-1", "acct-fuzz-1", "c-1", "..", "%", "x" * 300]), st.text(max_size=40))
-QUERY_VALUES = st.one_of(st.text(max_size=40), st.sampled_from(
-    ["", "0", "-1", "1e400", "NaN", "99999999999999999999999", "2026-11-30T10:00:00+08:00", "2026-11-30T10:00:00",
-     "9999-12-31T23:59:59+14:00", "0001-01-01T00:00:00+00:00", "zh-CN", "en-US", "xx", "../etc", "\u0000"]))
+QUERY_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "1e400",
+            "NaN",
+            "99999999999999999999999",
+            "2026-11-30T10:00:00+08:00",
+            "2026-11-30T10:00:00",
+            "9999-12-31T23:59:59+14:00",
+            "0001-01-01T00:00:00+00:00",
+            "zh-CN",
+            "en-US",
+            "xx",
+            "../etc",
+            "\u0000",
+        ]
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -85,8 +114,12 @@ ROUTES = {
     "register": Route("POST", "/api/calls", fs.json_body(CALL)),
     "claim": Route("PUT", "/api/calls/{id}", fs.json_body(CALL)),
     "end": Route("POST", "/api/calls/{id}/end", None),
-    "accounts": Route("POST", "/api/accounts", fs.json_body(ACCOUNT) | fs.json_body({"list": [ACCOUNT, ACCOUNT]})
-                      .map(lambda text: text.replace('{"list": ', "", 1))),
+    "accounts": Route(
+        "POST",
+        "/api/accounts",
+        fs.json_body(ACCOUNT)
+        | fs.json_body({"list": [ACCOUNT, ACCOUNT]}).map(lambda text: text.replace('{"list": ', "", 1)),
+    ),
     "attempts": Route("POST", "/api/accounts/{id}/attempts", fs.json_body(ATTEMPT)),
     "summary_edit": Route("PATCH", "/api/calls/{id}/summary", fs.json_body(SUMMARY)),
     "summary_submit": Route("POST", "/api/calls/{id}/summary/submit", fs.json_body(SUMMARY)),
@@ -106,13 +139,27 @@ def test_json_bodies_get_a_4xx_saying_why(live: LiveServer, name: str) -> None:
     assert live.healthy()
 
 
-@given(st.dictionaries(st.sampled_from(["at", "language", "limit", "x"]), QUERY_VALUES, max_size=3),
-       st.sampled_from(["/api/accounts/acct-fuzz-1/dial-check", "/api/accounts/{id}/dial-check", "/api/calls",
-                        "/api/outbox", "/api/outbox/metrics", "/api/outbox/{n}", "/api/calls/{id}",
-                        "/api/calls/{id}/summary", "/api/accounts/{id}"]),
-       IDS, st.integers(min_value=0, max_value=10**30))
-def test_queries_get_a_4xx_saying_why(live: LiveServer, params: dict[str, str], template: str, ident: str,
-                                      n: int) -> None:
+@given(
+    st.dictionaries(st.sampled_from(["at", "language", "limit", "x"]), QUERY_VALUES, max_size=3),
+    st.sampled_from(
+        [
+            "/api/accounts/acct-fuzz-1/dial-check",
+            "/api/accounts/{id}/dial-check",
+            "/api/calls",
+            "/api/outbox",
+            "/api/outbox/metrics",
+            "/api/outbox/{n}",
+            "/api/calls/{id}",
+            "/api/calls/{id}/summary",
+            "/api/accounts/{id}",
+        ]
+    ),
+    IDS,
+    st.integers(min_value=0, max_value=10**30),
+)
+def test_queries_get_a_4xx_saying_why(
+    live: LiveServer, params: dict[str, str], template: str, ident: str, n: int
+) -> None:
     path = template.replace("{id}", path_segment(ident)).replace("{n}", str(n))
     query = urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in params.items()})
     exchange(live, "GET", path + ("?" + query if query else ""))
@@ -140,9 +187,12 @@ CLIENT_MESSAGES: list[dict[str, Any]] = [
     {"type": "submit_summary", "call_id": "fuzz-1", "edits": None},
     {"type": "ping", "t": 1.5},
 ]
-CLIENT_TEXT = st.one_of(st.sampled_from(CLIENT_MESSAGES).flatmap(fs.mutated),
-                        st.sampled_from(CLIENT_MESSAGES).map(json.dumps), fs.JSON_VALUES.map(json.dumps),
-                        fs.GARBAGE_TEXT)
+CLIENT_TEXT = st.one_of(
+    st.sampled_from(CLIENT_MESSAGES).flatmap(fs.mutated),
+    st.sampled_from(CLIENT_MESSAGES).map(json.dumps),
+    fs.JSON_VALUES.map(json.dumps),
+    fs.GARBAGE_TEXT,
+)
 
 
 @given(CLIENT_TEXT)

@@ -44,8 +44,7 @@ async def test_audiosocket_uuid_and_hangup_in_one_read_through_the_driver() -> N
     proto = AudioSocketServer()
     driver = ProtocolDriver(proto, "audiosocket", calls, send_bytes=wire.send_bytes, close=wire.close)
     with capture_logs() as logs:
-        await driver.receive(encode_frame(0x01, UUID1.bytes) + encode_frame(0x10, b"\0\0" * 160)
-                             + encode_frame(0x00))
+        await driver.receive(encode_frame(0x01, UUID1.bytes) + encode_frame(0x10, b"\0\0" * 160) + encode_frame(0x00))
         await driver.connection_lost()
     assert not [entry for entry in logs if entry["log_level"] == "error"], logs
     assert wire.actions == [("close", CloseCode.NORMAL, "hangup")]
@@ -64,30 +63,36 @@ async def light_server(tmp_path: Path) -> AsyncIterator[Server]:
 
 
 async def _raw(server: Server, method: str, path: str, body: str | None = None) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.request(method, server.url + path, data=body,
-                                                       headers={"Content-Type": "application/json"}) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, server.url + path, data=body, headers={"Content-Type": "application/json"}) as r,
+    ):
         return r.status, await r.json(content_type=None)
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    # bodies over client_max_size got aiohttp's plain-text 413
-    ("POST", "/api/calls", json.dumps({"meta": {"x": "x" * 70_000}}), 413),
-    ("POST", "/login", json.dumps({"name": "x" * 70_000}), 413),
-    # JSON nested deeper than json.loads can recurse was a 500 (RecursionError)
-    ("POST", "/api/calls", "[" * 5000 + "]" * 5000, 400),
-    ("POST", "/api/accounts", '{"a":' * 5000 + "0" + "}" * 5000, 400),
-    ("POST", "/login", "[" * 5000 + "]" * 5000, 400),
-    # an integer literal over Python's 4300-digit limit was a 500 (ValueError, not JSONDecodeError)
-    ("POST", "/api/calls", '{"meta": {"n": ' + "1" * 5000 + "}}", 400),
-    # an id that cannot match the route ({ and } are outside aiohttp's segment pattern): plain-text 404
-    ("GET", "/api/accounts/%7B/dial-check", None, 404),
-    ("DELETE", "/api/calls", None, 405),
-    # an outbox id beyond SQLite's integer range was a 500 (OverflowError in the query)
-    ("POST", "/api/outbox/9223372036854775808/retry", None, 404),
-    ("GET", "/api/outbox/99999999999999999999", None, 404),
-])
-async def test_api_errors_are_json_saying_why(light_server: Server, method: str, path: str, body: str | None,
-                                              status: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        # bodies over client_max_size got aiohttp's plain-text 413
+        ("POST", "/api/calls", json.dumps({"meta": {"x": "x" * 70_000}}), 413),
+        ("POST", "/login", json.dumps({"name": "x" * 70_000}), 413),
+        # JSON nested deeper than json.loads can recurse was a 500 (RecursionError)
+        ("POST", "/api/calls", "[" * 5000 + "]" * 5000, 400),
+        ("POST", "/api/accounts", '{"a":' * 5000 + "0" + "}" * 5000, 400),
+        ("POST", "/login", "[" * 5000 + "]" * 5000, 400),
+        # an integer literal over Python's 4300-digit limit was a 500 (ValueError, not JSONDecodeError)
+        ("POST", "/api/calls", '{"meta": {"n": ' + "1" * 5000 + "}}", 400),
+        # an id that cannot match the route ({ and } are outside aiohttp's segment pattern): plain-text 404
+        ("GET", "/api/accounts/%7B/dial-check", None, 404),
+        ("DELETE", "/api/calls", None, 405),
+        # an outbox id beyond SQLite's integer range was a 500 (OverflowError in the query)
+        ("POST", "/api/outbox/9223372036854775808/retry", None, 404),
+        ("GET", "/api/outbox/99999999999999999999", None, 404),
+    ],
+)
+async def test_api_errors_are_json_saying_why(
+    light_server: Server, method: str, path: str, body: str | None, status: int
+) -> None:
     got, reply = await _raw(light_server, method, path, body)
     assert got == status, reply
     assert isinstance(reply, dict) and isinstance(reply.get("error"), str) and reply["error"], reply
@@ -125,8 +130,15 @@ def test_rtp_emits_nothing_after_its_failure_close() -> None:
 async def test_dial_check_at_the_ends_of_the_calendar_is_a_400(light_server: Server, at: str) -> None:
     """`at` parsed, but the history window (`at` minus HISTORY_DAYS) or the local-time arithmetic overflowed:
     a 500 (OverflowError) instead of a 400 saying the time is out of range."""
-    account = {"id": "acct-edge", "name": "x", "principal": 100, "total_due": 100, "overdue_days": 1,
-               "currency": "CNY", "timezone": "Asia/Shanghai"}
+    account = {
+        "id": "acct-edge",
+        "name": "x",
+        "principal": 100,
+        "total_due": 100,
+        "overdue_days": 1,
+        "currency": "CNY",
+        "timezone": "Asia/Shanghai",
+    }
     assert (await light_server.post("/api/accounts", account))[0] == 201, account
     status, reply = await _raw(light_server, "GET", f"/api/accounts/acct-edge/dial-check?at={quote(at)}")
     assert status == 400 and "out of range" in reply["error"], reply

@@ -62,8 +62,16 @@ async def decode_call(engine: AsrEngine, call_id: str, path: Path, language: str
     n = rate // 50
     for i in range(0, len(audio), n):
         for ch, s in enumerate(streams):
-            s.feed(AudioFrame(call_id=call_id, speaker=s.speaker, start=i / rate, sample_rate=rate,
-                              pcm=audio[i:i + n, ch].copy().tobytes(), received_at=time.monotonic()))
+            s.feed(
+                AudioFrame(
+                    call_id=call_id,
+                    speaker=s.speaker,
+                    start=i / rate,
+                    sample_rate=rate,
+                    pcm=audio[i : i + n, ch].copy().tobytes(),
+                    received_at=time.monotonic(),
+                )
+            )
         if i % (n * 25) == 0:
             await asyncio.sleep(0)  # let the decode tasks run
     for s in streams:

@@ -36,20 +36,49 @@ def render(text: str, speaker: str, rate: int) -> np.ndarray:
     voice, speed, pitch = VOICES[speaker]
     raw = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     out = subprocess.run(
         # -R: sox dithers when it resamples, with a random seed unless told to be repeatable
-        ["sox", "-R", "-t", "wav", "-", "-t", "raw", "-r", str(rate), "-c", "1", "-b", "16", "-e", "signed-integer",
-         "-L", "-"],
-        input=raw, check=True, capture_output=True,
+        [
+            "sox",
+            "-R",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "raw",
+            "-r",
+            str(rate),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            "-L",
+            "-",
+        ],
+        input=raw,
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(out, dtype="<i2").astype(np.int32)
 
 
-def make_call(path: Path, turns: list[Turn] | None = None, *, rate: int = 8000, gap: float = 0.9,
-              lead: float = 0.5, tail: float = 1.5, seed: int = 7, noise: float = 6.0,
-              gap_jitter: float = 0.0) -> list[tuple[str, float, float, str]]:
+def make_call(
+    path: Path,
+    turns: list[Turn] | None = None,
+    *,
+    rate: int = 8000,
+    gap: float = 0.9,
+    lead: float = 0.5,
+    tail: float = 1.5,
+    seed: int = 7,
+    noise: float = 6.0,
+    gap_jitter: float = 0.0,
+) -> list[tuple[str, float, float, str]]:
     """Write a stereo call WAV; return the timeline [(speaker, start, end, text)].
 
     `noise` is the line hiss (standard deviation in 16-bit units); `gap_jitter` adds a random
@@ -63,7 +92,7 @@ def make_call(path: Path, turns: list[Turn] | None = None, *, rate: int = 8000, 
     timeline = []
     pos = int(lead * rate)
     for (t, clip), pause in zip(clips, gaps, strict=True):
-        chans[t.speaker][pos:pos + len(clip)] += clip
+        chans[t.speaker][pos : pos + len(clip)] += clip
         timeline.append((t.speaker, pos / rate, (pos + len(clip)) / rate, t.text))
         pos += len(clip) + int(pause * rate)
     for ch in chans.values():  # a quiet line hiss, as a phone line has

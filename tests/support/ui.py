@@ -13,8 +13,16 @@ from assist.web.browser.hub import BrowserHub
 from tests.conftest import Server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def password_of(name: str) -> str:
@@ -82,9 +90,13 @@ class WsClient:
             await asyncio.sleep(0.02)
 
     def events(self, type_: str | None = None, call_id: str | None = None) -> list[dict[str, Any]]:
-        return [m["event"] for m in self.messages if m["type"] == "event"
-                and (type_ is None or m["event"]["type"] == type_)
-                and (call_id is None or m["event"]["call_id"] == call_id)]
+        return [
+            m["event"]
+            for m in self.messages
+            if m["type"] == "event"
+            and (type_ is None or m["event"]["type"] == type_)
+            and (call_id is None or m["event"]["call_id"] == call_id)
+        ]
 
     def of(self, type_: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m["type"] == type_]
@@ -109,6 +121,11 @@ async def in_viewport(page: Any, locator: Any, within: Any | None = None) -> boo
     else:
         size = page.viewport_size
         outer = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
-    return bool(box["width"] > 0 and box["height"] > 0 and box["x"] >= outer["x"] - 0.5 and box["y"] >= outer["y"] - 0.5
-                and box["x"] + box["width"] <= outer["x"] + outer["width"] + 0.5
-                and box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5)
+    return bool(
+        box["width"] > 0
+        and box["height"] > 0
+        and box["x"] >= outer["x"] - 0.5
+        and box["y"] >= outer["y"] - 0.5
+        and box["x"] + box["width"] <= outer["x"] + outer["width"] + 0.5
+        and box["y"] + box["height"] <= outer["y"] + outer["height"] + 0.5
+    )

@@ -15,15 +15,38 @@ from assist.coach.detectors.signals import CustomerSignals
 from assist.coach.detectors.temperament import Temperament
 
 __all__ = [
-    "AccountCard", "CallContext", "CallState", "CallTime", "Compliance", "CustomerSignals", "Detector",
-    "Disclosure", "PaymentChannel", "PlanHelper", "PromiseToPay", "Risk", "SegmentView", "SensitiveData",
-    "Temperament", "default_detectors", "mask_segment",
+    "AccountCard",
+    "CallContext",
+    "CallState",
+    "CallTime",
+    "Compliance",
+    "CustomerSignals",
+    "Detector",
+    "Disclosure",
+    "PaymentChannel",
+    "PlanHelper",
+    "PromiseToPay",
+    "Risk",
+    "SegmentView",
+    "SensitiveData",
+    "Temperament",
+    "default_detectors",
+    "mask_segment",
 ]
 
 
 def default_detectors() -> list[Detector]:
     """Customer-side state first (who is on the line), then agent-side checks, then the rest."""
     return [
-        CallTime(), AccountCard(), SensitiveData(), CustomerSignals(), Compliance(), PaymentChannel(),
-        Disclosure(), Temperament(), Risk(), PromiseToPay(), PlanHelper(),
+        CallTime(),
+        AccountCard(),
+        SensitiveData(),
+        CustomerSignals(),
+        Compliance(),
+        PaymentChannel(),
+        Disclosure(),
+        Temperament(),
+        Risk(),
+        PromiseToPay(),
+        PlanHelper(),
     ]

@@ -49,15 +49,30 @@ class AccountCard(Detector):
         data = card_data(state)
         data["reason"] = reason
         text = state.pb.text(
-            state.pb.account_card.text, name=acc.name, principal=_money(acc.principal),
-            interest=_money(acc.interest), penalty=_money(acc.penalty), total_due=_money(acc.total_due),
-            overdue_days=acc.overdue_days, stage=acc.stage or "", currency=data["currency"],
-            due_date=data["due_date"] or "-", broken_promises=acc.broken_promises,
+            state.pb.account_card.text,
+            name=acc.name,
+            principal=_money(acc.principal),
+            interest=_money(acc.interest),
+            penalty=_money(acc.penalty),
+            total_due=_money(acc.total_due),
+            overdue_days=acc.overdue_days,
+            stage=acc.stage or "",
+            currency=data["currency"],
+            due_date=data["due_date"] or "-",
+            broken_promises=acc.broken_promises,
             contacts=data["contacts"],
         )
-        state.emit("account_card", text, severity="info", audience="agent", segments=segments, quote=quote,
-                   data=data, key=f"account_card:{reason}",
-                   interval=0 if reason == "start" else state.pb.settings.card_repeat_interval)
+        state.emit(
+            "account_card",
+            text,
+            severity="info",
+            audience="agent",
+            segments=segments,
+            quote=quote,
+            data=data,
+            key=f"account_card:{reason}",
+            interval=0 if reason == "start" else state.pb.settings.card_repeat_interval,
+        )
 
     def start(self, state: CallState) -> None:
         self._show(state, reason="start")

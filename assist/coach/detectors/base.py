@@ -76,8 +76,7 @@ class SegmentView:
     @property
     def dates(self) -> list[DateMention]:
         if self._dates is None:
-            self._dates = find_dates(self.text, self.language, self.today,
-                                     next_weekday=self.next_weekday)  # type: ignore[arg-type]
+            self._dates = find_dates(self.text, self.language, self.today, next_weekday=self.next_weekday)  # type: ignore[arg-type]
         return self._dates
 
     def token_of_char(self, pos: int) -> int:
@@ -123,12 +122,23 @@ class CallState:
             return text[:limit]
         mid = (hit.start + hit.end) // 2
         lo = max(0, min(mid - limit // 2, len(text) - limit))
-        return text[lo:lo + limit]
+        return text[lo : lo + limit]
 
-    def emit(self, kind: str, text: str, *, severity: Severity = "info", audience: Audience = "agent",
-             rule: str | None = None, segments: list[str] | None = None, quote: str = "",
-             data: dict[str, Any] | None = None, key: str | None = None, interval: float | None = None,
-             once: str | None = None) -> Prompt | None:
+    def emit(
+        self,
+        kind: str,
+        text: str,
+        *,
+        severity: Severity = "info",
+        audience: Audience = "agent",
+        rule: str | None = None,
+        segments: list[str] | None = None,
+        quote: str = "",
+        data: dict[str, Any] | None = None,
+        key: str | None = None,
+        interval: float | None = None,
+        once: str | None = None,
+    ) -> Prompt | None:
         """Queue a prompt unless the same `key` was emitted within `interval` seconds (default: the
         playbook's repeat interval) or `once` was already used."""
         if once is not None:
@@ -147,9 +157,17 @@ class CallState:
         r = self.pb.rule(rule)
         when = self.wall()
         p = Prompt(
-            call_id=self.ctx.call_id, at=when, created_at=when, kind=kind, severity=severity, audience=audience,
-            text=text, evidence=Evidence(segment_ids=segments or [], quote=quote), rule=rule,
-            source=r.source if r else None, data=data or {},
+            call_id=self.ctx.call_id,
+            at=when,
+            created_at=when,
+            kind=kind,
+            severity=severity,
+            audience=audience,
+            text=text,
+            evidence=Evidence(segment_ids=segments or [], quote=quote),
+            rule=rule,
+            source=r.source if r else None,
+            data=data or {},
         )
         self.out.append(p)
         return p

@@ -15,8 +15,9 @@ class CallTime(Detector):
     def start(self, state: CallState) -> None:
         ctx, pb = state.ctx, state.pb
         if ctx.direction == "inbound":
-            state.findings.call_time = CallTimeFinding(allowed=True, warning=False,
-                                                       reason=pb.text(pb.call_time.inbound_text))
+            state.findings.call_time = CallTimeFinding(
+                allowed=True, warning=False, reason=pb.text(pb.call_time.inbound_text)
+            )
             return
         history = ctx.history
         if history is None and ctx.account is not None:
@@ -25,16 +26,41 @@ class CallTime(Detector):
             history = history.before(ctx.started_at, exclude_call=ctx.call_id)
         dc = dial_check(ctx.account, history or ContactHistory(), ctx.started_at, pb)
         state.findings.call_time = CallTimeFinding(
-            allowed=dc.allowed, warning=dc.warning, reason=dc.reason, rules=dc.rules, remaining=dc.remaining,
-            next_allowed_at=dc.next_allowed_at, local_time=dc.local_time,
+            allowed=dc.allowed,
+            warning=dc.warning,
+            reason=dc.reason,
+            rules=dc.rules,
+            remaining=dc.remaining,
+            next_allowed_at=dc.next_allowed_at,
+            local_time=dc.local_time,
         )
         data = dc.model_dump(mode="json")
         if not dc.allowed:
-            state.emit("call_time", dc.reason, severity="critical", audience="both",
-                       rule=dc.rules[0] if dc.rules else None, data=data, key="call_time")
+            state.emit(
+                "call_time",
+                dc.reason,
+                severity="critical",
+                audience="both",
+                rule=dc.rules[0] if dc.rules else None,
+                data=data,
+                key="call_time",
+            )
         elif dc.warning:
-            state.emit("call_time", dc.reason, severity="high", audience="agent",
-                       rule=dc.rules[0] if dc.rules else None, data=data, key="call_time")
+            state.emit(
+                "call_time",
+                dc.reason,
+                severity="high",
+                audience="agent",
+                rule=dc.rules[0] if dc.rules else None,
+                data=data,
+                key="call_time",
+            )
         elif dc.remaining:
-            state.emit("call_time", f"{dc.reason} {dc.remaining}".strip(), severity="info", audience="agent",
-                       data=data, key="call_time")
+            state.emit(
+                "call_time",
+                f"{dc.reason} {dc.remaining}".strip(),
+                severity="info",
+                audience="agent",
+                data=data,
+                key="call_time",
+            )

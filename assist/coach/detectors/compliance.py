@@ -20,8 +20,17 @@ from assist.coach.playbook import ViolationSpec
 from assist.events import Severity
 
 
-def record_violation(state: CallState, view: SegmentView, *, kind: str, check: str, rule: str,
-                     severity: Severity, text: str, hit: Hit | None) -> None:
+def record_violation(
+    state: CallState,
+    view: SegmentView,
+    *,
+    kind: str,
+    check: str,
+    rule: str,
+    severity: Severity,
+    text: str,
+    hit: Hit | None,
+) -> None:
     """Alert (de-duplicated) and, for a final segment, add the finding once per (kind, segment)."""
     seg_id = view.seg.segment_id
     state.segment_kinds.setdefault(seg_id, set()).add(kind)
@@ -30,19 +39,33 @@ def record_violation(state: CallState, view: SegmentView, *, kind: str, check: s
     r = state.pb.rule(rule)
     prompt_kind = "payment_channel" if kind == "payment_channel" else "compliance"
     state.emit(
-        prompt_kind, state.pb.text(text, quote=quote, match=matched, rule=rule, title=r.title if r else rule),
-        severity=severity, audience="both", rule=rule, segments=[seg_id], quote=quote,
+        prompt_kind,
+        state.pb.text(text, quote=quote, match=matched, rule=rule, title=r.title if r else rule),
+        severity=severity,
+        audience="both",
+        rule=rule,
+        segments=[seg_id],
+        quote=quote,
         data={"violation": kind, "check": check, "speaker": view.speaker, "match": matched},
-        key=f"violation:{check}", once=f"violation:{check}:{seg_id}",
+        key=f"violation:{check}",
+        once=f"violation:{check}:{seg_id}",
     )
     if view.final and view.index is not None:
         state.violating_segments.add(seg_id)
         if not any(v.kind == kind and v.segment_id == seg_id for v in state.findings.violations):
-            state.findings.violations.append(Violation(
-                kind=kind,
-                segment=view.index, segment_id=seg_id, quote=quote, rule=rule, source=r.source if r else None,
-                severity=severity, check=check, at=view.seg.start,
-            ))
+            state.findings.violations.append(
+                Violation(
+                    kind=kind,
+                    segment=view.index,
+                    segment_id=seg_id,
+                    quote=quote,
+                    rule=rule,
+                    source=r.source if r else None,
+                    severity=severity,
+                    check=check,
+                    at=view.seg.start,
+                )
+            )
 
 
 def run_specs(specs: list[ViolationSpec], view: SegmentView, state: CallState) -> None:
@@ -57,8 +80,16 @@ def run_specs(specs: list[ViolationSpec], view: SegmentView, state: CallState) -
             continue
         hit = state.pb.phrases(f"violation:{spec.id}").find(view.tokens)
         if hit is not None:
-            record_violation(state, view, kind=spec.kind, check=spec.id, rule=spec.rule, severity=spec.severity,
-                             text=spec.text, hit=hit)
+            record_violation(
+                state,
+                view,
+                kind=spec.kind,
+                check=spec.id,
+                rule=spec.rule,
+                severity=spec.severity,
+                text=spec.text,
+                hit=hit,
+            )
 
 
 class Compliance(Detector):
@@ -84,8 +115,16 @@ class Compliance(Detector):
         if hit is not None and tp.debtor_refs and not self._about_debtor(view, state):
             hit = None  # a proverb (欠钱还钱天经地义) is not a disclosure about the debtor
         if hit is not None:
-            record_violation(state, view, kind="third_party_disclosure", check="third_party",
-                             rule=tp.rule, severity=tp.severity, text=tp.text, hit=hit)
+            record_violation(
+                state,
+                view,
+                kind="third_party_disclosure",
+                check="third_party",
+                rule=tp.rule,
+                severity=tp.severity,
+                text=tp.text,
+                hit=hit,
+            )
 
     def _looking_back(self, state: CallState) -> None:
         """The person on the line has just said they are not the debtor: whatever the agent said

@@ -53,8 +53,11 @@ class Disclosure(Detector):
             return
         pb = state.pb
         ticked: list[str] = []
-        kinds = state.segment_kinds.get(view.seg.segment_id, set()) if view.seg.segment_id in \
-            state.violating_segments else set()
+        kinds = (
+            state.segment_kinds.get(view.seg.segment_id, set())
+            if view.seg.segment_id in state.violating_segments
+            else set()
+        )
         for item in pb.disclosures.items:
             st = state.findings.disclosures[item.key]
             if st.done:
@@ -65,13 +68,21 @@ class Disclosure(Detector):
                 st.done, st.at, st.segment_id = True, round(view.seg.start, 2), view.seg.segment_id
                 ticked.append(item.key)
         if ticked:
-            labels = "、".join(state.findings.disclosures[k].label for k in ticked) if pb.is_chinese else \
-                ", ".join(state.findings.disclosures[k].label for k in ticked)
+            labels = (
+                "、".join(state.findings.disclosures[k].label for k in ticked)
+                if pb.is_chinese
+                else ", ".join(state.findings.disclosures[k].label for k in ticked)
+            )
             if pb.disclosures.ticked_text:
-                state.emit("disclosure", pb.text(pb.disclosures.ticked_text, items=labels), severity="info",
-                           audience="agent", segments=[view.seg.segment_id],
-                           data={"checklist": self.checklist(state), "ticked": ticked},
-                           key=f"disclosure:ticked:{','.join(ticked)}")
+                state.emit(
+                    "disclosure",
+                    pb.text(pb.disclosures.ticked_text, items=labels),
+                    severity="info",
+                    audience="agent",
+                    segments=[view.seg.segment_id],
+                    data={"checklist": self.checklist(state), "ticked": ticked},
+                    key=f"disclosure:ticked:{','.join(ticked)}",
+                )
         if pb.phrases("disclosure:closing").find(view.tokens) is not None:
             state.closing_seen = True
             self._remind(state, closing=True, segments=[view.seg.segment_id])
@@ -88,8 +99,9 @@ class Disclosure(Detector):
             spans = [(h.tok_start, h.tok_end) for h in ps.hits(view.tokens)]
             amounts = [self._span(view, a.start, a.end) for a in view.amounts]
             # the date must belong to a payment word (请在15号前还款) or an amount (下周五 一万)
-            return any(_gap(d, h) <= 3 for d in dates for h in spans) or \
-                any(_gap(d, a) <= 6 for d in dates for a in amounts)
+            return any(_gap(d, h) <= 3 for d in dates for h in spans) or any(
+                _gap(d, a) <= 6 for d in dates for a in amounts
+            )
         if item.patterns and ps.find(view.tokens) is not None:
             return True
         if item.all_of:
@@ -127,8 +139,9 @@ class Disclosure(Detector):
     def tick(self, t: float, state: CallState) -> None:
         self._remind(state, closing=False, due_by=t)
 
-    def _remind(self, state: CallState, *, closing: bool, due_by: float | None = None,
-                segments: list[str] | None = None) -> None:
+    def _remind(
+        self, state: CallState, *, closing: bool, due_by: float | None = None, segments: list[str] | None = None
+    ) -> None:
         if state.third_party and not state.right_party:
             return
         if closing:
@@ -143,8 +156,13 @@ class Disclosure(Detector):
         labels = sep.join(state.findings.disclosures[k].label for k in missing)
         template = pb.disclosures.closing_text if closing else pb.disclosures.reminder_text
         rules = sorted({state.findings.disclosures[k].rule or "" for k in missing} - {""})
-        state.emit("disclosure", pb.text(template, missing=labels),
-                   severity="high" if closing else pb.disclosures.severity, audience="agent",
-                   rule=rules[0] if len(rules) == 1 else None, segments=segments or [],
-                   data={"checklist": self.checklist(state), "missing": missing, "closing": closing},
-                   key=f"disclosure:{'closing' if closing else 'reminder'}:{','.join(missing)}")
+        state.emit(
+            "disclosure",
+            pb.text(template, missing=labels),
+            severity="high" if closing else pb.disclosures.severity,
+            audience="agent",
+            rule=rules[0] if len(rules) == 1 else None,
+            segments=segments or [],
+            data={"checklist": self.checklist(state), "missing": missing, "closing": closing},
+            key=f"disclosure:{'closing' if closing else 'reminder'}:{','.join(missing)}",
+        )

@@ -49,6 +49,14 @@ class PaymentChannel(Detector):
                 if near:
                     hit = near[-1]
                     hit.end = max(hit.end, amt.end)
-                    record_violation(state, view, kind=kind, check=f"overdemand:{kind}", rule=rule,
-                                     severity=spec.severity, text=state.pb.text(text, **money), hit=hit)
+                    record_violation(
+                        state,
+                        view,
+                        kind=kind,
+                        check=f"overdemand:{kind}",
+                        rule=rule,
+                        severity=spec.severity,
+                        text=state.pb.text(text, **money),
+                        hit=hit,
+                    )
                     return

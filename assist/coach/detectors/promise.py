@@ -95,8 +95,9 @@ class PromiseToPay(Detector):
 
     # ------------------------------------------------------------------ parsing
 
-    def _amount(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1,
-                until: int | None = None) -> float | None:
+    def _amount(
+        self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1, until: int | None = None
+    ) -> float | None:
         pb = state.pb
         owed = pb.phrases("promise:owed").hits(view.tokens)
         amounts = []
@@ -116,8 +117,9 @@ class PromiseToPay(Detector):
             return state.account.total_due
         return None
 
-    def _date(self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1,
-              until: int | None = None) -> date | None:
+    def _date(
+        self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1, until: int | None = None
+    ) -> date | None:
         today = view.today
         dates = _before([d for d in view.dates if today <= d.date <= today + timedelta(days=400)], until, view)
         revised = [d for d in dates if view.token_of_char(d.start) >= after] if after >= 0 else []
@@ -137,8 +139,9 @@ class PromiseToPay(Detector):
             return True
         return pb.phrases("promise:past").find(view.tokens) is not None
 
-    def _read(self, view: SegmentView, state: CallState, offer: _Part | None, context: _Part | None,
-              asked: bool) -> _Reading | None:
+    def _read(
+        self, view: SegmentView, state: CallState, offer: _Part | None, context: _Part | None, asked: bool
+    ) -> _Reading | None:
         """Amount, date and whether the utterance commits (or accepts an offer); None when it says
         nothing about the next payment."""
         pb = state.pb
@@ -157,12 +160,17 @@ class PromiseToPay(Detector):
         if not commits and amount is not None and when is not None and not question:
             commits = [Hit("amount+date", 0, 0, 0, 0)]  # "six hundred on the thirtieth": concrete enough
         if offer is not None and short and pb.phrases("promise:affirm").find(view.tokens) is not None:
-            return _Reading(amount if amount is not None else offer.amount,
-                            when if when is not None else offer.date, True, confirmed=True)
+            return _Reading(
+                amount if amount is not None else offer.amount,
+                when if when is not None else offer.date,
+                True,
+                confirmed=True,
+            )
         if offer is not None and short and (amount is None) != (when is None):
             # a counter-offer to the agent's offer (五千太多了 三千吧): the other piece is the offer's
-            return _Reading(amount if amount is not None else offer.amount,
-                            when if when is not None else offer.date, True)
+            return _Reading(
+                amount if amount is not None else offer.amount, when if when is not None else offer.date, True
+            )
         if not commits and not (asked and short and (amount is not None or when is not None)):
             return None
         if asked and short and context is not None:  # the answer to "那15号还多少呢" carries its date
@@ -212,8 +220,13 @@ class PromiseToPay(Detector):
         if p.segs is None:
             p.segs, p.quotes, p.age = [], [], 0
         current = state.findings.promise
-        revising = r.commits and current is not None and p.amount is None and p.date is None and \
-            state.pb.phrases("promise:correction").find(view.tokens) is not None
+        revising = (
+            r.commits
+            and current is not None
+            and p.amount is None
+            and p.date is None
+            and state.pb.phrases("promise:correction").find(view.tokens) is not None
+        )
         if r.amount is not None:
             p.amount = r.amount
         elif revising and current is not None:
@@ -238,13 +251,21 @@ class PromiseToPay(Detector):
         tmpl = pb.promise.partial_text
         if not tmpl:
             return
-        state.emit("promise", pb.text(tmpl, missing=pb.texts.get(f"promise_missing_{missing}", missing),
-                                      amount=_fmt_amount(p.amount) if p.amount else "",
-                                      date=p.date.isoformat() if p.date else ""),
-                   severity="info", audience="agent", segments=[view.seg.segment_id],
-                   quote=state.quote(view.text), data={"amount": p.amount, "date": str(p.date or "") or None,
-                                                       "complete": False},
-                   key=f"promise:partial:{missing}")
+        state.emit(
+            "promise",
+            pb.text(
+                tmpl,
+                missing=pb.texts.get(f"promise_missing_{missing}", missing),
+                amount=_fmt_amount(p.amount) if p.amount else "",
+                date=p.date.isoformat() if p.date else "",
+            ),
+            severity="info",
+            audience="agent",
+            segments=[view.seg.segment_id],
+            quote=state.quote(view.text),
+            data={"amount": p.amount, "date": str(p.date or "") or None, "complete": False},
+            key=f"promise:partial:{missing}",
+        )
 
     @staticmethod
     def _leads(view: SegmentView, state: CallState) -> list[Hit]:
@@ -282,11 +303,13 @@ class PromiseToPay(Detector):
             ctx_amount = [a.value for a in view.amounts]
             ctx_dates = [d.date for d in view.dates if d.date >= view.today]
             if ctx_amount or ctx_dates:
-                self.context = _Part(amount=ctx_amount[0] if ctx_amount else None,
-                                     date=ctx_dates[0] if ctx_dates else None)
+                self.context = _Part(
+                    amount=ctx_amount[0] if ctx_amount else None, date=ctx_dates[0] if ctx_dates else None
+                )
         commits = pb.phrases("promise:commit").hits(view.tokens) + self._leads(view, state)
-        offer_marker = pb.phrases("promise:offer").find(view.tokens) is not None or \
-            view.text.rstrip().endswith(("?", "？"))
+        offer_marker = pb.phrases("promise:offer").find(view.tokens) is not None or view.text.rstrip().endswith(
+            ("?", "？")
+        )
         concrete = bool(view.amounts) and any(d.date >= view.today for d in view.dates)
         if not (offer_marker and commits) and not concrete:
             return
@@ -305,8 +328,9 @@ class PromiseToPay(Detector):
     @staticmethod
     def _names(view: SegmentView, amount: float, when: str) -> bool:
         """The segment says both this amount and this date."""
-        return any(abs(a.value - amount) < 0.005 for a in view.amounts) and \
-            any(d.date.isoformat() == when for d in view.dates)
+        return any(abs(a.value - amount) < 0.005 for a in view.amounts) and any(
+            d.date.isoformat() == when for d in view.dates
+        )
 
     def _check_readback(self, view: SegmentView, state: CallState) -> None:
         """The agent's first turn after a promise: read back (amount and date said) or remind once."""
@@ -322,19 +346,34 @@ class PromiseToPay(Detector):
             return
         pb = state.pb
         if pb.promise.readback_text:
-            state.emit("promise", pb.text(pb.promise.readback_text, amount=_fmt_amount(f.promise.amount),
-                                          date=f.promise.date, currency=pb.currency),
-                       severity="info", audience="agent", segments=list(f.promise.segment_ids),
-                       quote=f.promise.quote, data={"amount": f.promise.amount, "date": f.promise.date,
-                                                    "readback": True, "complete": False},
-                       key=f"promise:readback:{f.promise.amount}:{f.promise.date}")
+            state.emit(
+                "promise",
+                pb.text(
+                    pb.promise.readback_text,
+                    amount=_fmt_amount(f.promise.amount),
+                    date=f.promise.date,
+                    currency=pb.currency,
+                ),
+                severity="info",
+                audience="agent",
+                segments=list(f.promise.segment_ids),
+                quote=f.promise.quote,
+                data={"amount": f.promise.amount, "date": f.promise.date, "readback": True, "complete": False},
+                key=f"promise:readback:{f.promise.amount}:{f.promise.date}",
+            )
 
     # ------------------------------------------------------------------ the finding
 
     def _promise(self, p: _Part, view: SegmentView, state: CallState) -> None:
         assert p.amount is not None and p.date is not None
-        finding = PromiseFinding(amount=round(p.amount, 2), date=p.date.isoformat(), quote=" / ".join(p.quotes or []),
-                                 segment_ids=list(p.segs or []), at=view.seg.end, confirmed_by_agent=p.confirmed)
+        finding = PromiseFinding(
+            amount=round(p.amount, 2),
+            date=p.date.isoformat(),
+            quote=" / ".join(p.quotes or []),
+            segment_ids=list(p.segs or []),
+            at=view.seg.end,
+            confirmed_by_agent=p.confirmed,
+        )
         f = state.findings
         further = state.pb.phrases("promise:further").find(view.tokens) is not None
         if f.promise is None or not further:
@@ -344,15 +383,19 @@ class PromiseToPay(Detector):
             f.promises.append(finding)
         self._card(p.amount, p.date, list(p.segs or []), finding.quote, p.confirmed, state)
 
-    def _card(self, amount: float, when: date, segs: list[str], quote: str, confirmed: bool,
-              state: CallState) -> None:
+    def _card(self, amount: float, when: date, segs: list[str], quote: str, confirmed: bool, state: CallState) -> None:
         pb = state.pb
         template = pb.promise.confirmed_text if confirmed and pb.promise.confirmed_text else pb.promise.text
-        state.emit("promise", pb.text(template, amount=_fmt_amount(amount), date=when.isoformat(),
-                                      currency=pb.currency),
-                   severity="info", audience="agent", segments=segs, quote=quote,
-                   data={"amount": round(amount, 2), "date": when.isoformat(), "complete": True,
-                         "confirmed": confirmed}, key=f"promise:{round(amount, 2)}:{when.isoformat()}")
+        state.emit(
+            "promise",
+            pb.text(template, amount=_fmt_amount(amount), date=when.isoformat(), currency=pb.currency),
+            severity="info",
+            audience="agent",
+            segments=segs,
+            quote=quote,
+            data={"amount": round(amount, 2), "date": when.isoformat(), "complete": True, "confirmed": confirmed},
+            key=f"promise:{round(amount, 2)}:{when.isoformat()}",
+        )
 
 
 class PlanHelper(Detector):
@@ -370,17 +413,36 @@ class PlanHelper(Detector):
         if not asked and not (hardship and not state.findings.plan_offered):
             return
         cfg = pb.plans
-        opts = payment_plans(state.account, view.today, counts=cfg.instalments,
-                             first_payment_days=cfg.first_payment_days, min_instalment=cfg.min_instalment,
-                             interval=cfg.interval)
+        opts = payment_plans(
+            state.account,
+            view.today,
+            counts=cfg.instalments,
+            first_payment_days=cfg.first_payment_days,
+            min_instalment=cfg.min_instalment,
+            interval=cfg.interval,
+        )
         if not opts:
             return
         sep = "；" if pb.is_chinese else "; "
-        lines = sep.join(pb.text(cfg.option_text, count=o.count, each=_fmt_amount(o.amount_each),
-                                 first=o.first_date.isoformat(), total=_fmt_amount(o.total)) for o in opts)
-        p = state.emit("plan", pb.text(cfg.text, options=lines, total_due=_fmt_amount(state.account.total_due)),
-                       severity="info", audience="agent", segments=[view.seg.segment_id],
-                       quote=state.quote(view.text), data={"options": [o.model_dump(mode="json") for o in opts]},
-                       key="plan")
+        lines = sep.join(
+            pb.text(
+                cfg.option_text,
+                count=o.count,
+                each=_fmt_amount(o.amount_each),
+                first=o.first_date.isoformat(),
+                total=_fmt_amount(o.total),
+            )
+            for o in opts
+        )
+        p = state.emit(
+            "plan",
+            pb.text(cfg.text, options=lines, total_due=_fmt_amount(state.account.total_due)),
+            severity="info",
+            audience="agent",
+            segments=[view.seg.segment_id],
+            quote=state.quote(view.text),
+            data={"options": [o.model_dump(mode="json") for o in opts]},
+            key="plan",
+        )
         if p is not None:
             state.findings.plan_offered = True

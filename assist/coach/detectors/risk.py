@@ -17,19 +17,44 @@ def _fmt(v: float) -> str:
 class Risk(Detector):
     name = "risk"
 
-    def _raise(self, state: CallState, kind: str, detail: str, *, rule: str, action: str, text: str,
-               severity: Severity, audience: Audience, view: SegmentView | None = None, quote: str = "",
-               data: dict[str, object] | None = None) -> None:
+    def _raise(
+        self,
+        state: CallState,
+        kind: str,
+        detail: str,
+        *,
+        rule: str,
+        action: str,
+        text: str,
+        severity: Severity,
+        audience: Audience,
+        view: SegmentView | None = None,
+        quote: str = "",
+        data: dict[str, object] | None = None,
+    ) -> None:
         if any(r.kind == kind for r in state.findings.risks):
             return
-        state.findings.risks.append(RiskFinding(
-            kind=kind,
-            detail=detail, rule=rule, action=action, at=view.seg.start if view else 0.0,
-            segment_id=view.seg.segment_id if view else None,
-        ))
-        state.emit("risk", state.pb.text(text, detail=detail, action=action, quote=quote), severity=severity,
-                   audience=audience, rule=rule, segments=[view.seg.segment_id] if view else [], quote=quote,
-                   data={"risk": kind, "detail": detail, "action": action, **(data or {})}, key=f"risk:{kind}")
+        state.findings.risks.append(
+            RiskFinding(
+                kind=kind,
+                detail=detail,
+                rule=rule,
+                action=action,
+                at=view.seg.start if view else 0.0,
+                segment_id=view.seg.segment_id if view else None,
+            )
+        )
+        state.emit(
+            "risk",
+            state.pb.text(text, detail=detail, action=action, quote=quote),
+            severity=severity,
+            audience=audience,
+            rule=rule,
+            segments=[view.seg.segment_id] if view else [],
+            quote=quote,
+            data={"risk": kind, "detail": detail, "action": action, **(data or {})},
+            key=f"risk:{kind}",
+        )
 
     def start(self, state: CallState) -> None:
         acc = state.account
@@ -42,10 +67,24 @@ class Risk(Detector):
         if hr.min_overdue_days is not None and acc.overdue_days >= hr.min_overdue_days:
             reasons.append(("overdue_days", str(acc.overdue_days)))
         if reasons:
-            detail = state.pb.text(hr.text, total_due=_fmt(acc.total_due), overdue_days=acc.overdue_days,
-                                   stage=acc.stage or "", action=hr.action)
-            self._raise(state, "high_risk", detail, rule=hr.rule, action=hr.action, text="{detail}",
-                        severity=hr.severity, audience=hr.audience, data={"reasons": dict(reasons)})
+            detail = state.pb.text(
+                hr.text,
+                total_due=_fmt(acc.total_due),
+                overdue_days=acc.overdue_days,
+                stage=acc.stage or "",
+                action=hr.action,
+            )
+            self._raise(
+                state,
+                "high_risk",
+                detail,
+                rule=hr.rule,
+                action=hr.action,
+                text="{detail}",
+                severity=hr.severity,
+                audience=hr.audience,
+                data={"reasons": dict(reasons)},
+            )
 
     @staticmethod
     def _disputing(view: SegmentView, state: CallState) -> bool:
@@ -63,15 +102,35 @@ class Risk(Detector):
             hit = None  # "I won't pay for something I didn't borrow" is a dispute, not wilful default
         if hit is not None:
             q = state.quote(view.text, hit)
-            self._raise(state, "wilful_default", q, rule=wd.rule, action=wd.action, text=wd.text,
-                        severity=wd.severity, audience=wd.audience, view=view, quote=q)
+            self._raise(
+                state,
+                "wilful_default",
+                q,
+                rule=wd.rule,
+                action=wd.action,
+                text=wd.text,
+                severity=wd.severity,
+                audience=wd.audience,
+                view=view,
+                quote=q,
+            )
         hs = pb.risk.hardship
         for cat_id, cat in hs.categories.items():
             h = pb.phrases(f"risk:hardship:{cat_id}").find(view.tokens)
             if h is not None:
                 q = state.quote(view.text, h)
                 state.extra.setdefault("hardship", cat.label)
-                self._raise(state, "hardship", f"{cat.label}: {q}", rule=hs.rule, action=hs.action, text=hs.text,
-                            severity=hs.severity, audience=hs.audience, view=view, quote=q,
-                            data={"category": cat_id, "label": cat.label})
+                self._raise(
+                    state,
+                    "hardship",
+                    f"{cat.label}: {q}",
+                    rule=hs.rule,
+                    action=hs.action,
+                    text=hs.text,
+                    severity=hs.severity,
+                    audience=hs.audience,
+                    view=view,
+                    quote=q,
+                    data={"category": cat_id, "label": cat.label},
+                )
                 break

@@ -49,17 +49,18 @@ def find_sensitive(text: str, pb: Playbook) -> list[Masked]:
     for run in runs:
         n = len(run.digits)
         chinese_mobile = n == 11 and run.digits[0] == "1" and pb.is_chinese
-        if n >= cfg.min_digits or (kw_end >= 0 and run.start >= kw_end and n >= cfg.keyword_min_digits
-                                   and not chinese_mobile):
+        if n >= cfg.min_digits or (
+            kw_end >= 0 and run.start >= kw_end and n >= cfg.keyword_min_digits and not chinese_mobile
+        ):
             out.append(Masked(run.start, run.end, run.digits, _replacement(run.digits, cfg.keep_last, cfg.mask_char)))
-        elif cfg.ssn and n == 9 and (kw_end >= 0 or _SSN.fullmatch(text[run.start:run.end].strip())):
+        elif cfg.ssn and n == 9 and (kw_end >= 0 or _SSN.fullmatch(text[run.start : run.end].strip())):
             out.append(Masked(run.start, run.end, run.digits, _replacement(run.digits, cfg.keep_last, cfg.mask_char)))
     return out
 
 
 def _mask_text(text: str, spans: list[Masked]) -> str:
     for m in sorted(spans, key=lambda m: m.start, reverse=True):
-        text = text[:m.start] + m.replacement + text[m.end:]
+        text = text[: m.start] + m.replacement + text[m.end :]
     return text
 
 
@@ -146,9 +147,16 @@ class SensitiveData(Detector):
     def _check(self, view: SegmentView, state: CallState) -> None:
         if view.masked_spans and view.speaker == "agent":
             cfg = state.pb.sensitive
-            state.emit("redaction", state.pb.text(cfg.text), severity=cfg.severity, audience="agent",
-                       rule=cfg.rule, segments=[view.seg.segment_id], quote=state.quote(view.text),
-                       once=f"redact:{view.seg.segment_id}")
+            state.emit(
+                "redaction",
+                state.pb.text(cfg.text),
+                severity=cfg.severity,
+                audience="agent",
+                rule=cfg.rule,
+                segments=[view.seg.segment_id],
+                quote=state.quote(view.text),
+                once=f"redact:{view.seg.segment_id}",
+            )
 
     def partial(self, view: SegmentView, state: CallState) -> None:
         self._check(view, state)

@@ -47,9 +47,17 @@ class CustomerSignals(Detector):
             if flag.id not in f.flags:
                 f.flags.append(flag.id)
             if flag.text:
-                state.emit("flag", pb.text(flag.text, quote=q), severity=flag.severity, audience=flag.audience,
-                           rule=flag.rule, segments=[view.seg.segment_id], quote=q,
-                           data={"flag": flag.id, "match": hit.quote(view.text)}, key=f"flag:{flag.id}")
+                state.emit(
+                    "flag",
+                    pb.text(flag.text, quote=q),
+                    severity=flag.severity,
+                    audience=flag.audience,
+                    rule=flag.rule,
+                    segments=[view.seg.segment_id],
+                    quote=q,
+                    data={"flag": flag.id, "match": hit.quote(view.text)},
+                    key=f"flag:{flag.id}",
+                )
         if view.speaker == "customer":
             self._numbers(view, state)
             self._economic(view, state)
@@ -76,7 +84,7 @@ class CustomerSignals(Detector):
             if before_neg > before_ctx or near_neg:
                 continue
             has_ctx = before_ctx >= 0
-            raw = view.text[r.start:r.end]
+            raw = view.text[r.start : r.end]
             groups = [len(g) for g in re.split(r"[^0-9]+", raw) if g]
             written = sum(groups) == len(d)
             if pb.is_chinese:
@@ -96,9 +104,15 @@ class CustomerSignals(Detector):
                 continue
             if d not in state.findings.new_contact_numbers:
                 state.findings.new_contact_numbers.append(d)
-                state.emit("contact", pb.text(pb.texts.get("new_number", "{number}"), number=d), severity="info",
-                           audience="agent", segments=[view.seg.segment_id], data={"new_contact_number": d},
-                           key=f"contact:{d}")
+                state.emit(
+                    "contact",
+                    pb.text(pb.texts.get("new_number", "{number}"), number=d),
+                    severity="info",
+                    audience="agent",
+                    segments=[view.seg.segment_id],
+                    data={"new_contact_number": d},
+                    key=f"contact:{d}",
+                )
 
     def _economic(self, view: SegmentView, state: CallState) -> None:
         if "economic" in state.extra:

@@ -79,8 +79,9 @@ class Temperament(Detector):
         for k, w in state.pb.temperament.signals.get(signal, {}).items():
             into[k] = into.get(k, 0.0) + w
 
-    def _overlap(self, agent: tuple[float, float], cust: tuple[float, float], state: CallState,
-                 into: dict[str, float]) -> None:
+    def _overlap(
+        self, agent: tuple[float, float], cust: tuple[float, float], state: CallState, into: dict[str, float]
+    ) -> None:
         """Customer started while the agent was still talking."""
         cfg = state.pb.temperament
         if agent[0] < cust[0] and agent[1] - cust[0] >= cfg.interrupt_overlap and cust not in self.counted:
@@ -172,19 +173,37 @@ class Temperament(Detector):
                 self.label, self.confidence = candidate, round(cand_conf, 3)
                 self.pending, self.pending_n = None, 0
                 state.findings.temperament.changes.append(
-                    {"at": round(view.seg.end, 2), "label": candidate, "confidence": self.confidence})
+                    {"at": round(view.seg.end, 2), "label": candidate, "confidence": self.confidence}
+                )
                 self._prompt(candidate, state, seg_ids, view)
         # anger with its own hysteresis
         if not self.angry and self.anger >= cfg.anger.enter:
             self.angry = self.ever_angry = True
             a = cfg.anger
-            text = state.pb.text(cfg.text, label=a.label, guidance=a.guidance, say=" / ".join(a.say[:2]),
-                                 avoid=a.avoid, confidence=f"{self.anger:.0%}")
-            state.emit("temperament", text, severity="high", audience="agent", segments=seg_ids,
-                       quote=state.quote(view.text),
-                       data={"label": self.label, "angry": True, "anger_level": round(self.anger, 3),
-                             "say": a.say, "avoid": a.avoid},
-                       key="temperament:angry")
+            text = state.pb.text(
+                cfg.text,
+                label=a.label,
+                guidance=a.guidance,
+                say=" / ".join(a.say[:2]),
+                avoid=a.avoid,
+                confidence=f"{self.anger:.0%}",
+            )
+            state.emit(
+                "temperament",
+                text,
+                severity="high",
+                audience="agent",
+                segments=seg_ids,
+                quote=state.quote(view.text),
+                data={
+                    "label": self.label,
+                    "angry": True,
+                    "anger_level": round(self.anger, 3),
+                    "say": a.say,
+                    "avoid": a.avoid,
+                },
+                key="temperament:angry",
+            )
         elif self.angry and self.anger < cfg.anger.exit:
             self.angry = False
         if self.label != "neutral":
@@ -196,15 +215,34 @@ class Temperament(Detector):
         spec = cfg.types.get(label)  # type: ignore[call-overload]
         if spec is None:
             return
-        text = state.pb.text(cfg.text, label=spec.label, guidance=spec.guidance, say=" / ".join(spec.say[:2]),
-                             avoid=spec.avoid, confidence=f"{self.confidence:.0%}")
-        state.emit("temperament", text, severity="info" if label == "neutral" else "medium", audience="agent",
-                   segments=seg_ids, quote=state.quote(view.text),
-                   data={"label": label, "type_label": spec.label, "confidence": self.confidence,
-                         "angry": self.angry, "anger_level": round(self.anger, 3), "say": spec.say,
-                         "avoid": spec.avoid, "scores": {k: round(v, 3) for k, v in self.scores.items()},
-                         "interruptions": self.interruptions},
-                   key=f"temperament:{label}")
+        text = state.pb.text(
+            cfg.text,
+            label=spec.label,
+            guidance=spec.guidance,
+            say=" / ".join(spec.say[:2]),
+            avoid=spec.avoid,
+            confidence=f"{self.confidence:.0%}",
+        )
+        state.emit(
+            "temperament",
+            text,
+            severity="info" if label == "neutral" else "medium",
+            audience="agent",
+            segments=seg_ids,
+            quote=state.quote(view.text),
+            data={
+                "label": label,
+                "type_label": spec.label,
+                "confidence": self.confidence,
+                "angry": self.angry,
+                "anger_level": round(self.anger, 3),
+                "say": spec.say,
+                "avoid": spec.avoid,
+                "scores": {k: round(v, 3) for k, v in self.scores.items()},
+                "interruptions": self.interruptions,
+            },
+            key=f"temperament:{label}",
+        )
 
     def overall(self, state: CallState) -> tuple[str, float]:
         """The customer's type over the whole call: the type with the most evidence, if there is enough."""
@@ -224,8 +262,11 @@ class Temperament(Detector):
             return top, round(conf, 3)
         # the live label found a type and held it: the call keeps the one it held longest, if the
         # evidence for it is more than a single remark
-        held = {t: n for t, n in self.held.items()
-                if n >= cfg.held_min_utterances and totals.get(t, 0.0) >= cfg.held_min_score}
+        held = {
+            t: n
+            for t, n in self.held.items()
+            if n >= cfg.held_min_utterances and totals.get(t, 0.0) >= cfg.held_min_score
+        }
         if held:
             kept = max(held, key=lambda t: (held[t], totals.get(t, 0.0)))
             return kept, round(totals.get(kept, 0.0) / (total + 1.0), 3)
@@ -236,6 +277,8 @@ class Temperament(Detector):
         label, conf = self.overall(state)
         state.findings.temperament = TemperamentFinding(
             label=label,
-            confidence=conf, angry=self.ever_angry, anger_level=round(self.max_anger, 3),
+            confidence=conf,
+            angry=self.ever_angry,
+            anger_level=round(self.max_anger, 3),
             changes=f.changes,
         )

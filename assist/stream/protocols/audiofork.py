@@ -191,9 +191,7 @@ class AudioForkServer(PhoneProtocol[AudioForkState]):
         if self.state is _F.STREAMING:
             if self._carry:
                 out.append(
-                    ProtocolError(
-                        f"{len(self._carry)} trailing byte(s) of an incomplete sample dropped", fatal=False
-                    )
+                    ProtocolError(f"{len(self._carry)} trailing byte(s) of an incomplete sample dropped", fatal=False)
                 )
             out.append(CallStop("disconnected"))
         self._goto(_F.CLOSED)
@@ -242,8 +240,7 @@ class AudioForkServer(PhoneProtocol[AudioForkState]):
             return self._fatal("metadata is not a JSON object", CloseCode.INVALID)
         rate = meta.get("sampleRate")
         if not isinstance(rate, int) or isinstance(rate, bool) or rate not in SAMPLE_RATES:
-            return self._fatal(f"metadata sampleRate must be 8000 or 16000, got {_short(rate)}",
-                               CloseCode.UNSUPPORTED)
+            return self._fatal(f"metadata sampleRate must be 8000 or 16000, got {_short(rate)}", CloseCode.UNSUPPORTED)
         channels = meta.get("channels")
         if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 2):
             return self._fatal(f"metadata channels must be 1 or 2, got {_short(channels)}", CloseCode.UNSUPPORTED)
@@ -293,9 +290,7 @@ class AudioForkServer(PhoneProtocol[AudioForkState]):
             out: list[ProtocolEvent] = []
             if self._carry:
                 out.append(
-                    ProtocolError(
-                        f"{len(self._carry)} trailing byte(s) of an incomplete sample dropped", fatal=False
-                    )
+                    ProtocolError(f"{len(self._carry)} trailing byte(s) of an incomplete sample dropped", fatal=False)
                 )
             out.append(CallStop("graceful-shutdown"))
             return out
@@ -310,9 +305,7 @@ class AudioForkServer(PhoneProtocol[AudioForkState]):
                 if len(data) % 2
                 else f"not a whole number of {frame}-byte stereo frames"
             )
-            out += self._warn(
-                f"binary frame of {len(data)} bytes is {what}; {carried} byte(s) kept for the next frame"
-            )
+            out += self._warn(f"binary frame of {len(data)} bytes is {what}; {carried} byte(s) kept for the next frame")
         self._carry = buf[whole:]
         if not whole:
             return out

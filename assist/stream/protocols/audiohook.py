@@ -316,9 +316,7 @@ class AudioHookServer(PhoneProtocol[AudioHookState]):
         """The client did not finish its close transaction in time: give up on it."""
         self._require("close_timeout", _A.DISCONNECTING)
         self._goto(_A.CLOSED)
-        out: list[ProtocolEvent] = [
-            ProtocolError("client did not answer 'disconnect' with 'close'", fatal=False)
-        ]
+        out: list[ProtocolEvent] = [ProtocolError("client did not answer 'disconnect' with 'close'", fatal=False)]
         if self.accepted and not self.probe:
             out.append(CallStop("timeout"))
         out.append(Close(CloseCode.NORMAL, "close transaction timeout"))
@@ -705,18 +703,12 @@ class AudioHookClient:
             msg = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AudioHookClientError(f"server sent invalid JSON: {exc}") from exc
-        if (
-            not isinstance(msg, dict)
-            or msg.get("version") != VERSION
-            or not isinstance(msg.get("parameters"), dict)
-        ):
+        if not isinstance(msg, dict) or msg.get("version") != VERSION or not isinstance(msg.get("parameters"), dict):
             raise AudioHookClientError(f"not an AudioHook server message: {text[:200]}")
         if msg.get("seq") != self.serverseq + 1:
             raise AudioHookClientError(f"server seq {msg.get('seq')} is not {self.serverseq + 1}")
         if msg.get("clientseq") != self.seq:
-            raise AudioHookClientError(
-                f"server clientseq {msg.get('clientseq')} is not our last seq {self.seq}"
-            )
+            raise AudioHookClientError(f"server clientseq {msg.get('clientseq')} is not our last seq {self.seq}")
         self.serverseq = msg["seq"]
         kind = msg.get("type")
         params = msg["parameters"]

@@ -114,8 +114,9 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
 
     # ------------------------------------------------------------------ I/O layer calls
 
-    def receive(self, data: str | bytes, *, at: float | None = None,
-                source: Source | None = None) -> list[ProtocolEvent]:
+    def receive(
+        self, data: str | bytes, *, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         if isinstance(data, str):
             return super().receive(data)  # a TCP byte stream has no text frames
         return self.receive_data(data)
@@ -165,8 +166,7 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
         if self._buffer and self.state is not _S.ENDED:
             out.append(
                 ProtocolError(
-                    f"connection closed inside a frame: {len(self._buffer)} byte(s) of an incomplete "
-                    "frame dropped",
+                    f"connection closed inside a frame: {len(self._buffer)} byte(s) of an incomplete frame dropped",
                     fatal=False,
                 )
             )
@@ -256,9 +256,7 @@ class AudioSocketServer(PhoneProtocol[AudioSocketState]):
         if self.state is _S.STREAMING:
             if ident == self.call_uuid:
                 return []
-            return [
-                ProtocolError(f"second UUID frame {ident} (call is {self.call_uuid}) ignored", fatal=False)
-            ]
+            return [ProtocolError(f"second UUID frame {ident} (call is {self.call_uuid}) ignored", fatal=False)]
         self.call_uuid = ident
         self._unanswered = True
         self._goto(_S.STREAMING)

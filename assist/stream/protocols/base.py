@@ -109,8 +109,14 @@ def loads_strict(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise JsonError(str(exc)) from None
 
 
-_KIND_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "a list", bool: "a boolean",
-               float: "a number"}
+_KIND_NAMES = {
+    str: "a string",
+    int: "an integer",
+    dict: "an object",
+    list: "a list",
+    bool: "a boolean",
+    float: "a number",
+}
 
 
 def _kind(value: Any) -> str:
@@ -219,8 +225,9 @@ class PhoneConnection(Protocol):
 
     close_wait: float
 
-    def receive(self, data: str | bytes, *, at: float | None = None,
-                source: Source | None = None) -> list[ProtocolEvent]:
+    def receive(
+        self, data: str | bytes, *, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         """What arrived: a text frame (str), or binary frame / TCP bytes / datagram (bytes).
         `at` (monotonic arrival time) and `source` matter to datagram protocols only."""
         ...
@@ -280,8 +287,9 @@ class PhoneProtocol(ABC, Generic[S]):
                 f"{type(self).__name__}.{action}() called in state {self.state.name} (allowed in: {allowed})"
             )
 
-    def receive(self, data: str | bytes, *, at: float | None = None,
-                source: Source | None = None) -> list[ProtocolEvent]:
+    def receive(
+        self, data: str | bytes, *, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         if isinstance(data, str):
             return self.receive_text(data)
         return self.receive_bytes(data)

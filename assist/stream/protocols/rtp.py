@@ -121,9 +121,7 @@ def build_rtp(
 ) -> bytes:
     """One RTP datagram (extension = the extension body, a multiple of 4 bytes, profile 0xBEDE)."""
     first = 0x80 | (0x20 if padding else 0) | (0x10 if extension is not None else 0) | len(csrcs)
-    head = _HEADER.pack(
-        first, (0x80 if marker else 0) | payload_type, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc
-    )
+    head = _HEADER.pack(first, (0x80 if marker else 0) | payload_type, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
     head += b"".join(struct.pack(">I", c) for c in csrcs)
     if extension is not None:
         if len(extension) % 4:
@@ -218,8 +216,9 @@ class RtpReceiver(PhoneProtocol[RtpState]):
 
     # ------------------------------------------------------------------ I/O layer calls
 
-    def receive(self, data: str | bytes, *, at: float | None = None,
-                source: Source | None = None) -> list[ProtocolEvent]:
+    def receive(
+        self, data: str | bytes, *, at: float | None = None, source: Source | None = None
+    ) -> list[ProtocolEvent]:
         if isinstance(data, str):
             return super().receive(data)  # datagrams are bytes
         return self.receive_data(data, at=at, source=source)
@@ -275,17 +274,17 @@ class RtpReceiver(PhoneProtocol[RtpState]):
             return [ProtocolError(f"{message} ({n} so far)", fatal=False)]
         return []
 
-    def receive_data(
-        self, data: bytes, at: float | None = None, source: Source | None = None
-    ) -> list[ProtocolEvent]:
+    def receive_data(self, data: bytes, at: float | None = None, source: Source | None = None) -> list[ProtocolEvent]:
         """One datagram.  `at` (optional, monotonic seconds of arrival) places a new SSRC or a
         restarted sequence on the wall clock instead of right after the previous audio; `source`
         (the sender's address) is what the leg locks onto."""
         if self.state is _R.ENDED:
             return self._report("after_stop", "datagram after the stream ended dropped")
         if self.source is not None and source is not None and source != self.source:
-            return self._report("foreign_source", f"datagram from {source[0]}:{source[1]}, not the locked "
-                                f"{self.source[0]}:{self.source[1]}, dropped")
+            return self._report(
+                "foreign_source",
+                f"datagram from {source[0]}:{source[1]}, not the locked {self.source[0]}:{self.source[1]}, dropped",
+            )
         if _is_rtcp(data):
             return self._rtcp(data)
         try:
@@ -438,9 +437,7 @@ class RtpReceiver(PhoneProtocol[RtpState]):
         if position < self.end:
             overlap = self.end - position
             if overlap * 2 >= len(pcm):
-                return out + self._report(
-                    "overlap", f"packet seq {packet.seq} overlaps audio already emitted; dropped"
-                )
+                return out + self._report("overlap", f"packet seq {packet.seq} overlaps audio already emitted; dropped")
             pcm = pcm[overlap * 2 :]
             position = self.end
         self.end = position + len(pcm) // 2
@@ -471,9 +468,7 @@ class RtpSender:
         timestamp: int | None = None,
     ) -> None:
         if payload_type not in CODECS:
-            raise ValueError(
-                f"payload type {payload_type} unsupported: use 0 (PCMU), 8 (PCMA) or 118 (L16/16000)"
-            )
+            raise ValueError(f"payload type {payload_type} unsupported: use 0 (PCMU), 8 (PCMA) or 118 (L16/16000)")
         self.payload_type = payload_type
         self.codec, self.sample_rate = CODECS[payload_type]
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc

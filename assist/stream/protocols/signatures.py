@@ -66,8 +66,7 @@ def validate_twilio_signature(auth_token: str, url: str, signature: str) -> bool
     """True when `signature` is Twilio's signature of `url` (or of a port/scheme variant of it)."""
     given = signature.strip().encode()
     return any(
-        hmac.compare_digest(twilio_signature(auth_token, candidate).encode(), given)
-        for candidate in _url_variants(url)
+        hmac.compare_digest(twilio_signature(auth_token, candidate).encode(), given) for candidate in _url_variants(url)
     )
 
 

@@ -325,14 +325,19 @@ class TwilioServer(PhoneProtocol[TwilioState]):
         ms = _counter(timestamp)
         end = self.positions[track]
         if ms is None:
-            out += self._report("no_timestamp", f"media.timestamp {str(timestamp)[:40]!r} unusable; audio placed "
-                                "after the track's previous audio")
+            out += self._report(
+                "no_timestamp",
+                f"media.timestamp {str(timestamp)[:40]!r} unusable; audio placed after the track's previous audio",
+            )
             return end
         position = ms * SAMPLE_RATE // 1000
         if position - end > MAX_TIMESTAMP_JUMP_MS * SAMPLE_RATE // 1000:
-            out += self._report("timestamp_jump", f"media.timestamp {ms} ms jumps more than "
-                                f"{MAX_TIMESTAMP_JUMP_MS // 1000} s ahead of the track; audio placed after "
-                                "the track's previous audio")
+            out += self._report(
+                "timestamp_jump",
+                f"media.timestamp {ms} ms jumps more than "
+                f"{MAX_TIMESTAMP_JUMP_MS // 1000} s ahead of the track; audio placed after "
+                "the track's previous audio",
+            )
             return end
         return position
 
@@ -456,9 +461,7 @@ class TwilioClient:
         """
         yield 0.0, self.connected()
         yield 0.0, self.start()
-        tracks = [
-            (name, ulaw_encode(pcm)) for name, pcm in (("inbound", inbound), ("outbound", outbound)) if pcm
-        ]
+        tracks = [(name, ulaw_encode(pcm)) for name, pcm in (("inbound", inbound), ("outbound", outbound)) if pcm]
         longest = max((len(u) for _, u in tracks), default=0)
         for k, offset in enumerate(range(0, longest, FRAME_BYTES)):
             at = (k + 1) * FRAME_BYTES / SAMPLE_RATE

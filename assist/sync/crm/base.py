@@ -82,9 +82,7 @@ class PermanentError(DeliveryError):
 
 
 #: retryable kinds that say the target as a whole is unwell (they trip the circuit breaker)
-TARGET_FAILURES = frozenset(
-    {"http_5xx", "timeout", "network", "rate_limited", "bad_response", "auth_refresh"}
-)
+TARGET_FAILURES = frozenset({"http_5xx", "timeout", "network", "rate_limited", "bad_response", "auth_refresh"})
 
 
 class CrmAdapter(Protocol):
@@ -136,14 +134,10 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
-async def exchange(
-    session: aiohttp.ClientSession, method: str, url: str, *, within: float, **kwargs: Any
-) -> Answer:
+async def exchange(session: aiohttp.ClientSession, method: str, url: str, *, within: float, **kwargs: Any) -> Answer:
     """One HTTP request; transport failures become RetryableError (ambiguous once bytes may have left)."""
     try:
-        async with session.request(
-            method, url, timeout=aiohttp.ClientTimeout(total=within), **kwargs
-        ) as resp:
+        async with session.request(method, url, timeout=aiohttp.ClientTimeout(total=within), **kwargs) as resp:
             body = await resp.read()
             return Answer(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body, url)
     except TimeoutError:
@@ -151,9 +145,7 @@ async def exchange(
             "timeout", f"{method} {host_of(url)}: no answer within {within:g} s", ambiguous=True
         ) from None
     except aiohttp.ClientConnectorError as e:
-        raise RetryableError(
-            "network", f"{method} {host_of(url)}: cannot connect ({e.os_error or e})"
-        ) from None
+        raise RetryableError("network", f"{method} {host_of(url)}: cannot connect ({e.os_error or e})") from None
     except (aiohttp.ClientError, OSError) as e:
         raise RetryableError(
             "network",
@@ -245,9 +237,7 @@ def describe(s: Summary) -> str:
     if s.economic_situation:
         lines.append(f"Economic situation: {s.economic_situation}")
     if s.dispute:
-        lines.append(
-            f"Dispute: {s.dispute.kind or 'raised'}" + (f" - {s.dispute.detail}" if s.dispute.detail else "")
-        )
+        lines.append(f"Dispute: {s.dispute.kind or 'raised'}" + (f" - {s.dispute.detail}" if s.dispute.detail else ""))
     if s.contact_changes.new_numbers:
         lines.append("New contact numbers: " + ", ".join(s.contact_changes.new_numbers))
     for r in s.risk_flags:
@@ -273,9 +263,7 @@ def describe(s: Summary) -> str:
         )
     if s.agent_notes:
         lines.append(f"Agent notes: {s.agent_notes}")
-    lines.append(
-        f"Duration: {s.duration_seconds:.0f} s; started {_dt(s.started_at)}; ended {_dt(s.ended_at)}"
-    )
+    lines.append(f"Duration: {s.duration_seconds:.0f} s; started {_dt(s.started_at)}; ended {_dt(s.ended_at)}")
     if s.transcript_url:
         lines.append(f"Transcript: {s.transcript_url}")
     if s.recording_url:

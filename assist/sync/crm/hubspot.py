@@ -118,9 +118,7 @@ class HubSpotAdapter:
         return None
 
     async def _update(self, rid: str, props: dict[str, str]) -> Answer:
-        return await self._call(
-            "PATCH", f"/crm/v3/objects/calls/{quote(rid, safe='')}", json={"properties": props}
-        )
+        return await self._call("PATCH", f"/crm/v3/objects/calls/{quote(rid, safe='')}", json={"properties": props})
 
     async def deliver(self, item: DeliveryItem) -> Delivered:
         s = item.summary
@@ -139,9 +137,7 @@ class HubSpotAdapter:
             payload["associations"] = [
                 {
                     "to": {"id": contact},
-                    "types": [
-                        {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}
-                    ],
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}],
                 }
             ]
         ans = await self._call("POST", "/crm/v3/objects/calls", json=payload)

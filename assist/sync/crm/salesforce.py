@@ -63,9 +63,7 @@ def _errors(ans: Answer) -> str:
     except ValueError:
         return ans.text()
     if isinstance(data, list):
-        return "; ".join(
-            f"{e.get('errorCode', '?')}: {e.get('message', '')}" for e in data if isinstance(e, dict)
-        )
+        return "; ".join(f"{e.get('errorCode', '?')}: {e.get('message', '')}" for e in data if isinstance(e, dict))
     return oauth_error(ans)
 
 
@@ -139,18 +137,12 @@ class SalesforceAdapter:
             return
         detail = _errors(ans)
         if ans.status == 300:
-            raise PermanentError(
-                "http_4xx", f"several Tasks share {self.external_id_field}: {detail}", http_status=300
-            )
+            raise PermanentError("http_4xx", f"several Tasks share {self.external_id_field}: {detail}", http_status=300)
         self.oauth.rejected(ans, detail)
         if ans.status == 403 and "REQUEST_LIMIT_EXCEEDED" in detail:
-            raise RetryableError(
-                "rate_limited", f"Salesforce API limit: {detail}", http_status=403, retry_after=300.0
-            )
+            raise RetryableError("rate_limited", f"Salesforce API limit: {detail}", http_status=403, retry_after=300.0)
         if 400 <= ans.status < 500 and ans.status not in (408, 429):
-            raise PermanentError(
-                "http_4xx", f"Salesforce answered {ans.status}: {detail}", http_status=ans.status
-            )
+            raise PermanentError("http_4xx", f"Salesforce answered {ans.status}: {detail}", http_status=ans.status)
         check_status(ans, SERVICE, self.clock)
 
     async def lookup_account(self, account_id: str) -> dict[str, Any] | None:

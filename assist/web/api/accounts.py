@@ -44,8 +44,12 @@ async def import_accounts(request: web.Request) -> web.Response:
     body = await read_json(request)
     items = body if isinstance(body, list) else [body]
     try:
-        accounts = [parse_account(a, where=f"account[{i}]") if isinstance(a, dict)
-                    else parse_account({}, where=f"account[{i}] is not an object") for i, a in enumerate(items)]
+        accounts = [
+            parse_account(a, where=f"account[{i}]")
+            if isinstance(a, dict)
+            else parse_account({}, where=f"account[{i}] is not an object")
+            for i, a in enumerate(items)
+        ]
     except AccountError as e:
         return json_error(400, str(e))
     n = await AccountStore(ctx.db).upsert_many(accounts)
@@ -78,13 +82,20 @@ async def record_attempt(request: web.Request) -> web.Response:
     try:
         att = Attempt.model_validate(await read_json(request))
     except ValidationError as e:
-        return json_error(400, "invalid attempt: " + "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
+        return json_error(
+            400,
+            "invalid attempt: " + "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()),
+        )
     at = att.at or datetime.now(UTC)
     if at.tzinfo is None:
         return json_error(400, "attempt 'at' needs a UTC offset")
-    await AccountStore(ctx.db).record_attempt(request.match_info["account_id"], at, connected=att.connected,
-                                              channel=att.channel, call_id=att.call_id)  # type: ignore[arg-type]
+    await AccountStore(ctx.db).record_attempt(
+        request.match_info["account_id"],
+        at,
+        connected=att.connected,
+        channel=att.channel,  # type: ignore[arg-type]
+        call_id=att.call_id,
+    )
     return web.json_response({"recorded": True}, status=201)
 
 

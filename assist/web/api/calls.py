@@ -74,9 +74,16 @@ async def _register(request: web.Request, call_id: str | None) -> web.Response:
     cid = call_id or body.call_id
     try:
         reg = ctx.calls.register(
-            call_id=cid, agent_id=body.agent_id, account_id=body.account_id, language=body.language,
-            protocol=body.protocol, customer_phone=body.customer_phone, direction=body.direction, meta=body.meta,
-            audiosocket=body.audiosocket, rtp_payload_type=body.rtp.payload_type if body.rtp else None,
+            call_id=cid,
+            agent_id=body.agent_id,
+            account_id=body.account_id,
+            language=body.language,
+            protocol=body.protocol,
+            customer_phone=body.customer_phone,
+            direction=body.direction,
+            meta=body.meta,
+            audiosocket=body.audiosocket,
+            rtp_payload_type=body.rtp.payload_type if body.rtp else None,
         )
     except ValueError as e:
         return json_error(400, str(e))
@@ -118,8 +125,9 @@ async def list_calls(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     q = request.query
     limit = query_limit(request)
-    calls = await ctx.store.list_calls(status=q.get("status"), agent_id=q.get("agent_id"),
-                                 account_id=q.get("account_id"), limit=limit)
+    calls = await ctx.store.list_calls(
+        status=q.get("status"), agent_id=q.get("agent_id"), account_id=q.get("account_id"), limit=limit
+    )
     return web.json_response({"calls": calls})
 
 
@@ -142,16 +150,18 @@ async def healthz(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     s = ctx.settings
     asr = ctx.engine.status()
-    return web.json_response({
-        "status": "ok",
-        "transcribing": asr["transcribing"],
-        "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
-        "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
-        "live_calls": len(ctx.calls.live) + len(ctx.demo_calls),  # demo calls play without a phone connection
-        "asr": asr,
-        "loop_lag": ctx.looplag.summary(),
-        "counters": {**ctx.calls.counters, **ctx.coach.counters},
-    })
+    return web.json_response(
+        {
+            "status": "ok",
+            "transcribing": asr["transcribing"],
+            "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
+            "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},
+            "live_calls": len(ctx.calls.live) + len(ctx.demo_calls),  # demo calls play without a phone connection
+            "asr": asr,
+            "loop_lag": ctx.looplag.summary(),
+            "counters": {**ctx.calls.counters, **ctx.coach.counters},
+        }
+    )
 
 
 @routes.get("/api/feed")

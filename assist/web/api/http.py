@@ -22,8 +22,7 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}, ensure_ascii=False),
-                              content_type="application/json")
+    return web.HTTPBadRequest(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
 
 
 def non_finite_path(value: Any) -> str | None:
@@ -92,8 +91,9 @@ def query_limit(request: web.Request, default: int = 100, most: int = 1000) -> i
 
 
 @web.middleware
-async def json_errors(request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """On JSON paths, an HTTP error aiohttp raised itself (plain text: no route, method not allowed, body over
     client_max_size) becomes `{"error": ...}` with the same status and headers; JSON errors pass through."""
     try:

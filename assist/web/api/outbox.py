@@ -56,11 +56,11 @@ async def _edit(request: web.Request, *, submit: bool) -> web.Response:
     by = body.get("by")
     try:
         if submit:
-            state = await submit_summary(ctx.db, call_id, time.time(), edits=edits or None, by=by,
-                                         settings=ctx.sync_settings)
+            state = await submit_summary(
+                ctx.db, call_id, time.time(), edits=edits or None, by=by, settings=ctx.sync_settings
+            )
         else:
-            state = await edit_summary(ctx.db, call_id, edits, time.time(), by=by,
-                                       settings=ctx.sync_settings)
+            state = await edit_summary(ctx.db, call_id, edits, time.time(), by=by, settings=ctx.sync_settings)
     except LookupError as e:
         return json_error(404, str(e).strip("'\""))
     except SummaryError as e:
@@ -75,8 +75,9 @@ async def outbox_list(request: web.Request) -> web.Response:
     require_api_token(request, ctx.settings.api_token)
     q = request.query
     limit = query_limit(request)
-    items = await outbox_api.list_outbox(ctx.db, status=q.get("status"), call_id=q.get("call_id"),
-                                         target=q.get("target"), limit=limit)
+    items = await outbox_api.list_outbox(
+        ctx.db, status=q.get("status"), call_id=q.get("call_id"), target=q.get("target"), limit=limit
+    )
     return web.json_response({"items": items}, dumps=lambda o: json.dumps(o, default=str))
 
 

@@ -62,11 +62,21 @@ class CallEntry:
     partials: dict[str, TranscriptSegment] = field(default_factory=dict)  # speaker -> open partial
 
     def info(self) -> dict[str, Any]:
-        return {"call_id": self.call_id, "agent_id": self.agent_id, "account_id": self.account_id,
-                "language": self.language, "status": self.status, "protocol": self.protocol,
-                "started_at": self.started_at, "ended_at": self.ended_at, "duration": self.duration,
-                "end_reason": self.end_reason, "transcribed": self.transcribed,
-                "clock_offset": self.clock_offset, "fallback_playbook": fallback_playbook(self.language)}
+        return {
+            "call_id": self.call_id,
+            "agent_id": self.agent_id,
+            "account_id": self.account_id,
+            "language": self.language,
+            "status": self.status,
+            "protocol": self.protocol,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration": self.duration,
+            "end_reason": self.end_reason,
+            "transcribed": self.transcribed,
+            "clock_offset": self.clock_offset,
+            "fallback_playbook": fallback_playbook(self.language),
+        }
 
     def key_prompts(self) -> list[Prompt]:
         seen = {p.prompt_id: p for p in self.latest.values()}
@@ -78,11 +88,20 @@ def entry_from_row(row: dict[str, Any]) -> CallEntry:
     def dt(v: Any) -> datetime | None:
         return datetime.fromisoformat(v) if isinstance(v, str) and v else None
 
-    return CallEntry(call_id=row["call_id"], agent_id=row.get("agent_id"), account_id=row.get("account_id"),
-                     language=row.get("language"), protocol=row.get("protocol"), status=row.get("status") or "ended",
-                     started_at=dt(row.get("started_at")), ended_at=dt(row.get("ended_at")),
-                     duration=row.get("duration"), end_reason=row.get("end_reason"),
-                     transcribed=row.get("transcribed") is not False, clock_offset=_offset(row.get("meta")))
+    return CallEntry(
+        call_id=row["call_id"],
+        agent_id=row.get("agent_id"),
+        account_id=row.get("account_id"),
+        language=row.get("language"),
+        protocol=row.get("protocol"),
+        status=row.get("status") or "ended",
+        started_at=dt(row.get("started_at")),
+        ended_at=dt(row.get("ended_at")),
+        duration=row.get("duration"),
+        end_reason=row.get("end_reason"),
+        transcribed=row.get("transcribed") is not False,
+        clock_offset=_offset(row.get("meta")),
+    )
 
 
 class Directory:
@@ -152,8 +171,10 @@ class Directory:
         return agent_id is not None and self.teams.get(agent_id) == user.team
 
     def visible_live(self, user: User) -> list[CallEntry]:
-        return sorted((e for e in self.live.values() if self.can_see(user, e.agent_id)),
-                      key=lambda e: e.started_at.timestamp() if e.started_at else 0.0)
+        return sorted(
+            (e for e in self.live.values() if self.can_see(user, e.agent_id)),
+            key=lambda e: e.started_at.timestamp() if e.started_at else 0.0,
+        )
 
     def visible_recent(self, user: User, limit: int = 30) -> list[CallEntry]:
         out = [e for e in reversed(self.recent.values()) if self.can_see(user, e.agent_id)]

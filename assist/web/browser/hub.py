@@ -101,10 +101,12 @@ class Connection:
         else:
             self.push(text)
 
-    async def error(self, status: int, code: str, message: str, request: str | None = None,
-                    call_id: str | None = None) -> None:
-        await self.send(dump(bp.ErrorMessage(status=status, code=code, message=message, request=request,
-                                             call_id=call_id)))
+    async def error(
+        self, status: int, code: str, message: str, request: str | None = None, call_id: str | None = None
+    ) -> None:
+        await self.send(
+            dump(bp.ErrorMessage(status=status, code=code, message=message, request=request, call_id=call_id))
+        )
 
     async def run_pump(self) -> None:
         assert self.sub is not None
@@ -219,8 +221,9 @@ class BrowserHub:
             await conn.error(400, "bad_message", str(e), request=e.request)
             return
         if conn.pump is None and not isinstance(msg, bp.Hello | bp.Ping):
-            await conn.error(400, "hello_first", "send hello first: it opens the stream with a snapshot",
-                             request=msg.type)
+            await conn.error(
+                400, "hello_first", "send hello first: it opens the stream with a snapshot", request=msg.type
+            )
             return
         try:
             if isinstance(msg, bp.Hello):
@@ -237,8 +240,9 @@ class BrowserHub:
                 await self.on_summary(conn, msg)
         except Exception:
             log.exception("browser message failed", type=msg.type, user=conn.user.name)
-            await conn.error(500, "server_error", f"the server could not handle {msg.type}; try again",
-                             request=msg.type)
+            await conn.error(
+                500, "server_error", f"the server could not handle {msg.type}; try again", request=msg.type
+            )
 
     async def on_hello(self, conn: Connection, msg: bp.Hello) -> None:
         if conn.pump is not None:  # a second hello: same as subscribe
@@ -256,17 +260,31 @@ class BrowserHub:
         await self.ctx.hub.drain()
         snap = await self.snapshot(conn, "hello")
         if denied:
-            await conn.ws.send_str(dump(bp.ErrorMessage(
-                status=403, code="forbidden", request="hello", call_id=msg.call_id,
-                message=f"call {msg.call_id} is not one of yours" if conn.is_agent
-                else f"call {msg.call_id} is not in your team")))
+            await conn.ws.send_str(
+                dump(
+                    bp.ErrorMessage(
+                        status=403,
+                        code="forbidden",
+                        request="hello",
+                        call_id=msg.call_id,
+                        message=f"call {msg.call_id} is not one of yours"
+                        if conn.is_agent
+                        else f"call {msg.call_id} is not in your team",
+                    )
+                )
+            )
         await conn.ws.send_str(dump(snap))
         conn.pump = asyncio.get_running_loop().create_task(conn.run_pump(), name=f"browser-{conn.user.name}")
 
     async def on_subscribe(self, conn: Connection, call_id: str | None) -> None:
         if call_id is not None and not await self.may_open(conn.user, call_id):
-            await conn.error(403, "forbidden", f"call {call_id} is not one of yours" if conn.is_agent
-                             else f"call {call_id} is not in your team", request="subscribe", call_id=call_id)
+            await conn.error(
+                403,
+                "forbidden",
+                f"call {call_id} is not one of yours" if conn.is_agent else f"call {call_id} is not in your team",
+                request="subscribe",
+                call_id=call_id,
+            )
             return
         conn.follow = call_id
         await self.ctx.hub.drain()
@@ -294,20 +312,34 @@ class BrowserHub:
             by_call.setdefault(a["call_id"], []).append(bp.AlertAck.model_validate(a))
         for e in visible:
             prompts = [p for p in e.key_prompts() if not (conn.is_agent and p.audience == "supervisor")]
-            live.append(bp.LiveCallRow(call=bp.CallInfo.model_validate(e.info()), prompts=prompts,
-                                       acks=by_call.get(e.call_id, [])))
+            live.append(
+                bp.LiveCallRow(
+                    call=bp.CallInfo.model_validate(e.info()), prompts=prompts, acks=by_call.get(e.call_id, [])
+                )
+            )
         recent = []
         for e in self.directory.visible_recent(user):
             if e.call_id not in self.facts and not conn.is_agent:
                 self._remember(await self._draft(e.call_id))
             outcome, promise = self.facts.get(e.call_id, (None, None))
-            recent.append(bp.RecentCallRow(call=bp.CallInfo.model_validate(e.info()), alerts=len(e.alerts),
-                                           delivery=self.delivery_cache.get(e.call_id), outcome=outcome,
-                                           promise=promise))
+            recent.append(
+                bp.RecentCallRow(
+                    call=bp.CallInfo.model_validate(e.info()),
+                    alerts=len(e.alerts),
+                    delivery=self.delivery_cache.get(e.call_id),
+                    outcome=outcome,
+                    promise=promise,
+                )
+            )
         follow = await self.followed(conn.user, conn.follow) if conn.follow else None
-        return bp.Snapshot(reason=reason, server_time=datetime.now(UTC),
-                           user=bp.UserInfo.model_validate(user.public()), live_calls=live, recent_calls=recent,
-                           follow=follow)
+        return bp.Snapshot(
+            reason=reason,
+            server_time=datetime.now(UTC),
+            user=bp.UserInfo.model_validate(user.public()),
+            live_calls=live,
+            recent_calls=recent,
+            follow=follow,
+        )
 
     async def followed(self, user: User, call_id: str) -> bp.FollowedCall | None:
         """Everything `user` may see of one call (the caller checked access)."""
@@ -318,13 +350,24 @@ class BrowserHub:
             if row is None:
                 return None
             e = entry_from_row(row)
-        transcript = [bp.Segment(final=True, **{k: s[k] for k in ("segment_id", "speaker", "index", "start",
-                                                                     "end", "text")})
-                      for s in await self.ctx.store.transcript(call_id)]
+        transcript = [
+            bp.Segment(final=True, **{k: s[k] for k in ("segment_id", "speaker", "index", "start", "end", "text")})
+            for s in await self.ctx.store.transcript(call_id)
+        ]
         have = {s.segment_id for s in transcript}
-        transcript += [bp.Segment(segment_id=p.segment_id, speaker=p.speaker, index=p.index, start=p.start,
-                                  end=p.end, text=p.text, final=False)
-                       for p in e.partials.values() if p.segment_id not in have]
+        transcript += [
+            bp.Segment(
+                segment_id=p.segment_id,
+                speaker=p.speaker,
+                index=p.index,
+                start=p.start,
+                end=p.end,
+                text=p.text,
+                final=False,
+            )
+            for p in e.partials.values()
+            if p.segment_id not in have
+        ]
         prompts = [Prompt.model_validate(p) for p in await self.ctx.store.prompts(call_id)]
         if is_agent:
             prompts = [p for p in prompts if p.audience != "supervisor"]
@@ -335,8 +378,15 @@ class BrowserHub:
         summary = delivery = None
         if e.status == "ended":
             summary, delivery = await self._summary_state(call_id)
-        return bp.FollowedCall(call=bp.CallInfo.model_validate(e.info()), transcript=transcript, prompts=prompts,
-                               messages=messages, acks=acks, summary=summary, delivery=delivery)
+        return bp.FollowedCall(
+            call=bp.CallInfo.model_validate(e.info()),
+            transcript=transcript,
+            prompts=prompts,
+            messages=messages,
+            acks=acks,
+            summary=summary,
+            delivery=delivery,
+        )
 
     async def _summary_state(self, call_id: str) -> tuple[bp.SummaryDraft | None, bp.DeliveryState | None]:
         try:
@@ -387,8 +437,13 @@ class BrowserHub:
             await conn.error(404, "not_found", f"no alert {msg.prompt_id}", request=msg.type)
             return
         if not await self.may_open(conn.user, call_id):
-            await conn.error(403, "forbidden", f"alert {msg.prompt_id} is on a call outside your team",
-                             request=msg.type, call_id=call_id)
+            await conn.error(
+                403,
+                "forbidden",
+                f"alert {msg.prompt_id} is on a call outside your team",
+                request=msg.type,
+                call_id=call_id,
+            )
             return
         ack, _new = await self.messages.ack(msg.prompt_id, call_id, conn.user.name)
         self.broadcast(call_id, dump(bp.AlertAck.model_validate(ack)), agent=False)
@@ -398,16 +453,18 @@ class BrowserHub:
             await conn.error(403, "forbidden", "only supervisors send messages to agents", request=msg.type)
             return
         if not await self.may_open(conn.user, msg.call_id):
-            await conn.error(403, "forbidden", f"call {msg.call_id} is not in your team", request=msg.type,
-                             call_id=msg.call_id)
+            await conn.error(
+                403, "forbidden", f"call {msg.call_id} is not in your team", request=msg.type, call_id=msg.call_id
+            )
             return
         agent = self.directory.agent_of(msg.call_id)
         if agent is None:
             row = await self.ctx.store.get(msg.call_id)
             agent = row.get("agent_id") if row else None
         if agent is None:
-            await conn.error(404, "no_agent", f"call {msg.call_id} has no agent to send to", request=msg.type,
-                             call_id=msg.call_id)
+            await conn.error(
+                404, "no_agent", f"call {msg.call_id} has no agent to send to", request=msg.type, call_id=msg.call_id
+            )
             return
         try:
             stored = await self.messages.add_message(msg.call_id, conn.user.name, agent, msg.text)
@@ -422,8 +479,13 @@ class BrowserHub:
             row = await self.ctx.store.get(msg.call_id)
             owner = row.get("agent_id") if row else None
         if not conn.is_agent or owner != conn.user.name:
-            await conn.error(403, "forbidden", "only the call's agent edits and submits its summary",
-                             request=msg.type, call_id=msg.call_id)
+            await conn.error(
+                403,
+                "forbidden",
+                "only the call's agent edits and submits its summary",
+                request=msg.type,
+                call_id=msg.call_id,
+            )
             return
         try:
             if isinstance(msg, bp.SubmitSummary):
@@ -431,12 +493,14 @@ class BrowserHub:
             else:
                 draft = await self.service.edit(msg.call_id, msg.edits, conn.user.name)
         except SummaryRejected as e:
-            await conn.error(422, "invalid_summary", f"the summary was not saved: {e}", request=msg.type,
-                             call_id=msg.call_id)
+            await conn.error(
+                422, "invalid_summary", f"the summary was not saved: {e}", request=msg.type, call_id=msg.call_id
+            )
             return
         except LookupError as e:
-            await conn.error(404, "no_summary", f"no summary for call {msg.call_id} yet ({e})", request=msg.type,
-                             call_id=msg.call_id)
+            await conn.error(
+                404, "no_summary", f"no summary for call {msg.call_id} yet ({e})", request=msg.type, call_id=msg.call_id
+            )
             return
         await self.summary_changed(msg.call_id, draft=draft)
 
@@ -490,7 +554,8 @@ def _ended_after(e: CallEntry, cutoff: datetime) -> bool:
 
 def _changed(a: bp.DeliveryState, b: bp.DeliveryState) -> bool:
     return json.dumps(a.model_dump(mode="json", exclude={"as_of"})) != json.dumps(
-        b.model_dump(mode="json", exclude={"as_of"}))
+        b.model_dump(mode="json", exclude={"as_of"})
+    )
 
 
 UI: web.AppKey[BrowserHub] = web.AppKey("browser_hub", BrowserHub)

@@ -56,10 +56,13 @@ class CallInfo(_Msg):
     duration: float | None = Field(None, description="seconds of call audio (ended calls)")
     end_reason: str | None = None
     transcribed: bool = Field(True, description="false: no speech recognition ran (no transcript, no checks)")
-    clock_offset: float | None = Field(None, description="seconds the call's own clock runs ahead of the server's "
-                                                         "(the demo plays on its scenario's clock)")
-    fallback_playbook: str | None = Field(None, description="the playbook the call is coached with when its "
-                                                            "language has none (e.g. zh-CN for ko-KR)")
+    clock_offset: float | None = Field(
+        None,
+        description="seconds the call's own clock runs ahead of the server's (the demo plays on its scenario's clock)",
+    )
+    fallback_playbook: str | None = Field(
+        None, description="the playbook the call is coached with when its language has none (e.g. zh-CN for ko-KR)"
+    )
 
 
 class Segment(_Msg):
@@ -109,8 +112,7 @@ class FollowedCall(_Msg):
 
 class LiveCallRow(_Msg):
     call: CallInfo
-    prompts: list[Prompt] = Field(default_factory=list,
-                                  description="the latest prompt of each kind, and every alert")
+    prompts: list[Prompt] = Field(default_factory=list, description="the latest prompt of each kind, and every alert")
     acks: list[AlertAck] = Field(default_factory=list)
 
 
@@ -137,8 +139,11 @@ class EventMessage(_Msg):
     type: Literal["event"] = "event"
     sent_at: float = Field(description="server wall clock (ms since the epoch) when it was sent")
     event: FeedEvent
-    call: CallInfo | None = Field(None, description="with call_started: the call as the pages show it, with what "
-                                                    "the event does not carry (fallback_playbook, clock_offset)")
+    call: CallInfo | None = Field(
+        None,
+        description="with call_started: the call as the pages show it, with what "
+        "the event does not carry (fallback_playbook, clock_offset)",
+    )
 
 
 class ErrorMessage(_Msg):
@@ -244,8 +249,9 @@ def parse_client_message(text: str) -> Any:
     try:
         return client_adapter.validate_python(raw)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}"
-                             for err in e.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}" for err in e.errors()
+        )
         raise BadMessage(f"invalid {kind}: {problems}", str(kind)) from None
 
 

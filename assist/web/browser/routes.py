@@ -73,8 +73,11 @@ class _Throttle:
 
     @staticmethod
     def _keys(name: str, address: str) -> list[tuple[tuple[str, str], int]]:
-        return [((name, address), FAILED_LOGINS_MAX), (("", address), FAILED_LOGINS_PER_ADDRESS),
-                ((name, ""), FAILED_LOGINS_PER_NAME)]
+        return [
+            ((name, address), FAILED_LOGINS_MAX),
+            (("", address), FAILED_LOGINS_PER_ADDRESS),
+            ((name, ""), FAILED_LOGINS_PER_NAME),
+        ]
 
     def blocked(self, name: str, address: str) -> bool:
         now = time.monotonic()
@@ -135,14 +138,21 @@ def _file(name: str) -> web.StreamResponse:
     path = CLIENT / name
     if not path.is_file():
         log.error("browser client not found", path=str(path))
-        return web.json_response({"error": f"the browser client is not installed ({path} is missing): set "
-                                           "ASSIST_CLIENT_DIR to the client/ directory"}, status=503)
+        return web.json_response(
+            {
+                "error": f"the browser client is not installed ({path} is missing): set "
+                "ASSIST_CLIENT_DIR to the client/ directory"
+            },
+            status=503,
+        )
     return web.FileResponse(path, headers=PAGE_HEADERS)
 
 
 # role -> (its name in Chinese, its page in English, its page in Chinese)
-ROLE_NAMES = {"agent": ("坐席", "agent sidebar", "坐席侧边栏"),
-              "supervisor": ("主管", "supervisor console", "主管监控台")}
+ROLE_NAMES = {
+    "agent": ("坐席", "agent sidebar", "坐席侧边栏"),
+    "supervisor": ("主管", "supervisor console", "主管监控台"),
+}
 
 
 def wrong_role_page(user: str, role: str, needed: str) -> web.Response:
@@ -200,8 +210,6 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     return _file("login.html")
 
 
-
-
 @routes.post("/login")
 async def login(request: web.Request) -> web.StreamResponse:
     hub = _hub(request)
@@ -211,7 +219,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         data = await request.json() if as_json else dict(await request.post())
     except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for json.loads
-        raise sessions.json_error(400, "body is not JSON: send {\"name\": …, \"password\": …}") from None
+        raise sessions.json_error(400, 'body is not JSON: send {"name": …, "password": …}') from None
     if not isinstance(data, dict):
         raise sessions.json_error(400, "body must be an object with name and password")
     name, password = str(data.get("name") or "").strip(), str(data.get("password") or "")
@@ -221,8 +229,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         if as_json:
             return web.json_response({"error": message, "code": code}, status=status)
         # the name typed stays in the form (only the password is asked again)
-        raise web.HTTPSeeOther(f"/login?error={code}" + (f"&name={quote(name)}" if name else "")
-                               + (f"&next={quote(nxt)}" if nxt else ""))
+        raise web.HTTPSeeOther(
+            f"/login?error={code}" + (f"&name={quote(name)}" if name else "") + (f"&next={quote(nxt)}" if nxt else "")
+        )
 
     if not name or not password:
         return refuse(400, "missing", "name and password are both required")
@@ -244,8 +253,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         resp = web.json_response({"user": user.public(), "token": token, "expires_at": expires, "home": target})
     else:
         resp = web.HTTPSeeOther(target)
-    sessions.set_session_cookie(resp, sessions.sign(token, hub.secret), int(expires - time.time()),
-                                sessions.is_https(request))
+    sessions.set_session_cookie(
+        resp, sessions.sign(token, hub.secret), int(expires - time.time()), sessions.is_https(request)
+    )
     if not as_json:
         raise resp  # type: ignore[misc]
     return resp
@@ -276,8 +286,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def me(request: web.Request) -> web.Response:
     hub = _hub(request)
     session = await sessions.require(request, hub.users, hub.secret)
-    return web.json_response({"user": session.user.public(), "home": home_of(session.user.role),
-                              "expires_at": session.expires_at})
+    return web.json_response(
+        {"user": session.user.public(), "home": home_of(session.user.role), "expires_at": session.expires_at}
+    )
 
 
 @routes.get("/ui/calls/{call_id}")
@@ -287,8 +298,11 @@ async def call_detail(request: web.Request) -> web.Response:
     session = await sessions.require(request, hub.users, hub.secret)
     call_id = request.match_info["call_id"]
     if not await hub.may_open(session.user, call_id):
-        raise sessions.json_error(403, f"call {call_id} is not " + (
-            "one of yours" if session.user.role == "agent" else "in your team"), call_id=call_id)
+        raise sessions.json_error(
+            403,
+            f"call {call_id} is not " + ("one of yours" if session.user.role == "agent" else "in your team"),
+            call_id=call_id,
+        )
     await hub.ctx.hub.drain()
     detail = await hub.followed(session.user, call_id)
     if detail is None:

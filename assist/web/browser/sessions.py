@@ -35,8 +35,12 @@ def unsign(value: str, secret: str) -> str | None:
 
 def json_error(status: int, message: str, **extra: object) -> web.HTTPException:
     body = json.dumps({"error": message, **extra}, ensure_ascii=False)
-    cls: type[web.HTTPException] = {401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-                                    404: web.HTTPNotFound, 400: web.HTTPBadRequest}.get(status, web.HTTPBadRequest)
+    cls: type[web.HTTPException] = {
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        400: web.HTTPBadRequest,
+    }.get(status, web.HTTPBadRequest)
     headers = {"WWW-Authenticate": 'Bearer realm="assist-ui"'} if status == 401 else None
     return cls(text=body, content_type="application/json", headers=headers)
 
@@ -73,8 +77,11 @@ async def require(request: web.Request, users: UserStore, secret: str, roles: It
         raise json_error(401, f"{why}: sign in at /login first", login="/login")
     allowed = tuple(roles or ())
     if allowed and session.user.role not in allowed:
-        raise json_error(403, f"this needs the role {' or '.join(allowed)}; {session.user.name} has the role "
-                              f"{session.user.role}", role=session.user.role)
+        raise json_error(
+            403,
+            f"this needs the role {' or '.join(allowed)}; {session.user.name} has the role {session.user.role}",
+            role=session.user.role,
+        )
     return session
 
 

@@ -53,8 +53,15 @@ class Calls(Protocol):
 
     counters: dict[str, int]
 
-    def start_call(self, protocol: str, start: CallStart, *, call_id: str | None = None,
-                   speakers: tuple[Speaker, ...] | None = None, conn: object | None = None) -> LiveCall: ...
+    def start_call(
+        self,
+        protocol: str,
+        start: CallStart,
+        *,
+        call_id: str | None = None,
+        speakers: tuple[Speaker, ...] | None = None,
+        conn: object | None = None,
+    ) -> LiveCall: ...
 
     def audio(self, call: LiveCall, a: Audio, *, shared_clock: bool = True, conn: object | None = None) -> None: ...
 
@@ -98,9 +105,7 @@ class ProtocolDriver:
         self._pending: set[asyncio.Task[None]] = set()
         if media_timeout is not None:
             loop = asyncio.get_running_loop()
-            self._media_timer = loop.call_later(
-                media_timeout, lambda: loop.create_task(self._no_media(media_timeout))
-            )
+            self._media_timer = loop.call_later(media_timeout, lambda: loop.create_task(self._no_media(media_timeout)))
 
     # ------------------------------------------------------------------ input from the I/O layer
 
@@ -118,8 +123,7 @@ class ProtocolDriver:
             await self._event(ev)
         if self.proto.awaiting_close and self._close_timer is None and not self.closed:
             loop = asyncio.get_running_loop()
-            self._close_timer = loop.call_later(self.proto.close_wait,
-                                                lambda: loop.create_task(self._close_timeout()))
+            self._close_timer = loop.call_later(self.proto.close_wait, lambda: loop.create_task(self._close_timeout()))
 
     async def _event(self, ev: ProtocolEvent) -> None:
         if isinstance(ev, Audio):
@@ -244,8 +248,12 @@ class ProtocolDriver:
     async def _internal_error(self, exc: Exception) -> None:
         """A bug or an unforeseen input: one structured log line, then the protocol's error close (1011)."""
         self.errors += 1
-        self.log.error("connection handler failed", error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                       call_id=self._call_id, exc_info=exc)
+        self.log.error(
+            "connection handler failed",
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            call_id=self._call_id,
+            exc_info=exc,
+        )
         if self.closed:
             return
         reason = "internal error"
@@ -269,6 +277,7 @@ class ProtocolDriver:
             try:
                 await self.handle(self.proto.connection_closed())
             except Exception as exc:
-                self.log.error("connection_closed failed", error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                               exc_info=exc)
+                self.log.error(
+                    "connection_closed failed", error=f"{type(exc).__name__}: {str(exc)[:200]}", exc_info=exc
+                )
             await self._end("disconnected")

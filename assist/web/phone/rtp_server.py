@@ -56,8 +56,12 @@ class RtpListener:
             if owner is None:
                 self.unknown_datagrams += 1
                 if self.unknown_datagrams in (1, 10, 100) or self.unknown_datagrams % 1000 == 0:
-                    log.warning("RTP on a port no call registered; dropped", port=port, peer=addr[0],
-                                count=self.unknown_datagrams)
+                    log.warning(
+                        "RTP on a port no call registered; dropped",
+                        port=port,
+                        peer=addr[0],
+                        count=self.unknown_datagrams,
+                    )
                 return
             call_id, speaker, payload_type = owner
             proto = RtpReceiver(speaker=speaker, payload_type=payload_type)
@@ -68,8 +72,15 @@ class RtpListener:
             def resolve(ev: CallStart, call_id: str = call_id) -> tuple[str | None, SpeakerMap]:
                 return call_id, {}
 
-            driver = ProtocolDriver(proto, "rtp", self.ctx.calls, close=close, shared_clock=False,
-                                    resolve_call=resolve, peer=f"{addr[0]}:{addr[1]}")
+            driver = ProtocolDriver(
+                proto,
+                "rtp",
+                self.ctx.calls,
+                close=close,
+                shared_clock=False,
+                resolve_call=resolve,
+                peer=f"{addr[0]}:{addr[1]}",
+            )
             leg = _Leg(driver, proto, call_id)
             leg.task = asyncio.get_running_loop().create_task(self._pump(port, leg))
             self.legs[port] = leg
@@ -125,8 +136,9 @@ async def start(ctx: Context, host: str, ports: range) -> RtpListener:
     listener = RtpListener(ctx)
     loop = asyncio.get_running_loop()
     for port in ports:
-        transport, _ = await loop.create_datagram_endpoint(functools.partial(_PortProtocol, listener, port),
-                                                           local_addr=(host, port))
+        transport, _ = await loop.create_datagram_endpoint(
+            functools.partial(_PortProtocol, listener, port), local_addr=(host, port)
+        )
         sock = transport.get_extra_info("socket")
         if sock is not None:  # room for bursts while the loop is busy (capped by net.core.rmem_max)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)

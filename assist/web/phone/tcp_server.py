@@ -46,9 +46,17 @@ async def _serve_leg(ctx: Context, reader: asyncio.StreamReader, writer: asyncio
         call_id, speaker = leg
         return call_id, {"customer": speaker}
 
-    driver = ProtocolDriver(proto, "audiosocket", ctx.calls, send_bytes=send_bytes, close=close,
-                            shared_clock=False, resolve_call=resolve, peer=str(peer),
-                            media_timeout=ctx.settings.media_timeout)
+    driver = ProtocolDriver(
+        proto,
+        "audiosocket",
+        ctx.calls,
+        send_bytes=send_bytes,
+        close=close,
+        shared_clock=False,
+        resolve_call=resolve,
+        peer=str(peer),
+        media_timeout=ctx.settings.media_timeout,
+    )
     ctx.tcp_writers.add(writer)
     try:
         while not driver.closed:

@@ -59,15 +59,29 @@ async def _run_websocket(request: web.Request, ws: web.WebSocketResponse, driver
             await ws.close()
 
 
-def _ws_driver(request: web.Request, ws: web.WebSocketResponse, proto: PhoneConnection, protocol: str, *,
-               send_text: Callable[[str], Awaitable[None]] | None = None) -> ProtocolDriver:
+def _ws_driver(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    proto: PhoneConnection,
+    protocol: str,
+    *,
+    send_text: Callable[[str], Awaitable[None]] | None = None,
+) -> ProtocolDriver:
     ctx = request.app[CTX]
 
     async def close(code: int, reason: str) -> None:
         await ws.close(code=code, message=reason.encode()[:120])
 
-    return ProtocolDriver(proto, protocol, ctx.calls, send_text=send_text or ws.send_str, send_bytes=ws.send_bytes,
-                          close=close, peer=request.remote or "", media_timeout=ctx.settings.media_timeout)
+    return ProtocolDriver(
+        proto,
+        protocol,
+        ctx.calls,
+        send_text=send_text or ws.send_str,
+        send_bytes=ws.send_bytes,
+        close=close,
+        peer=request.remote or "",
+        media_timeout=ctx.settings.media_timeout,
+    )
 
 
 def _delayed_first(ws: web.WebSocketResponse, delay: float) -> Callable[[str], Awaitable[None]]:
@@ -99,8 +113,9 @@ def _public_url(request: web.Request) -> str:
 async def twilio(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     s = ctx.settings
-    problem = check_twilio_signature(_public_url(request), request.headers.get("X-Twilio-Signature"),
-                                     s.twilio_auth_token)
+    problem = check_twilio_signature(
+        _public_url(request), request.headers.get("X-Twilio-Signature"), s.twilio_auth_token
+    )
     if problem:
         log.warning("twilio upgrade refused", reason=problem, peer=request.remote)
         raise web.HTTPForbidden(text=problem)
@@ -119,8 +134,11 @@ async def audiohook(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     forwarded = request.headers.get("X-Forwarded-Proto", request.scheme)
     proto = AudioHookServer(
-        dict(request.headers), request_target=request.path_qs, api_key=s.audiohook_api_key,
-        client_secret=s.audiohook_client_secret, scheme="wss" if forwarded in ("https", "wss") else "ws",
+        dict(request.headers),
+        request_target=request.path_qs,
+        api_key=s.audiohook_api_key,
+        client_secret=s.audiohook_client_secret,
+        scheme="wss" if forwarded in ("https", "wss") else "ws",
         max_message_bytes=s.max_message_bytes,
     )
     send_text: Callable[[str], Awaitable[None]] = ws.send_str

@@ -38,97 +38,275 @@ HERE = Path(__file__).resolve().parent
 LANGS = ("zh-CN", "en-US")
 NAME_RE = re.compile(r"^(zh-CN|en-US)-(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.jsonl$")
 
-DISCLOSURES_ZH = ("identity", "purpose", "recording_notice", "amount_breakdown", "deadline",
-                  "credit_consequence", "legal_consequence")
+DISCLOSURES_ZH = (
+    "identity",
+    "purpose",
+    "recording_notice",
+    "amount_breakdown",
+    "deadline",
+    "credit_consequence",
+    "legal_consequence",
+)
 DISCLOSURES_EN = (*DISCLOSURES_ZH, "debt_collector_statement")
 VIOLATION_KINDS = ("threat", "abuse", "misleading", "third_party_disclosure", "payment_channel")
 TEMPERAMENTS = ("dominant", "sensitive", "procrastinating", "neutral")
 RISKS = ("wilful_default", "high_risk", "hardship")
 OUTCOMES = ("promise_to_pay", "refused", "dispute", "hardship", "wrong_party", "callback", "no_commitment")
-EXPECT_KEYS = {"disclosures", "violations", "call_time", "temperament", "risks", "promise", "outcome",
-               "dispute", "new_contact_numbers"}
-ACCOUNT_KEYS = {"id", "name", "principal", "interest", "penalty", "total_due", "overdue_days", "stage",
-                "due_date", "currency"}
+EXPECT_KEYS = {
+    "disclosures",
+    "violations",
+    "call_time",
+    "temperament",
+    "risks",
+    "promise",
+    "outcome",
+    "dispute",
+    "new_contact_numbers",
+}
+ACCOUNT_KEYS = {
+    "id",
+    "name",
+    "principal",
+    "interest",
+    "penalty",
+    "total_due",
+    "overdue_days",
+    "stage",
+    "due_date",
+    "currency",
+}
 ACCOUNT_OPTIONAL = {"history", "timezone", "phone"}
 CURRENCY = {"zh-CN": "CNY", "en-US": "USD"}
 
 # Thresholds shared with the coach (documented in README.md).
 HIGH_RISK_TOTAL = {"CNY": 50000.0, "USD": 10000.0}
 HIGH_RISK_DAYS = 90
-CN_QUIET = (22.0, 8.0)          # no collection from 22:00 to 08:00 debtor-local
-CN_WARN = (21.0, 22.0)          # warning window
-CN_MAX_CONNECTED_PER_DAY = 3    # the 4th connected call of the local day is not allowed
-US_WINDOW = (8.0, 21.0)         # allowed 08:00-21:00 debtor-local
+CN_QUIET = (22.0, 8.0)  # no collection from 22:00 to 08:00 debtor-local
+CN_WARN = (21.0, 22.0)  # warning window
+CN_MAX_CONNECTED_PER_DAY = 3  # the 4th connected call of the local day is not allowed
+US_WINDOW = (8.0, 21.0)  # allowed 08:00-21:00 debtor-local
 US_WARN = (20.5, 21.0)
-US_MAX_ATTEMPTS_7D = 7          # the 8th attempt within 7 days is not allowed
-US_CONVERSATION_DAYS = 7        # no call within 7 days after a telephone conversation
+US_MAX_ATTEMPTS_7D = 7  # the 8th attempt within 7 days is not allowed
+US_CONVERSATION_DAYS = 7  # no call within 7 days after a telephone conversation
 
 # Unknown debtor zone (README "Unknown time zone", Reg F 1006.6(b)(1)(i)).
-US_ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
-            "America/Los_Angeles", "America/Anchorage", "Pacific/Honolulu")
+US_ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+)
 CN_ZONE = "Asia/Shanghai"
 _ET, _CT, _MT, _AZ, _PT, _AK, _HI = US_ZONES
 # US area code -> IANA zone(s), main zone first. Area codes that span two zones list both.
 AREA_CODE_ZONES: dict[str, tuple[str, ...]] = {
     # Eastern
-    "202": (_ET,), "203": (_ET,), "212": (_ET,), "215": (_ET,), "216": (_ET,), "239": (_ET,),
-    "267": (_ET,), "301": (_ET,), "302": (_ET,), "305": (_ET,), "313": (_ET,), "321": (_ET,),
-    "347": (_ET,), "404": (_ET,), "407": (_ET,), "410": (_ET,), "412": (_ET,), "413": (_ET,),
-    "470": (_ET,), "508": (_ET,), "513": (_ET,), "516": (_ET,), "518": (_ET,), "561": (_ET,),
-    "571": (_ET,), "603": (_ET,), "614": (_ET,), "617": (_ET,), "646": (_ET,), "678": (_ET,),
-    "703": (_ET,), "704": (_ET,), "716": (_ET,), "718": (_ET,), "727": (_ET,), "754": (_ET,),
-    "757": (_ET,), "770": (_ET,), "786": (_ET,), "804": (_ET,), "813": (_ET,), "843": (_ET,),
-    "864": (_ET,), "904": (_ET,), "917": (_ET,), "919": (_ET,), "954": (_ET,), "973": (_ET,),
+    "202": (_ET,),
+    "203": (_ET,),
+    "212": (_ET,),
+    "215": (_ET,),
+    "216": (_ET,),
+    "239": (_ET,),
+    "267": (_ET,),
+    "301": (_ET,),
+    "302": (_ET,),
+    "305": (_ET,),
+    "313": (_ET,),
+    "321": (_ET,),
+    "347": (_ET,),
+    "404": (_ET,),
+    "407": (_ET,),
+    "410": (_ET,),
+    "412": (_ET,),
+    "413": (_ET,),
+    "470": (_ET,),
+    "508": (_ET,),
+    "513": (_ET,),
+    "516": (_ET,),
+    "518": (_ET,),
+    "561": (_ET,),
+    "571": (_ET,),
+    "603": (_ET,),
+    "614": (_ET,),
+    "617": (_ET,),
+    "646": (_ET,),
+    "678": (_ET,),
+    "703": (_ET,),
+    "704": (_ET,),
+    "716": (_ET,),
+    "718": (_ET,),
+    "727": (_ET,),
+    "754": (_ET,),
+    "757": (_ET,),
+    "770": (_ET,),
+    "786": (_ET,),
+    "804": (_ET,),
+    "813": (_ET,),
+    "843": (_ET,),
+    "864": (_ET,),
+    "904": (_ET,),
+    "917": (_ET,),
+    "919": (_ET,),
+    "954": (_ET,),
+    "973": (_ET,),
     "980": (_ET,),
     # Central
-    "205": (_CT,), "210": (_CT,), "214": (_CT,), "217": (_CT,), "225": (_CT,), "251": (_CT,),
-    "281": (_CT,), "312": (_CT,), "314": (_CT,), "316": (_CT,), "319": (_CT,), "334": (_CT,),
-    "346": (_CT,), "402": (_CT,), "405": (_CT,), "414": (_CT,), "469": (_CT,), "501": (_CT,),
-    "504": (_CT,), "512": (_CT,), "601": (_CT,), "608": (_CT,), "612": (_CT,), "615": (_CT,),
-    "630": (_CT,), "651": (_CT,), "713": (_CT,), "737": (_CT,), "773": (_CT,), "816": (_CT,),
-    "817": (_CT,), "832": (_CT,), "847": (_CT,), "901": (_CT,), "918": (_CT,), "972": (_CT,),
+    "205": (_CT,),
+    "210": (_CT,),
+    "214": (_CT,),
+    "217": (_CT,),
+    "225": (_CT,),
+    "251": (_CT,),
+    "281": (_CT,),
+    "312": (_CT,),
+    "314": (_CT,),
+    "316": (_CT,),
+    "319": (_CT,),
+    "334": (_CT,),
+    "346": (_CT,),
+    "402": (_CT,),
+    "405": (_CT,),
+    "414": (_CT,),
+    "469": (_CT,),
+    "501": (_CT,),
+    "504": (_CT,),
+    "512": (_CT,),
+    "601": (_CT,),
+    "608": (_CT,),
+    "612": (_CT,),
+    "615": (_CT,),
+    "630": (_CT,),
+    "651": (_CT,),
+    "713": (_CT,),
+    "737": (_CT,),
+    "773": (_CT,),
+    "816": (_CT,),
+    "817": (_CT,),
+    "832": (_CT,),
+    "847": (_CT,),
+    "901": (_CT,),
+    "918": (_CT,),
+    "972": (_CT,),
     # Mountain
-    "303": (_MT,), "307": (_MT,), "385": (_MT,), "406": (_MT,), "435": (_MT,), "505": (_MT,),
-    "575": (_MT,), "719": (_MT,), "720": (_MT,), "801": (_MT,), "915": (_MT,), "970": (_MT,),
+    "303": (_MT,),
+    "307": (_MT,),
+    "385": (_MT,),
+    "406": (_MT,),
+    "435": (_MT,),
+    "505": (_MT,),
+    "575": (_MT,),
+    "719": (_MT,),
+    "720": (_MT,),
+    "801": (_MT,),
+    "915": (_MT,),
+    "970": (_MT,),
     # Arizona (no daylight saving time)
-    "480": (_AZ,), "520": (_AZ,), "602": (_AZ,), "623": (_AZ,), "928": (_AZ,),
+    "480": (_AZ,),
+    "520": (_AZ,),
+    "602": (_AZ,),
+    "623": (_AZ,),
+    "928": (_AZ,),
     # Pacific
-    "206": (_PT,), "209": (_PT,), "213": (_PT,), "253": (_PT,), "310": (_PT,), "323": (_PT,),
-    "360": (_PT,), "408": (_PT,), "415": (_PT,), "425": (_PT,), "503": (_PT,), "509": (_PT,),
-    "510": (_PT,), "530": (_PT,), "559": (_PT,), "562": (_PT,), "619": (_PT,), "626": (_PT,),
-    "650": (_PT,), "661": (_PT,), "702": (_PT,), "707": (_PT,), "714": (_PT,), "725": (_PT,),
-    "760": (_PT,), "775": (_PT,), "805": (_PT,), "818": (_PT,), "858": (_PT,), "909": (_PT,),
-    "916": (_PT,), "925": (_PT,), "949": (_PT,), "971": (_PT,),
+    "206": (_PT,),
+    "209": (_PT,),
+    "213": (_PT,),
+    "253": (_PT,),
+    "310": (_PT,),
+    "323": (_PT,),
+    "360": (_PT,),
+    "408": (_PT,),
+    "415": (_PT,),
+    "425": (_PT,),
+    "503": (_PT,),
+    "509": (_PT,),
+    "510": (_PT,),
+    "530": (_PT,),
+    "559": (_PT,),
+    "562": (_PT,),
+    "619": (_PT,),
+    "626": (_PT,),
+    "650": (_PT,),
+    "661": (_PT,),
+    "702": (_PT,),
+    "707": (_PT,),
+    "714": (_PT,),
+    "725": (_PT,),
+    "760": (_PT,),
+    "775": (_PT,),
+    "805": (_PT,),
+    "818": (_PT,),
+    "858": (_PT,),
+    "909": (_PT,),
+    "916": (_PT,),
+    "925": (_PT,),
+    "949": (_PT,),
+    "971": (_PT,),
     # Alaska and Hawaii
-    "907": (_AK,), "808": (_HI,),
+    "907": (_AK,),
+    "808": (_HI,),
     # Area codes that span two zones
-    "208": ("America/Boise", _PT),              # Idaho: south Mountain, panhandle Pacific
-    "270": (_CT, _ET),                          # western Kentucky
-    "308": (_CT, _MT),                          # western Nebraska
-    "541": (_PT, "America/Boise"),              # eastern Oregon (Malheur County on Mountain)
-    "605": (_CT, _MT),                          # South Dakota
-    "620": (_CT, _MT),                          # south-west Kansas
-    "701": (_CT, _MT),                          # North Dakota
-    "785": (_CT, _MT),                          # north-west Kansas
+    "208": ("America/Boise", _PT),  # Idaho: south Mountain, panhandle Pacific
+    "270": (_CT, _ET),  # western Kentucky
+    "308": (_CT, _MT),  # western Nebraska
+    "541": (_PT, "America/Boise"),  # eastern Oregon (Malheur County on Mountain)
+    "605": (_CT, _MT),  # South Dakota
+    "620": (_CT, _MT),  # south-west Kansas
+    "701": (_CT, _MT),  # North Dakota
+    "785": (_CT, _MT),  # north-west Kansas
     "812": ("America/Indiana/Indianapolis", _CT),  # southern Indiana
-    "850": (_CT, _ET),                          # Florida panhandle (Tallahassee is Eastern)
+    "850": (_CT, _ET),  # Florida panhandle (Tallahassee is Eastern)
     "906": ("America/Detroit", "America/Menominee"),  # Michigan's Upper Peninsula
-    "931": (_CT, _ET),                          # Tennessee
+    "931": (_CT, _ET),  # Tennessee
 }
 
 SEGMENTS_MIN, SEGMENTS_MAX = 8, 30
-ZH_RATE = (2.5, 7.0)            # spoken units (characters/digits) per second
-EN_RATE = (1.4, 4.5)            # words per second
-MAX_OVERLAP = 1.5               # seconds a segment may start before the previous one ends
+ZH_RATE = (2.5, 7.0)  # spoken units (characters/digits) per second
+EN_RATE = (1.4, 4.5)  # words per second
+MAX_OVERLAP = 1.5  # seconds a segment may start before the previous one ends
 
-ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "幺": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-             "七": 7, "八": 8, "九": 9}
+ZH_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "幺": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
-EN_ONES = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-           "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-           "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
-EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-           "ninety": 90}
+EN_ONES = {
+    "zero": 0,
+    "oh": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 
 
 @dataclass
@@ -150,6 +328,7 @@ class CallInfo:
 
 
 # ---------------------------------------------------------------- numbers spoken in the transcript
+
 
 def zh_number(run: str) -> int | None:
     """Value of a Chinese/arabic numeral run: 一万二=12000, 两千五=2500, 一千零五十=1050, 8000."""
@@ -251,6 +430,7 @@ def spoken_digits(text: str, language: str) -> str:
 
 # ---------------------------------------------------------------- rule recomputation
 
+
 def parse_ts(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -288,22 +468,29 @@ def candidate_zones(account: dict[str, Any], language: str) -> tuple[str, ...]:
     return (CN_ZONE,)
 
 
-def expected_call_time_zones(language: str, started: datetime, zones: tuple[str, ...],
-                             history: list[tuple[datetime, bool]], where: str,
-                             report: Report) -> dict[str, bool]:
+def expected_call_time_zones(
+    language: str,
+    started: datetime,
+    zones: tuple[str, ...],
+    history: list[tuple[datetime, bool]],
+    where: str,
+    report: Report,
+) -> dict[str, bool]:
     """allowed only if allowed in every candidate zone; warning if in the warning window in any."""
     verdicts = []
     for zone in zones:
         tz = ZoneInfo(zone)
-        verdicts.append(expected_call_time(language, started.astimezone(tz),
-                                           [(at.astimezone(tz), conn) for at, conn in history],
-                                           where, report))
-    return {"allowed": all(v["allowed"] for v in verdicts),
-            "warning": any(v["warning"] for v in verdicts)}
+        verdicts.append(
+            expected_call_time(
+                language, started.astimezone(tz), [(at.astimezone(tz), conn) for at, conn in history], where, report
+            )
+        )
+    return {"allowed": all(v["allowed"] for v in verdicts), "warning": any(v["warning"] for v in verdicts)}
 
 
-def expected_call_time(language: str, local: datetime, history: list[tuple[datetime, bool]],
-                       where: str, report: Report) -> dict[str, bool]:
+def expected_call_time(
+    language: str, local: datetime, history: list[tuple[datetime, bool]], where: str, report: Report
+) -> dict[str, bool]:
     h = hour_of(local)
     if language == "zh-CN":
         in_quiet = h >= CN_QUIET[0] or h < CN_QUIET[1]
@@ -317,6 +504,7 @@ def expected_call_time(language: str, local: datetime, history: list[tuple[datet
     # Two readings of "within 7 days": debtor-local calendar days (Reg F) and a rolling 7x24h window.
     # The corpus avoids cases where they differ, so the label never depends on that choice.
     for calendar in (True, False):
+
         def recent(at: datetime, calendar: bool = calendar) -> bool:
             if calendar:
                 return (local.date() - at.date()).days < US_CONVERSATION_DAYS
@@ -336,6 +524,7 @@ def is_high_risk(account: dict[str, Any]) -> bool:
 
 
 # ---------------------------------------------------------------- one file
+
 
 def number_like(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -390,8 +579,7 @@ def check_file(path: Path, report: Report) -> CallInfo | None:
     if local is None:
         return None
     zones = candidate_zones(account, language)
-    history = [(at, h["connected"]) for h in account.get("history", [])
-               if (at := parse_ts(h["at"])) is not None]
+    history = [(at, h["connected"]) for h in account.get("history", []) if (at := parse_ts(h["at"])) is not None]
     check_segments(segments, language, name, report)
     if not isinstance(expect, dict):
         report.add(where, "expect must be an object")
@@ -400,8 +588,7 @@ def check_file(path: Path, report: Report) -> CallInfo | None:
     return CallInfo(path, language, number, expect, local, zones)
 
 
-def check_account(account: Any, language: str, started: datetime, where: str,
-                  report: Report) -> datetime | None:
+def check_account(account: Any, language: str, started: datetime, where: str, report: Report) -> datetime | None:
     if not isinstance(account, dict):
         report.add(where, "account must be an object")
         return None
@@ -419,8 +606,7 @@ def check_account(account: Any, language: str, started: datetime, where: str,
         report.add(where, f"total_due {account['total_due']} != principal+interest+penalty {parts}")
     if account["currency"] != CURRENCY[language]:
         report.add(where, f"currency must be {CURRENCY[language]} for {language}")
-    if "phone" in account and not (isinstance(account["phone"], str)
-                                   and re.fullmatch(r"\d{7,15}", account["phone"])):
+    if "phone" in account and not (isinstance(account["phone"], str) and re.fullmatch(r"\d{7,15}", account["phone"])):
         report.add(where, f"account.phone {account['phone']!r} must be a string of 7-15 digits")
         return None
     if "timezone" in account and not isinstance(account["timezone"], str):
@@ -498,9 +684,18 @@ def check_segments(segments: list[dict[str, Any]], language: str, name: str, rep
         report.add(name, "a call needs both an agent and a customer")
 
 
-def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any], local: datetime,
-                 started: datetime, zones: tuple[str, ...], history: list[tuple[datetime, bool]],
-                 segments: list[dict[str, Any]], where: str, report: Report) -> None:
+def check_expect(
+    expect: dict[str, Any],
+    language: str,
+    account: dict[str, Any],
+    local: datetime,
+    started: datetime,
+    zones: tuple[str, ...],
+    history: list[tuple[datetime, bool]],
+    segments: list[dict[str, Any]],
+    where: str,
+    report: Report,
+) -> None:
     missing = EXPECT_KEYS - {"temperament"} - set(expect)
     extra = set(expect) - EXPECT_KEYS
     if missing or extra:
@@ -509,8 +704,7 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
     # disclosures
     wanted = DISCLOSURES_ZH if language == "zh-CN" else DISCLOSURES_EN
     disc = expect["disclosures"]
-    if (not isinstance(disc, dict) or set(disc) != set(wanted)
-            or not all(isinstance(v, bool) for v in disc.values())):
+    if not isinstance(disc, dict) or set(disc) != set(wanted) or not all(isinstance(v, bool) for v in disc.values()):
         report.add(where, f"disclosures must map exactly {list(wanted)} to booleans")
     # violations
     seen: set[tuple[str, int]] = set()
@@ -542,8 +736,12 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
     # temperament
     if "temperament" in expect:
         t = expect["temperament"]
-        if (not isinstance(t, dict) or set(t) != {"label", "angry"} or t["label"] not in TEMPERAMENTS
-                or not isinstance(t["angry"], bool)):
+        if (
+            not isinstance(t, dict)
+            or set(t) != {"label", "angry"}
+            or t["label"] not in TEMPERAMENTS
+            or not isinstance(t["angry"], bool)
+        ):
             report.add(where, f"temperament {t!r} must be {{label: {'|'.join(TEMPERAMENTS)}, angry: bool}}")
     # risks
     risks = expect["risks"]
@@ -551,8 +749,11 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
         report.add(where, f"risks {risks!r} must be distinct kinds among {RISKS}")
         risks = []
     if ("high_risk" in risks) != is_high_risk(account):
-        report.add(where, f"high_risk label disagrees with the threshold (total_due {account['total_due']}, "
-                          f"overdue_days {account['overdue_days']})")
+        report.add(
+            where,
+            f"high_risk label disagrees with the threshold (total_due {account['total_due']}, "
+            f"overdue_days {account['overdue_days']})",
+        )
     # promise
     promise = expect["promise"]
     if promise is not None:
@@ -579,10 +780,16 @@ def check_expect(expect: dict[str, Any], language: str, account: dict[str, Any],
         report.add(where, "duplicate new contact number")
 
 
-def check_promise(promise: Any, language: str, account: dict[str, Any], local: datetime,
-                  segments: list[dict[str, Any]], where: str, report: Report) -> None:
-    if (not isinstance(promise, dict) or set(promise) != {"amount", "date"}
-            or not number_like(promise["amount"])):
+def check_promise(
+    promise: Any,
+    language: str,
+    account: dict[str, Any],
+    local: datetime,
+    segments: list[dict[str, Any]],
+    where: str,
+    report: Report,
+) -> None:
+    if not isinstance(promise, dict) or set(promise) != {"amount", "date"} or not number_like(promise["amount"]):
         report.add(where, f"promise {promise!r} must be null or {{amount: number, date: YYYY-MM-DD}}")
         return
     try:
@@ -601,8 +808,7 @@ def check_promise(promise: Any, language: str, account: dict[str, Any], local: d
             report.add(where, f"promise amount {amount:g} is not spoken anywhere in the call")
 
 
-def check_outcome(outcome: str, promise: Any, dispute: Any, risks: list[str], where: str,
-                  report: Report) -> None:
+def check_outcome(outcome: str, promise: Any, dispute: Any, risks: list[str], where: str, report: Report) -> None:
     """Outcome precedence:
     wrong_party > promise_to_pay > dispute > hardship > refused > callback > no_commitment."""
     if outcome == "wrong_party":
@@ -627,6 +833,7 @@ def check_outcome(outcome: str, promise: Any, dispute: Any, risks: list[str], wh
 
 
 # ---------------------------------------------------------------- corpus coverage
+
 
 def check_coverage(calls: list[CallInfo], report: Report) -> None:
     by_lang: dict[str, list[CallInfo]] = defaultdict(list)
