@@ -1,4 +1,5 @@
-"""The code stays ruff- and mypy-clean (the style rules of the project, checked like any test)."""
+"""The code stays ruff-clean, ruff-formatted and mypy-clean (the style rules of the project, checked like any
+test; `.pre-commit-config.yaml` runs the same ruff on each commit)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff() -> None:
     r = _run("ruff", "check", "assist", "tests", "bench")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_ruff_format() -> None:
+    r = _run("ruff", "format", "--check", "assist", "tests", "bench")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
