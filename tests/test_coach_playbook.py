@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -92,7 +93,7 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_call_centre_changes_wording_and_thresholds_without_code(tmp_path: Path) -> None:
-    def edit(d: dict) -> None:  # type: ignore[type-arg]
+    def edit(d: dict[str, Any]) -> None:
         d["frequency"]["max_connected_per_day"] = 2
         d["disclosures"]["reminder_text"] = "别忘了：{missing}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,7 +51,13 @@ async def test_import_is_all_or_nothing(store: AccountStore, tmp_path: Path) -> 
 
 async def test_attempts_history_and_dial_check(store: AccountStore) -> None:
     now = datetime(2026, 11, 25, 16, 0, tzinfo=SH)
-    for h, connected, channel in ((6, True, "robot"), (4, False, "human"), (3, True, "human"), (2, True, "human")):
+    attempts: tuple[tuple[int, bool, Literal["human", "robot"]], ...] = (
+        (6, True, "robot"),
+        (4, False, "human"),
+        (3, True, "human"),
+        (2, True, "human"),
+    )
+    for h, connected, channel in attempts:
         await store.record_attempt(
             "A1", now - timedelta(hours=h), connected=connected, channel=channel, call_id=f"c{h}"
         )

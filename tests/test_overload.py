@@ -149,7 +149,7 @@ async def test_a_burst_sender_is_not_overload(model_dir: Path) -> None:
             )
             await asyncio.sleep(0.1)
         now = time.monotonic()
-        assert s.backlog(now) > 1.0 and not s.paced(now)
+        assert not s.paced(now), "ten times real time is not a live call"
         assert engine.backlog(now) == 0.0
         assert engine.governor.level == Level.NORMAL
     finally:

@@ -15,11 +15,13 @@ import aiohttp
 import numpy as np
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from assist.stream.protocols.audiohook import AudioHookClient
 from assist.stream.protocols.audiosocket import KIND_AUDIO, AudioSocketClient, encode_frame
 from assist.stream.protocols.twilio import TwilioClient
 from assist.stream.simulate import simulate
+from assist.web.phone.rtp_server import RtpListener
 from tests.conftest import CallAudio, Server, start_server, wait_for
 from tests.test_pipeline_e2e import Feed, check_segments
 
@@ -56,7 +58,7 @@ async def test_misbehaving_calls_do_not_disturb_a_good_one(server: Server, call8
         assert "before" in reply["parameters"]["info"]
 
     # 3. audiofork: audio with an odd byte count after metadata
-    async with websockets.connect(_ws(server, "/audiofork"), subprotocols=["audio.drachtio.org"]) as ws:
+    async with websockets.connect(_ws(server, "/audiofork"), subprotocols=[Subprotocol("audio.drachtio.org")]) as ws:
         assert ws.subprotocol == "audio.drachtio.org"
         await ws.send(json.dumps({"callId": "af-bad", "sampleRate": 7000, "channels": 2}))
         with pytest.raises(websockets.ConnectionClosed):
@@ -134,7 +136,7 @@ async def test_auth(tmp_path: Path, call8k: CallAudio) -> None:
             assert exc.value.response.status_code == 403
         # audiofork without Basic auth
         with pytest.raises(websockets.InvalidStatus) as exc:
-            async with websockets.connect(_ws(server, "/audiofork"), subprotocols=["audio.drachtio.org"]):
+            async with websockets.connect(_ws(server, "/audiofork"), subprotocols=[Subprotocol("audio.drachtio.org")]):
                 pass
         assert exc.value.response.status_code == 401
         # AudioHook with a wrong key: upgraded, then disconnect "unauthorized" after open
@@ -215,7 +217,9 @@ async def test_rtp_loss_and_unknown_port(server: Server, call8k: CallAudio) -> N
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.sendto(b"\x80\x00\x00\x01" + b"\x00" * 8 + b"\xff" * 160, ("127.0.0.1", port))
     sock.close()
-    await wait_for(lambda: server.ctx.rtp.unknown_datagrams >= 1, timeout=5)
+    rtp = server.ctx.rtp
+    assert isinstance(rtp, RtpListener)
+    await wait_for(lambda: rtp.unknown_datagrams >= 1, timeout=5)
 
 
 async def test_claim_call_during_audiosocket(server: Server, call8k: CallAudio) -> None:
@@ -253,7 +257,7 @@ async def test_media_sockets_decline_compression(server: Server) -> None:
         ("/audiofork", {"subprotocols": ["audio.drachtio.org"]}),
         ("/audiohook", {"additional_headers": AudioHookClient().headers("k")}),
     ):
-        async with websockets.connect(_ws(server, path), **kwargs) as ws:  # type: ignore[arg-type]
+        async with websockets.connect(_ws(server, path), **kwargs) as ws:
             assert ws.response is not None
             assert "Sec-WebSocket-Extensions" not in ws.response.headers, path
     async with websockets.connect(_ws(server, "/api/feed")) as ws:  # the event feed still compresses

@@ -102,7 +102,7 @@ async def test_sigkill_during_deliveries(tmp_path: Path, call8k: CallAudio) -> N
                 if all(c in got for c in call_ids):
                     break
                 await asyncio.sleep(0.1)
-            got_calls = [s.get("call_id") for s in crm.summaries.values()]
+            got_calls = [str(s.get("call_id")) for s in crm.summaries.values()]
             assert sorted(got_calls) == sorted(call_ids), "every summary arrives, each once"
             assert len(crm.order) == N, "the CRM stored one record per summary"
             assert acked_before < N, "the kill interrupted deliveries"

@@ -60,7 +60,7 @@ async def test_real_call_gets_account_card_and_summary_in_crm(
         feed = Feed()
         await feed.start(server)
         call_id = await simulate(
-            call8k.path, "twilio", server.addr, fast=True, agent="agent-1", account=ACCOUNT["id"], language="zh-CN"
+            call8k.path, "twilio", server.addr, fast=True, agent="agent-1", account=str(ACCOUNT["id"]), language="zh-CN"
         )
         await wait_for(lambda: feed.of(call_id, "call_ended"), timeout=60)
         await feed.stop()
@@ -103,7 +103,11 @@ async def test_zh_transcript_through_the_live_path(tmp_path: Path, sync_env: Non
         call = calls.start_call(
             "twilio",
             CallStart(
-                external_id="CAzh1", sample_rate=8000, agent_id="agent-2", account_id=ACCOUNT["id"], language="zh-CN"
+                external_id="CAzh1",
+                sample_rate=8000,
+                agent_id="agent-2",
+                account_id=str(ACCOUNT["id"]),
+                language="zh-CN",
             ),
         )
         started = datetime.now(UTC) - timedelta(seconds=40)

@@ -43,7 +43,7 @@ async def clock() -> ManualClock:
 @pytest_asyncio.fixture
 async def rx(clock: ManualClock) -> AsyncIterator[WebhookReceiver]:
     async with WebhookReceiver(SECRET, now=clock.now) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def make_worker(
