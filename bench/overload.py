@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from assist import logs
 from assist.stream.simulate import SimulationError, simulate
-from bench.asr import free_port, make_audio, wait_healthy
-from bench.common import MODEL, pct
+from bench.asr import make_audio
+from bench.common import MODEL, free_port, pct, wait_healthy
 from tests.support.speech import DEFAULT_TURNS, make_call
 
 
