@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assist.coach.findings import Findings
-from assist.events import CallEnded, CallStarted, TranscriptSegment
+from assist.events import CallEnded, CallStarted, Prompt, TranscriptSegment
 from assist.service.recovery import recover
 from assist.store.accounts import AccountStore
 from assist.store.calls import CallStore
@@ -73,7 +73,13 @@ async def test_a_summary_that_fails_still_ends_the_call_with_its_own_reason(stor
     async def finalize(call_id: str, findings: Findings, end: CallEnd) -> None:
         raise OSError("disk full")
 
-    assert await recover(store, AccountStore(store.db), finalize) == 2
+    raised: list[Prompt] = []
+    assert await recover(store, AccountStore(store.db), finalize, alert=raised.append) == 2
+    # supervisors are told, per call: the summary will not reach the CRM until someone looks
+    assert sorted((p.call_id, p.kind, p.severity, p.audience) for p in raised) == [
+        (c, "summary_failed", "high", "supervisor") for c in ("ended-1", "live-1")
+    ]
+    assert all(p.data == {"error": "OSError", "at_startup": True} and "after the restart" in p.text for p in raised)
     live, ended = await store.get("live-1"), await store.get("ended-1")
     assert live is not None and (live["status"], live["end_reason"]) == ("ended", "interrupted")
     assert ended is not None and (ended["status"], ended["end_reason"]) == ("ended", "hangup")

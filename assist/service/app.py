@@ -67,7 +67,7 @@ async def _startup(app: web.Application) -> None:
     sync = SyncSettings()
     worker = await start_worker(db, sync, on_alert=hub.publish)
     services = CallServices(db, store, hub, sync, wake_sync=worker.wake)
-    await recover(store, services.accounts, services.finalize)
+    await recover(store, services.accounts, services.finalize, alert=hub.publish)
     coach = CoachRunner(hub.publish, services.load_context, services.on_findings)
     coach.start()
     calls = CallManager(

@@ -22,6 +22,7 @@ from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import Playbook, load_playbook
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
+from assist.service import alerts
 
 log = logs.get(__name__)
 
@@ -125,16 +126,7 @@ class CoachRunner:
             # supervisors see on the console (start-up recovery tries the call again at the next start)
             self.counters["summaries_failed"] += 1
             log.exception("summary at call end failed", call_id=ev.call_id)
-            self.publish(
-                Prompt(
-                    call_id=ev.call_id,
-                    kind="summary_failed",
-                    severity="high",
-                    audience="supervisor",
-                    text="The call's summary could not be written and will not reach the CRM until this is fixed.",
-                    data={"error": type(exc).__name__},
-                )
-            )
+            self.publish(alerts.summary_failed(ev.call_id, exc))
         finally:
             self.publish(ev)
 

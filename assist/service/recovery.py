@@ -17,7 +17,8 @@ from assist.accounts import Account
 from assist.coach.engine import CallCoach, CallContext
 from assist.coach.findings import Findings
 from assist.coach.playbook import load_playbook
-from assist.events import TranscriptSegment, Word
+from assist.events import Prompt, TranscriptSegment, Word
+from assist.service import alerts
 from assist.store.accounts import AccountStore
 from assist.store.calls import CallStore
 from assist.sync.finalize import CallEnd
@@ -27,8 +28,11 @@ log = logs.get(__name__)
 Finalize = Callable[[str, Findings, CallEnd], Awaitable[None]]
 
 
-async def recover(store: CallStore, accounts: AccountStore, finalize: Finalize) -> int:
-    """Summarise every call a crash left without a summary; returns how many there were."""
+async def recover(
+    store: CallStore, accounts: AccountStore, finalize: Finalize, alert: Callable[[Prompt], None] | None = None
+) -> int:
+    """Summarise every call a crash left without a summary; returns how many there were.  A summary that
+    cannot be written is logged and, with `alert`, raised to supervisors (it is tried again at the next start)."""
     rows = await store.unsummarised()
     for row in rows:
         call_id = row["call_id"]
@@ -37,8 +41,10 @@ async def recover(store: CallStore, accounts: AccountStore, finalize: Finalize) 
         end = _end_of(row, transcript)
         try:
             await finalize(call_id, rejudge(row, transcript, account), end)
-        except Exception:
+        except Exception as exc:
             log.exception("could not summarise a call after a crash", call_id=call_id)
+            if alert is not None:
+                alert(alerts.summary_failed(call_id, exc, at_startup=True))
             # end it all the same (an ended call keeps its own reason); the next start-up tries the summary again
             await store.mark_ended(call_id, end.reason)
     if rows:
