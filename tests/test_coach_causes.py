@@ -339,6 +339,44 @@ def test_refusal_is_wilful_default(lang: str, text: str) -> None:
     assert [r.kind for r in c.coach.findings().risks] == ["wilful_default"]
 
 
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        # refusing a part of the debt (fees, interest, the lump sum) is a fee dispute or a plan request
+        ("zh-CN", "滞纳金我不还 本金我认"),
+        ("zh-CN", "违约金我是不会还的 这个不合理"),
+        ("zh-CN", "利息我不想还 太高了"),
+        ("en-US", "I'm not paying the late fees, but I'll pay what I borrowed."),
+        ("en-US", "I'm not going to pay it all at once."),
+        ("en-US", "I'm not gonna pay two thousand today, I can do five hundred."),
+        # someone else's words, or denying having said it
+        ("zh-CN", "我老公说不还了 但我会还的"),
+        ("en-US", "My lawyer told me not to pay you."),
+        ("en-US", "I never said I won't pay."),
+        # a refusal of something other than paying
+        ("en-US", "I refuse to be talked to like that."),
+    ],
+)
+def test_partial_quoted_or_denied_refusals_are_not_wilful_default(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert [r.kind for r in c.coach.findings().risks] == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("zh-CN", "我说了不还就是不还"),
+        ("en-US", "I refuse to pay a single cent."),
+        ("en-US", "I'm not paying a dime, not today not ever."),
+    ],
+)
+def test_own_refusals_stay_wilful_default(lang: str, text: str) -> None:
+    c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
+    c.customer(text)
+    assert [r.kind for r in c.coach.findings().risks] == ["wilful_default"]
+
+
 # ---------------------------------------------------------------- temperament over the call
 
 
