@@ -564,3 +564,17 @@ def test_end_summary_for_supervisors() -> None:
     assert [p.kind for p in out] == ["summary"] and out[0].audience == "supervisor"
     assert out[0].data["findings"]["outcome"] == "promise_to_pay"
     assert c.coach.end() == []
+
+
+def test_repeats_are_spaced_by_call_time_when_segments_arrive_late() -> None:
+    """A recognition backlog: the ticker has run to 200 s of wall time while the segments of 10 s and 80 s
+    (two threats, more than the repeat interval apart in the call) arrive only now, one right after the other.
+    Both are shown; a repeat within the interval of the call is still held back."""
+    c = Call("zh-CN", ZH_ACC)
+    c.coach.tick(200.0)
+    interval = c.pb.settings.repeat_interval
+    first = c.agent("你再不还我们就派人上门找你", start=8.0, end=10.0)
+    second = c.agent("你再不还我们就派人上门找你", start=8.0 + interval + 10, end=10.0 + interval + 10)
+    again = c.agent("你再不还我们就派人上门找你", start=12.0 + interval + 10, end=14.0 + interval + 10)
+    alerts = [sorted(str(p.rule) for p in ps if p.kind == "compliance") for ps in (first, second, again)]
+    assert alerts[0] and alerts[1] == alerts[0] and alerts[2] == []

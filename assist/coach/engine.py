@@ -65,6 +65,7 @@ class CallCoach:
             self.start()
         st = self.state
         st.now = max(st.now, seg.end)
+        st.judged_at = seg.end
         view = self._view(seg)
         if seg.final:
             st.finals.append(view)
@@ -82,6 +83,7 @@ class CallCoach:
         """Time-based checks (disclosure reminders) at `call_time` seconds into the call."""
         st = self.state
         st.now = max(st.now, call_time)
+        st.judged_at = st.now
         for d in self.detectors:
             d.tick(st.now, st)
         return st.take()
@@ -92,6 +94,7 @@ class CallCoach:
             return []
         self._ended = True
         st = self.state
+        st.judged_at = st.now
         for d in self.detectors:
             d.end(st)
         f = self.findings()

@@ -90,7 +90,11 @@ class CallState:
     ctx: CallContext
     pb: Playbook
     findings: Findings
-    now: float = 0.0
+    now: float = 0.0  # the latest call time seen (segments and the ticker)
+    # the call time of what is being judged: a segment's end, or the tick's time.  Repeats are spaced on it, so
+    # segments that arrive late (a recognition backlog) and then in a burst are spaced by when they were said,
+    # not by when they arrived.
+    judged_at: float = 0.0
     out: list[Prompt] = field(default_factory=list)
     last_emitted: dict[str, float] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
@@ -147,13 +151,13 @@ class CallState:
         k = key or f"{kind}:{rule or ''}"
         gap = self.pb.settings.repeat_interval if interval is None else interval
         last = self.last_emitted.get(k)
-        if last is not None and self.now - last < gap:
+        if last is not None and abs(self.judged_at - last) < gap:
             if once is not None:
                 self.once.add(once)
             return None
         if once is not None:
             self.once.add(once)
-        self.last_emitted[k] = self.now
+        self.last_emitted[k] = self.judged_at
         r = self.pb.rule(rule)
         when = self.wall()
         p = Prompt(
