@@ -688,3 +688,56 @@ def test_negation_does_not_reach_a_new_clause(lang: str, text: str) -> None:
     c = Call(lang, ZH_ACC if lang == "zh-CN" else EN_ACC)
     c.agent(text)
     assert [k for k, _ in c.violations()] == ["threat"]
+
+
+# ---------------------------------------------------------------- who is on the line (second development set)
+
+
+def test_the_agents_own_words_say_the_person_is_a_contact_zh() -> None:
+    """「是我」 answered a question about the contact's own name: the agent then treats her as the debtor's
+    contact, so what follows about the debt is a disclosure; the company's name (小鹿借款) is not."""
+    acc = {**ZH_ACC, "name": "吴刚"}
+    c = Call("zh-CN", acc)
+    c.agent("喂 您好 是王秀兰女士吗")
+    c.customer("是我 你谁啊")
+    c.agent("我这边是小鹿借款的 吴刚留的联系人是您 您认识吴刚吧")
+    c.customer("认识啊 我们对门的邻居")
+    c.agent("那麻烦您给他带个话 他在我们这欠的钱逾期快一个月了")
+    assert [(v.kind, v.segment) for v in c.coach.findings().violations] == [("third_party_disclosure", 4)]
+
+
+def test_the_debtor_taking_the_phone_by_name_is_the_right_party_en() -> None:
+    acc = {**EN_ACC, "name": "Daniel Okafor"}
+    c = Call("en-US", acc)
+    c.agent("Hi, may I speak with Daniel Okafor?")
+    c.customer("This is his mother. What's this about?")
+    c.customer("Hello, this is Daniel.")
+    c.agent("Daniel, your account is past due, the balance is three thousand dollars.")
+    c.customer("I can do four hundred on Friday.")
+    assert [v.kind for v in c.coach.findings().violations if v.kind == "third_party_disclosure"] == []
+    assert promise(c) is not None and promise(c)[0] == 400  # type: ignore[index]
+
+
+def test_someone_naming_the_debtor_as_a_relative_is_not_the_debtor_en() -> None:
+    acc = {**EN_ACC, "name": "Daniel Okafor"}
+    c = Call("en-US", acc)
+    c.customer("I'm Daniel's roommate, he's out.")
+    c.agent("Okay, he owes money on his card, tell him to pay it.")
+    assert [v.kind for v in c.coach.findings().violations] == ["third_party_disclosure"]
+
+
+# ---------------------------------------------------------------- numbers and acceptances
+
+
+def test_a_clock_time_in_chinese_numerals_is_not_an_amount() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("那明天上午十点左右给您回电 可以吗")
+    c.customer("嗯 到时候再说吧")
+    assert promise(c) is None
+
+
+def test_a_reply_that_opens_with_yes_accepts_the_offer_en() -> None:
+    c = Call("en-US", EN_ACC)
+    c.agent("Okay, so that's three hundred dollars on Friday, November twenty-seventh?")
+    c.customer("Yes. That works. Thank you for being decent about it, really.")
+    assert promise(c) == (300, "2026-11-27")

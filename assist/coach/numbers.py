@@ -57,9 +57,29 @@ def zh_number(s: str) -> float | None:
     toks = _ZH_NUM_TOKEN.findall(s)
     if "".join(toks) != s:
         return None
+    if "点" in toks and any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks):
+        return _zh_decimal(toks)
     if any(t in ZH_SMALL_UNITS or t in ZH_BIG_UNITS for t in toks):
         return _zh_with_units(toks)
     return _zh_without_units(toks)
+
+
+def _zh_decimal(toks: list[str]) -> float | None:
+    """十点五万 = 105,000, 一点五万 = 15,000: a whole number, 点, digits read one by one, then 万/亿 scales it."""
+    i = toks.index("点")
+    head, tail = toks[:i], toks[i + 1 :]
+    frac: list[str] = []
+    while tail and (tail[0] in ZH_DIGITS or tail[0].isdigit()):
+        frac.append(tail.pop(0))
+    if not head or not frac or any(t not in ZH_BIG_UNITS for t in tail) or any("." in t for t in frac):
+        return None
+    whole = zh_number("".join(head))
+    if whole is None or whole != int(whole):
+        return None
+    value = float(f"{int(whole)}.{''.join(str(ZH_DIGITS.get(t, t)) for t in frac)}")
+    for t in tail:
+        value *= ZH_BIG_UNITS[t]
+    return value
 
 
 def _zh_without_units(toks: list[str]) -> float | None:
@@ -333,6 +353,8 @@ def _zh_amounts(text: str, require_currency: bool) -> list[Amount]:
         has_scale = any(c in num for c in "百千万萬佰仟亿")
         if not explicit:
             if (after.startswith(_ZH_NOT_MONEY) and not after.startswith(_ZH_DATE_AFTER)) or require_currency:
+                continue
+            if num.endswith("点"):  # 十点 / 十二点: a clock time (一点五 has its digits after the 点)
                 continue
             if not has_scale and len(num) >= 7:  # long digit strings are numbers, not money
                 continue

@@ -154,6 +154,16 @@ class ThirdParty(_M):
         description="words referring to the debtor (他/he); "
         "a disclosure must be about the debtor (the account name counts too)",
     )
+    self_intro: list[str] = Field(
+        default_factory=list,
+        description="how someone says who they are (this is / 我是): followed by the account holder's name, the "
+        "debtor is on the line",
+    )
+    own_name: list[str] = Field(
+        default_factory=list,
+        description="the agent introducing their own company (我这边是小鹿借款的): a debt word inside it is the "
+        "company's name, not a disclosure",
+    )
     text: str
 
 
@@ -487,6 +497,7 @@ class Playbook(_M):
             add((f"violation:{v.id}", v.patterns, v.except_, v.negate))
         add(("third_party:debt_terms", self.third_party.debt_terms, (), False))
         add(("third_party:debtor_refs", self.third_party.debtor_refs, (), False))
+        add(("third_party:own_name", self.third_party.own_name, (), False))
         add(("payment:designated", self.payment.designated_channels, (), False))
         add(("payment:demand", self.payment.overdemand.demand, (), True))
         for t, spec in self.temperament.types.items():

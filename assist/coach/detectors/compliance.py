@@ -111,7 +111,11 @@ class Compliance(Detector):
 
     def _third_party_check(self, view: SegmentView, state: CallState) -> None:
         tp = state.pb.third_party
-        hit = state.pb.phrases("third_party:debt_terms").find(view.tokens)
+        hits = state.pb.phrases("third_party:debt_terms").hits(view.tokens)
+        if hits and tp.own_name:
+            names = state.pb.phrases("third_party:own_name").hits(view.tokens)
+            hits = [h for h in hits if not any(n.tok_start <= h.tok_start and h.tok_end <= n.tok_end for n in names)]
+        hit = hits[0] if hits else None
         if hit is not None and tp.debtor_refs and not self._about_debtor(view, state):
             hit = None  # a proverb (欠钱还钱天经地义) is not a disclosure about the debtor
         if hit is not None:

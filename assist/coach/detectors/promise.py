@@ -159,7 +159,9 @@ class PromiseToPay(Detector):
         question = view.text.rstrip().endswith(("?", "？", "吗"))
         if not commits and amount is not None and when is not None and not question:
             commits = [Hit("amount+date", 0, 0, 0, 0)]  # "six hundred on the thirtieth": concrete enough
-        if offer is not None and short and pb.phrases("promise:affirm").find(view.tokens) is not None:
+        affirm = pb.phrases("promise:affirm").find(view.tokens) if offer is not None else None
+        # a bare yes, or a reply that opens with one ("Yes. That works. Thank you for being decent about it.")
+        if offer is not None and affirm is not None and (short or affirm.tok_start == 0):
             return _Reading(
                 amount if amount is not None else offer.amount,
                 when if when is not None else offer.date,

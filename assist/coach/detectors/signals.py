@@ -1,8 +1,8 @@
 """Customer-side flags and facts: who is on the line (right party / third party), disputes, callback
 requests, attorney / cease / workplace notices (en-US), new contact numbers and the economic situation.
 
-Flags come from the playbook's `flags` list; the ids `wrong_party`, `third_party_exempt`,
-`right_party` and `dispute` also change the call state (third-party mode, dispute finding).
+Flags come from the playbook's `flags` list; the ids `wrong_party`, `contact_person` (said by the agent),
+`third_party_exempt`, `right_party` and `dispute` also change the call state (third-party mode, dispute finding).
 Customer-side triggers create tasks and notes, never reprimands.
 """
 
@@ -36,6 +36,10 @@ class CustomerSignals(Detector):
             if flag.id == "wrong_party":
                 if not state.right_party:
                     state.third_party = True
+            elif flag.id == "contact_person":
+                # the agent treats the person as someone else's contact: their "yes, that's me" was about their own
+                # name, not the debtor's (the debtor coming to the phone later sets right_party again)
+                state.third_party, state.right_party = True, False
             elif flag.id == "third_party_exempt":
                 state.third_party_exempt = True
             elif flag.id == "right_party":
@@ -58,9 +62,31 @@ class CustomerSignals(Detector):
                     data={"flag": flag.id, "match": hit.quote(view.text)},
                     key=f"flag:{flag.id}",
                 )
+        if view.speaker == "customer" and not state.right_party and not wrong_here and self._names_self(view, state):
+            state.right_party, state.third_party = True, False
         if view.speaker == "customer":
             self._numbers(view, state)
             self._economic(view, state)
+
+    @staticmethod
+    def _names_self(view: SegmentView, state: CallState) -> bool:
+        """The speaker says they are the account holder by name ("Hello, this is Daniel.", 我就是彭磊); "I'm
+        Daniel's wife" / 我是彭磊的老婆 is someone else."""
+        acc = state.account
+        intros = state.pb.third_party.self_intro
+        if acc is None or not acc.name or not intros:
+            return False
+        if state.pb.is_chinese:
+            text = re.sub(r"\s+", "", view.text)
+            names = {acc.name.replace(" ", "")} | ({acc.name[1:]} if len(acc.name) >= 3 else set())
+            return any(re.search(re.escape(i + n) + r"(?!的)", text) is not None for i in intros for n in names if n)
+        text = view.text.lower()
+        parts = [acc.name.lower()] + [p for p in acc.name.lower().split() if len(p) > 2]
+        return any(
+            re.search(r"\b" + re.escape(i) + r"\s+" + re.escape(n) + r"\b(?!['’]s)", text) is not None
+            for i in intros
+            for n in parts
+        )
 
     def _numbers(self, view: SegmentView, state: CallState) -> None:
         """Phone numbers the customer gives (mobile, landline; spoken or written digits).
