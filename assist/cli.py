@@ -165,10 +165,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 def cmd_accounts(args: argparse.Namespace) -> int:
     from assist.accounts import AccountError
     from assist.store.accounts import AccountStore
-    from assist.store.db import Database
+    from assist.store.db import open_database
 
     async def run() -> int:
-        db = await Database(Settings().database).open()
+        settings = Settings()
+        db = await open_database(settings.database_target, pool_size=settings.database_pool_size)
         try:
             n = await AccountStore(db).import_file(Path(args.file))
         finally:
@@ -194,7 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="HTTP port for the pages, the API and the phone WebSockets (default ASSIST_PORT, 8080; 0 = any free port)",
     )
-    s.add_argument("--data-dir", type=Path, help="where the SQLite database lives (default ASSIST_DATA_DIR, ./data)")
+    s.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the SQLite database lives (default ASSIST_DATA_DIR, ./data); "
+        "ASSIST_DATABASE_URL may name another database",
+    )
     s.add_argument(
         "--demo",
         action="store_true",

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # storage
     data_dir: Path = Path("data")
     db_path: Path | None = None
+    database_url: str | None = Field(
+        None,
+        description="sqlite:///path/to/assist.db or postgresql://user@host:port/db (several nodes share "
+        "one PostgreSQL database); unset = the SQLite file DB_PATH, else DATA_DIR/assist.db",
+    )
+    database_pool_size: int = Field(10, ge=1, le=1000, description="PostgreSQL connections each process keeps")
 
     # recognition
     vosk_model: str | None = Field(None, description="a model directory, or pkg:NAME of an installed package")
@@ -125,11 +131,22 @@ class Settings(BaseSettings):
         "audiosocket_port",
         "endpoint_rules",
         "playbook_dir",
+        "database_url",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == "" else v
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip().lower().startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                f"ASSIST_DATABASE_URL={v!r} names no engine: use sqlite:///path/to/assist.db or "
+                "postgresql://user@host:port/db"
+            )
+        return v
 
     def open_api_problem(self) -> str | None:
         """Why serving would expose the dialler API and the live feed (every call's transcript) to the
@@ -143,7 +160,13 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> Path:
+        """The SQLite file (when no database URL is set)."""
         return self.db_path or (self.data_dir / "assist.db")
+
+    @property
+    def database_target(self) -> str | Path:
+        """What `assist.store.db.open_database` opens: the database URL, else the SQLite file."""
+        return self.database_url or self.database
 
     def rtp_port_range(self) -> range | None:
         if not self.rtp_ports:

@@ -6,7 +6,8 @@
     assist user remove NAME
 
 Without --password a terminal is asked twice; without a terminal a random password is generated and
-printed once.  The database is the service's (ASSIST_DATA_DIR / ASSIST_DB_PATH, or --data-dir / --db).
+printed once.  The database is the service's (ASSIST_DATABASE_URL, ASSIST_DATA_DIR / ASSIST_DB_PATH, or
+--data-dir / --db).
 `add_arguments(parser)` fills an argparse sub-parser; `run_user_cli(args)` takes that Namespace or argv.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assist.settings import Settings
-from assist.store.db import Database
+from assist.store.db import DEFAULT_POOL_SIZE, open_database
 from assist.store.users import ROLES, UserError, UserStore
 
 
@@ -29,7 +30,11 @@ def _database_args(p: argparse.ArgumentParser, default: object) -> None:
     p.add_argument(
         "--data-dir", type=Path, default=default, help="the service's data directory (default ASSIST_DATA_DIR)"
     )
-    p.add_argument("--db", type=Path, default=default, help="the SQLite database (default: DATA_DIR/assist.db)")
+    p.add_argument(
+        "--db",
+        default=default,
+        help="the SQLite database file or a database URL (default: ASSIST_DATABASE_URL, else DATA_DIR/assist.db)",
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,15 +85,18 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(12), True
 
 
-def _db_path(args: argparse.Namespace) -> Path:
+def _db_target(args: argparse.Namespace) -> tuple[str | Path, int]:
+    """(the database file or URL, the pool size)."""
     if getattr(args, "db", None):
-        return Path(args.db)
+        return str(args.db), DEFAULT_POOL_SIZE
     overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
-    return Settings(**overrides).database
+    settings = Settings(**overrides)
+    return settings.database_target, settings.database_pool_size
 
 
 async def _run(args: argparse.Namespace) -> int:
-    db = await Database(_db_path(args)).open()
+    target, pool_size = _db_target(args)
+    db = await open_database(target, pool_size=pool_size)
     users = UserStore(db)
     try:
         if args.user_cmd == "add":

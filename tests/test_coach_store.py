@@ -1,4 +1,4 @@
-"""AccountStore over the real SQLite database: accounts, imports, the contact-attempt log."""
+"""AccountStore over the real database (SQLite and PostgreSQL): accounts, imports, the contact-attempt log."""
 
 from __future__ import annotations
 
@@ -13,16 +13,14 @@ from assist.accounts import AccountError, parse_account
 from assist.coach.dialing import dial_check
 from assist.coach.playbook import load_playbook
 from assist.store.accounts import AccountStore
-from assist.store.db import Database
+from assist.store.db import Database, open_database
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    db = await Database(tmp_path / "a.db").open()
-    yield AccountStore(db)
-    await db.close()
+async def store(any_db: Database) -> AccountStore:
+    return AccountStore(any_db)
 
 
 async def test_upsert_get_and_keep_unknown_fields(store: AccountStore) -> None:
@@ -81,11 +79,11 @@ async def test_bad_attempts_are_refused(store: AccountStore) -> None:
         await store.record_attempt("A1", datetime(2026, 11, 25, 10, 0, tzinfo=SH), connected=True, channel="fax")  # type: ignore[arg-type]
 
 
-async def test_reopening_keeps_the_accounts(tmp_path: Path) -> None:
-    db = await Database(tmp_path / "r.db").open()
+async def test_reopening_keeps_the_accounts(database_url: str) -> None:
+    db = await open_database(database_url)
     await AccountStore(db).upsert(parse_account({"id": "Z"}))
     await db.close()
-    db = await Database(tmp_path / "r.db").open()
+    db = await open_database(database_url)
     try:
         assert (await AccountStore(db).get("Z")) is not None
     finally:

@@ -131,9 +131,9 @@ async def test_a_numeric_account_id_is_still_taken_as_its_digits(srv: Server) ->
     assert status == 200 and account["id"] == "1234567"
 
 
-async def test_a_delivered_outbox_row_has_no_last_error(tmp_path: Path) -> None:
+async def test_a_delivered_outbox_row_has_no_last_error(database_url: str) -> None:
     clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
+    db = await open_db(database_url)
     try:
         async with WebhookReceiver(SECRET, now=clock.now) as rx:
             await add_call(db, "c1", ended_at=clock.now())

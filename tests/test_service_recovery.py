@@ -1,10 +1,8 @@
-"""Start-up recovery alone: a real store, a fake summary writer."""
+"""Start-up recovery alone: a real store (SQLite and PostgreSQL), a fake summary writer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +18,8 @@ T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[CallStore]:
-    db = await Database(tmp_path / "r.db").open()
-    yield CallStore(db)
-    await db.close()
+async def store(any_db: Database) -> CallStore:
+    return CallStore(any_db)
 
 
 async def _call(store: CallStore, call_id: str, *, ended: bool) -> None:

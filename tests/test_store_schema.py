@@ -12,9 +12,9 @@ from pathlib import Path
 
 from assist.store.accounts import AccountStore
 from assist.store.calls import CallStore
-from assist.store.db import Database
+from assist.store.db import Database, open_database
 from assist.store.outbox import OutboxStore
-from assist.store.schema import MIGRATIONS, migrate
+from assist.store.schema import MIGRATIONS, migrate, migrations_for
 from assist.store.users import UserStore
 from assist.sync.finalize import get_summary
 
@@ -62,13 +62,20 @@ def test_open_creates_every_table_without_importing_the_store_modules(tmp_path: 
     assert _applied(path) == [m.name for m in MIGRATIONS]
 
 
-async def test_migration_names_are_unique_and_opening_twice_applies_nothing(tmp_path: Path) -> None:
+async def test_migration_names_are_unique_and_opening_twice_applies_nothing(database_url: str) -> None:
     assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)
-    db = await Database(tmp_path / "twice.db").open()
+    db = await open_database(database_url)
     try:
         assert await migrate(db) == []
+        rows = await db.fetchall("SELECT name FROM schema_migrations")
+        assert sorted(r["name"] for r in rows) == sorted(m.name for m in migrations_for(db.engine))
     finally:
         await db.close()
+    again = await open_database(database_url)  # a second open (a restart, another node) changes nothing
+    try:
+        assert await migrate(again) == []
+    finally:
+        await again.close()
 
 
 async def test_a_database_of_the_earlier_store_opens_and_migrates(tmp_path: Path) -> None:

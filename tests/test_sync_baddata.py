@@ -4,7 +4,6 @@ dead-lettered with the reason."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    async with fake_crm(tmp_path, webhook_receiver) as ready:
+async def env(database_url: str) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
+    async with fake_crm(database_url, webhook_receiver) as ready:
         yield ready
 
 
@@ -70,7 +69,7 @@ async def test_invalid_summary_is_kept_dead_lettered_then_fixed_by_an_edit(
 async def test_corrupted_payload_is_dead_lettered_not_sent(env: tuple[Database, ManualClock, WebhookReceiver]) -> None:
     db, clock, rx = env
     await submitted_call(db, clock, "c1", ["webhook"])
-    await db.execute("""UPDATE outbox SET payload=json_set(payload, '$.outcome', 'gone_fishing')""")
+    await db.execute("""UPDATE outbox SET payload=json_patch(payload, '{"outcome": "gone_fishing"}')""")
     worker = make_worker(db, {"webhook": webhook_adapter(rx, clock)}, clock)
     await worker.run_once()
     row = await item(db, "c1", "webhook")

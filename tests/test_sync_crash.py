@@ -1,5 +1,6 @@
 """Crash safety: the worker process (`python -m assist.sync.worker`) is SIGKILLed while deliveries are in
-flight and started again.  No summary is lost, and neither CRM records any summary twice."""
+flight and started again.  No summary is lost, and neither CRM records any summary twice (on SQLite and on
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -30,14 +31,14 @@ async def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _start(db_path: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+async def _start(database_url: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "assist.sync.worker",
             "--db",
-            str(db_path),
+            database_url,
             "--log-format",
             "json",
             env=env,
@@ -52,9 +53,8 @@ async def _open_rows(db: Database) -> dict[str, int]:
     return {r["status"]: r["n"] for r in rows}
 
 
-async def test_sigkill_mid_delivery_then_restart(tmp_path: Path) -> None:
-    db_path = tmp_path / "assist.db"
-    db = await open_db(db_path)
+async def test_sigkill_mid_delivery_then_restart(tmp_path: Path, database_url: str) -> None:
+    db = await open_db(database_url)
     now = time.time()
     for i in range(N):
         call_id = f"crash-{i:03d}"
@@ -81,7 +81,7 @@ async def test_sigkill_mid_delivery_then_restart(tmp_path: Path) -> None:
             "ASSIST_SYNC_WORKER_ID": "node-a",
         }
         log = tmp_path / "worker.log"
-        first = await _start(db_path, env, log)
+        first = await _start(database_url, env, log)
         try:
             await _wait(
                 lambda: len(rx.records) + len(sf.tasks) >= 8 and rx.inflight > 0 and sf.inflight > 0,
@@ -98,7 +98,7 @@ async def test_sigkill_mid_delivery_then_restart(tmp_path: Path) -> None:
         assert counts.get("inflight", 0) >= 1, counts  # killed with work leased
         assert counts.get("done", 0) < 2 * N
 
-        second = await _start(db_path, env, log)
+        second = await _start(database_url, env, log)
         try:
             done = False
             deadline = time.monotonic() + 60

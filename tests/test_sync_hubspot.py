@@ -28,8 +28,8 @@ from tests.crm_fakes.hubspot import FakeHubSpot
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeHubSpot]]:
-    async with fake_crm(tmp_path, lambda _: FakeHubSpot()) as ready:
+async def env(database_url: str) -> AsyncIterator[tuple[Database, ManualClock, FakeHubSpot]]:
+    async with fake_crm(database_url, lambda _: FakeHubSpot()) as ready:
         yield ready
 
 

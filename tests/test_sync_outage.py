@@ -4,7 +4,6 @@ once, in deadline order; supervisors were alerted at 60 and 20 minutes left; lat
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from assist.sync.clock import ManualClock
 from assist.sync.outbox import OutboxAlert, OutboxWorker
@@ -16,10 +15,10 @@ ENDED_AGO = [25, 0, 60, 15, 45, 4, 65, 35, 20, 55, 40, 50]
 OUTAGE_MIN = 90
 
 
-async def test_long_outage_then_recovery(tmp_path: Path) -> None:
+async def test_long_outage_then_recovery(database_url: str) -> None:
     clock = ManualClock()
     t0 = clock.now()
-    db = await open_db(tmp_path / "assist.db")
+    db = await open_db(database_url)
     cfg = settings(targets=["webhook"], backoff_cap=120, concurrency=1, batch=20, safety_margin_minutes=15)
     for ago in ENDED_AGO:
         call_id = f"call-{ago:02d}"
@@ -78,9 +77,9 @@ async def test_long_outage_then_recovery(tmp_path: Path) -> None:
     await db.close()
 
 
-async def test_retry_after_on_503_paces_the_probes(tmp_path: Path) -> None:
+async def test_retry_after_on_503_paces_the_probes(database_url: str) -> None:
     clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
+    db = await open_db(database_url)
     cfg = settings(targets=["webhook"], concurrency=2)
     for i in range(4):
         await submit_call(db, f"c{i}", ["webhook"], ended_at=clock.now(), now=clock.now(), cfg=cfg)

@@ -1,4 +1,5 @@
-"""The outbox: one-transaction finalize, grace period and submit, leases, backoff, edits, metrics, CLI."""
+"""The outbox: one-transaction finalize, grace period and submit, leases, backoff, edits, metrics, CLI; each
+test that uses the store runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import io
 import json
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from assist.settings import Settings
-from assist.store.db import Database
+from assist.store.db import Database, open_database
 from assist.store.outbox import OutboxStore
 from assist.sync.api import list_outbox, outbox_metrics, show_outbox_item
 from assist.sync.backoff import full_jitter, next_attempt_at, parse_retry_after
@@ -24,15 +24,24 @@ from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.finalize import edit_summary, finalize_from_findings, get_summary, submit_summary
 from assist.sync.outbox import OutboxAlert, OutboxWorker
 from tests.crm_fakes.base import Fault
-from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, open_db, settings
+from tests.crm_fakes.harness import FINDINGS, SECRET, add_call, settings
 from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    d = await open_db(tmp_path / "assist.db")
-    yield d
-    await d.close()
+async def db(any_db: Database) -> Database:
+    return any_db
+
+
+# a trigger that refuses outbox rows for 'hubspot', in each engine's dialect
+REFUSE_HUBSPOT = {
+    "sqlite": """CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.target='hubspot'
+                 BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END""",
+    "postgresql": """CREATE FUNCTION refuse_hubspot() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN IF NEW.target = 'hubspot' THEN RAISE EXCEPTION 'refused by test trigger'; END IF;
+                     RETURN NEW; END $$;
+                     CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_hubspot()""",
+}
 
 
 @pytest_asyncio.fixture
@@ -85,8 +94,7 @@ async def test_finalize_writes_call_summary_and_rows_in_one_transaction(db: Data
 
 async def test_finalize_is_all_or_nothing(db: Database, clock: ManualClock) -> None:
     await add_call(db, "c1", ended_at=clock.now())
-    await db.execute("""CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.target='hubspot'
-                        BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END""")
+    await db.execute(REFUSE_HUBSPOT[db.engine])
     with pytest.raises(Exception, match="refused by test trigger"):
         await finalize_from_findings(db, "c1", FINDINGS, ["webhook", "hubspot"], clock.now(), settings=settings())
     assert await get_summary(db, "c1") is None
@@ -279,12 +287,11 @@ async def test_metrics_and_api_views(db: Database, clock: ManualClock, rx: Webho
     await worker.close()
 
 
-def test_outbox_cli(tmp_path: Path) -> None:
-    path = tmp_path / "cli.db"
+def test_outbox_cli(database_url: str) -> None:
     clock = ManualClock()
 
     async def setup() -> None:
-        d = await open_db(path)
+        d = await open_database(database_url)
         await add_call(d, "c1", ended_at=clock.now())
         await finalize_from_findings(
             d, "c1", {**FINDINGS, "outcome": "teleported"}, ["webhook"], clock.now(), settings=settings()
@@ -298,7 +305,7 @@ def test_outbox_cli(tmp_path: Path) -> None:
         await d.close()
 
     asyncio.run(setup())
-    cfg = Settings(db_path=path)
+    cfg = Settings(database_url=database_url)
 
     def run(*args: str) -> tuple[int, str]:
         out = io.StringIO()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ from tests.crm_fakes.salesforce import FakeSalesforce
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, FakeSalesforce]]:
-    async with fake_crm(tmp_path, lambda _: FakeSalesforce()) as ready:
+async def env(database_url: str) -> AsyncIterator[tuple[Database, ManualClock, FakeSalesforce]]:
+    async with fake_crm(database_url, lambda _: FakeSalesforce()) as ready:
         yield ready
 
 

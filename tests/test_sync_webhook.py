@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -30,8 +29,8 @@ from tests.crm_fakes.webhook import WebhookReceiver
 
 
 @pytest_asyncio.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
-    async with fake_crm(tmp_path, webhook_receiver) as ready:
+async def env(database_url: str) -> AsyncIterator[tuple[Database, ManualClock, WebhookReceiver]]:
+    async with fake_crm(database_url, webhook_receiver) as ready:
         yield ready
 
 

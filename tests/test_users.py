@@ -1,25 +1,22 @@
-"""People who sign in: the user store (argon2 hashes, roles, teams), server-side sessions, and `assist user`."""
+"""People who sign in: the user store (argon2 hashes, roles, teams), server-side sessions, and `assist user`;
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from assist.store.db import Database
+from assist.store.db import Database, open_database
 from assist.store.users import UserError, UserStore, token_hash
 from assist.users_cli import run_user_cli
 from assist.web.browser import sessions
 
 
 @pytest_asyncio.fixture
-async def users(tmp_path: Path) -> AsyncIterator[UserStore]:
-    db = await Database(tmp_path / "assist.db").open()
-    yield UserStore(db)
-    await db.close()
+async def users(any_db: Database) -> UserStore:
+    return UserStore(any_db)
 
 
 async def test_add_and_verify(users: UserStore) -> None:
@@ -97,8 +94,8 @@ async def test_cookie_signature(users: UserStore) -> None:
     assert sessions.unsign(value, "another-secret") is None
 
 
-def test_user_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = ["--db", str(tmp_path / "assist.db")]
+def test_user_cli(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", database_url]
     assert run_user_cli([*db, "add", "agent-7", "--role", "agent", "--team", "east", "--password", "long-enough"]) == 0
     assert (
         run_user_cli([*db, "add", "sup-1", "--role", "supervisor", "--team", "east", "--password", "long-enough"]) == 0
@@ -121,7 +118,7 @@ def test_user_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_user_cli([*db, "remove", "agent-8"]) == 1
 
     async def check() -> None:
-        d = await Database(tmp_path / "assist.db").open()
+        d = await open_database(database_url)
         try:
             us = UserStore(d)
             assert await us.verify("agent-7", "another-pass") is not None

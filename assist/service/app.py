@@ -22,7 +22,7 @@ from assist.service.looplag import LoopLagMonitor
 from assist.service.recovery import recover
 from assist.settings import Settings
 from assist.store.calls import CallStore
-from assist.store.db import Database
+from assist.store.db import open_database
 from assist.stream import models
 from assist.stream.calls import CallManager
 from assist.stream.recognition import AsrEngine
@@ -58,7 +58,7 @@ async def _startup(app: web.Application) -> None:
     """Build the parts in the order the events flow back from the hub: store and hub, the CRM sync, the call
     services, the coach, and the call manager whose sink is the coach (calls -> coach -> hub -> store)."""
     settings = app[SETTINGS]
-    db = await Database(settings.database).open()
+    db = await open_database(settings.database_target, pool_size=settings.database_pool_size)
     store = CallStore(db)
     hub = Hub(persist=[store_writer(store)])
     hub.start()
@@ -199,7 +199,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         log.info(
             "assist is serving",
             url=f"http://{settings.host}:{ctx.http_port}",
-            db=str(settings.database),
+            db=ctx.db.describe(),
             transcribing=ctx.engine.available,
         )
         await stop.wait()

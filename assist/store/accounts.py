@@ -22,6 +22,11 @@ def _utc(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _now_iso() -> str:
+    """The current UTC time as '2026-11-25T08:00:00.123Z' (milliseconds; sorts as text)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -31,7 +36,7 @@ class AccountStore:
     async def upsert(self, account: Account) -> None:
         await self.db.execute(
             """INSERT INTO accounts(account_id, name, phone, total_due, overdue_days, body, updated_at)
-               VALUES (?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+               VALUES (?,?,?,?,?,?,?)
                ON CONFLICT(account_id) DO UPDATE SET name=excluded.name, phone=excluded.phone,
                  total_due=excluded.total_due, overdue_days=excluded.overdue_days, body=excluded.body,
                  updated_at=excluded.updated_at""",
@@ -42,20 +47,22 @@ class AccountStore:
                 account.total_due,
                 account.overdue_days,
                 account.model_dump_json(),
+                _now_iso(),
             ),
         )
 
     async def upsert_many(self, accounts: Iterable[Account]) -> int:
         n = 0
+        now = _now_iso()
         async with self.db.transaction() as tx:
             for a in accounts:
                 await tx.execute(
                     """INSERT INTO accounts(account_id, name, phone, total_due, overdue_days, body, updated_at)
-                       VALUES (?,?,?,?,?,?,strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                       VALUES (?,?,?,?,?,?,?)
                        ON CONFLICT(account_id) DO UPDATE SET name=excluded.name, phone=excluded.phone,
                          total_due=excluded.total_due, overdue_days=excluded.overdue_days, body=excluded.body,
                          updated_at=excluded.updated_at""",
-                    (a.id, a.name, a.phone, a.total_due, a.overdue_days, a.model_dump_json()),
+                    (a.id, a.name, a.phone, a.total_due, a.overdue_days, a.model_dump_json(), now),
                 )
                 n += 1
         return n

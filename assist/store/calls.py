@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from assist import logs
 from assist.events import CallEnded, CallStarted, CallUpdated, Prompt, TranscriptSegment
-from assist.store.db import Database
+from assist.store.db import INTEGRITY_ERRORS, Database
 from assist.store.jsonvalues import dumps_finite
 
 log = logs.get(__name__)
@@ -110,12 +109,14 @@ class CallStore:
                     _iso(seg.at),
                 ),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise DuplicateSegment(f"segment {seg.segment_id} is already stored; not overwritten") from exc
 
     async def add_prompt(self, p: Prompt) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO prompts(prompt_id, call_id, kind, severity, body, created_at) VALUES (?,?,?,?,?,?)",
+            """INSERT INTO prompts(prompt_id, call_id, kind, severity, body, created_at) VALUES (?,?,?,?,?,?)
+               ON CONFLICT(prompt_id) DO UPDATE SET call_id=excluded.call_id, kind=excluded.kind,
+                 severity=excluded.severity, body=excluded.body, created_at=excluded.created_at""",
             (p.prompt_id, p.call_id, p.kind, p.severity, p.model_dump_json(), _iso(p.created_at)),
         )
 

@@ -48,7 +48,8 @@ class MessageStore:
         at = _iso(utcnow())
         async with self.db.transaction() as tx:
             n = await tx.execute(
-                "INSERT OR IGNORE INTO alert_acks(prompt_id, call_id, by_user, at) VALUES (?,?,?,?)",
+                """INSERT INTO alert_acks(prompt_id, call_id, by_user, at) VALUES (?,?,?,?)
+                   ON CONFLICT(prompt_id) DO NOTHING""",
                 (prompt_id, call_id, by_user, at),
             )
             rows = await tx.fetchall("SELECT * FROM alert_acks WHERE prompt_id=?", (prompt_id,))

@@ -3,9 +3,12 @@
 status: held (waiting for the agent's submit / the grace period; `next_attempt_at` = release time),
 pending (ready at `next_attempt_at`), inflight (leased by a worker until `lease_until`), done,
 dead (dead-letter, `last_error` says why), superseded (a newer version replaced a dead one).
-Times are Unix seconds (REAL).  Claiming is lease based: BEGIN IMMEDIATE + UPDATE … RETURNING, earliest
-deadline first; rows whose lease expired go back to pending.  Every completion is fenced on the lease
-owner, so a worker that lost its lease cannot overwrite what another one did.
+Times are Unix seconds (REAL).  Claiming is lease based, earliest deadline first: UPDATE … RETURNING in
+one transaction, which on SQLite runs alone (BEGIN IMMEDIATE) and on PostgreSQL picks its rows with
+`SELECT … FOR UPDATE SKIP LOCKED`, so workers on several nodes claim side by side and never the same row.
+Rows whose lease expired go back to pending.  Every completion is fenced on the lease owner, so a worker
+that lost its lease cannot overwrite what another one did.  Alerts are marked with conditional updates:
+of several workers only the one whose update changed the row publishes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assist.store.db import Database, Queryable, Transaction
+from assist.store.db import Database, Queryable, Transaction, lock_rows
 
 OPEN_STATUSES = ("held", "pending", "inflight")
 STATUSES = ("held", "pending", "inflight", "done", "dead", "superseded")
@@ -73,10 +76,12 @@ def idempotency_key(summary_id: str, version: int) -> str:
 
 
 async def latest_items(tx: Queryable, summary_id: str) -> dict[str, dict[str, Any]]:
-    """The newest row of each target for a summary."""
+    """The newest row of each target for a summary (inside a transaction: locked until it ends, so a
+    worker cannot claim a row while an edit rewrites it)."""
     rows = await tx.fetchall(
         """SELECT * FROM outbox o WHERE summary_id=? AND id=(SELECT MAX(id) FROM outbox p
-           WHERE p.summary_id=o.summary_id AND p.target=o.target)""",
+           WHERE p.summary_id=o.summary_id AND p.target=o.target) ORDER BY id"""
+        + (lock_rows(tx) if isinstance(tx, Transaction) else ""),
         (summary_id,),
     )
     return {r["target"]: dict(r) for r in rows}
@@ -97,9 +102,9 @@ async def revise_item(
     await tx.execute(
         """UPDATE outbox SET version=?, payload=?, idempotency_key=?, updated_at=?,
                   status=COALESCE(?, status), next_attempt_at=COALESCE(?, next_attempt_at),
-                  last_error=CASE WHEN ? IS NULL THEN last_error ELSE NULL END,
-                  last_error_kind=CASE WHEN ? IS NULL THEN last_error_kind ELSE NULL END,
-                  dead_alerted=CASE WHEN ? IS NULL THEN dead_alerted ELSE 0 END
+                  last_error=CASE WHEN CAST(? AS TEXT) IS NULL THEN last_error ELSE NULL END,
+                  last_error_kind=CASE WHEN CAST(? AS TEXT) IS NULL THEN last_error_kind ELSE NULL END,
+                  dead_alerted=CASE WHEN CAST(? AS TEXT) IS NULL THEN dead_alerted ELSE 0 END
            WHERE id=?""",
         (
             version,
@@ -160,11 +165,12 @@ class OutboxStore:
                         attempts=attempts+1,
                         updated_at=? WHERE id IN ({select}) RETURNING *"""
         async with self.db.transaction() as tx:
+            skip_locked = lock_rows(tx, "FOR UPDATE OF o SKIP LOCKED")
             if targets and limit > 0:
                 select = f"""SELECT o.id FROM outbox o WHERE o.status IN ('pending','held')
                              AND o.next_attempt_at<=? AND o.target IN ({_marks(len(targets))})
                              AND {_NO_OLDER_OPEN}
-                             ORDER BY o.due_at, o.id LIMIT ?"""
+                             ORDER BY o.due_at, o.id LIMIT ?{skip_locked}"""
                 claimed += [
                     dict(r)
                     for r in await tx.fetchall(
@@ -174,42 +180,44 @@ class OutboxStore:
             for target in probe_targets:
                 select = f"""SELECT o.id FROM outbox o WHERE o.target=? AND (o.status='pending'
                              OR (o.status='held' AND o.next_attempt_at<=?)) AND {_NO_OLDER_OPEN}
-                             ORDER BY o.due_at, o.id LIMIT 1"""
+                             ORDER BY o.due_at, o.id LIMIT 1{skip_locked}"""
                 claimed += [
                     dict(r)
                     for r in await tx.fetchall(
                         set_clause.format(select=select), (worker, lease_until, now, target, now)
                     )
                 ]
-            if claimed:
-                ids = sorted({c["summary_id"] for c in claimed})
+            for summary_id in sorted({c["summary_id"] for c in claimed}):  # one order on every node
                 await tx.execute(
-                    f"""UPDATE summaries SET state='auto_submitted', submitted_at=?, updated_at=?
-                        WHERE state='draft' AND release_at<=? AND summary_id IN ({_marks(len(ids))})""",
-                    (now, now, now, *ids),
+                    """UPDATE summaries SET state='auto_submitted', submitted_at=?, updated_at=?
+                       WHERE state='draft' AND release_at<=? AND summary_id=?""",
+                    (now, now, now, summary_id),
                 )
         claimed.sort(key=lambda r: (r["due_at"], r["id"]))
         return claimed
 
     async def reclaim_expired(self, now: float) -> int:
-        """Rows whose worker died or stalled go back to pending (the request may have gone out: ambiguous)."""
+        """Rows whose worker died or stalled go back to pending (the request may have gone out: ambiguous).
+        A row another node is changing right now is left for the next pass."""
         async with self.db.transaction() as tx:
+            skip_locked = lock_rows(tx, "FOR UPDATE SKIP LOCKED")
             return await tx.execute(
-                """UPDATE outbox SET status='pending', lease_owner=NULL, lease_until=NULL, ambiguous=1,
+                f"""UPDATE outbox SET status='pending', lease_owner=NULL, lease_until=NULL, ambiguous=1,
                           last_error='lease expired: the worker stopped during delivery',
-                          last_error_kind='lease',
-                          updated_at=? WHERE status='inflight' AND lease_until<?""",
+                          last_error_kind='lease', updated_at=?
+                   WHERE id IN (SELECT id FROM outbox WHERE status='inflight' AND lease_until<?{skip_locked})""",
                 (now, now),
             )
 
     async def reclaim_owner(self, worker: str, now: float) -> int:
-        """At start-up: rows this worker id held before it was killed go back to pending at once."""
+        """At start-up: rows leased by `worker`, or by any earlier worker of that node (owners
+        `worker/…`), before it was killed go back to pending at once."""
         async with self.db.transaction() as tx:
             return await tx.execute(
                 """UPDATE outbox SET status='pending', lease_owner=NULL, lease_until=NULL, ambiguous=1,
                           last_error='worker restarted during delivery', last_error_kind='lease', updated_at=?
-                   WHERE status='inflight' AND lease_owner=?""",
-                (now, worker),
+                   WHERE status='inflight' AND (lease_owner=? OR substr(lease_owner, 1, ?)=?)""",
+                (now, worker, len(worker) + 1, worker + "/"),
             )
 
     async def release_target(self, target: str, now: float) -> int:
@@ -272,7 +280,7 @@ class OutboxStore:
     ) -> bool:
         async with self.db.transaction() as tx:
             n = await tx.execute(
-                """UPDATE outbox SET status='done', delivered_at=?, late=(? > due_at),
+                """UPDATE outbox SET status='done', delivered_at=?, late=CASE WHEN ? > due_at THEN 1 ELSE 0 END,
                           remote_id=COALESCE(?, remote_id),
                           lease_owner=NULL, lease_until=NULL, ambiguous=0, last_status=?, updated_at=?,
                           last_error=NULL, last_error_kind=NULL
@@ -299,8 +307,8 @@ class OutboxStore:
         async with self.db.transaction() as tx:
             n = await tx.execute(
                 """UPDATE outbox SET status='pending', next_attempt_at=?, lease_owner=NULL, lease_until=NULL,
-                          ambiguous=MAX(ambiguous, ?), remote_id=COALESCE(?, remote_id), last_error=?,
-                          last_error_kind=?, last_status=?, updated_at=?
+                          ambiguous=CASE WHEN ?=1 THEN 1 ELSE ambiguous END, remote_id=COALESCE(?, remote_id),
+                          last_error=?, last_error_kind=?, last_status=?, updated_at=?
                    WHERE id=? AND status='inflight' AND lease_owner=?""",
                 (
                     next_attempt_at,
@@ -348,11 +356,19 @@ class OutboxStore:
         )
         return [dict(r) for r in rows]
 
-    async def set_alerted(self, item_id: int, minutes: float) -> None:
+    async def claim_alert(self, item_id: int, minutes: float) -> bool:
+        """Mark that the `minutes`-left alert of an item is sent; True only for the one caller (of all
+        workers on all nodes) whose update did it, which alone publishes the alert."""
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE outbox SET alerted_minutes=? WHERE id=?", (minutes, item_id))
+            n = await tx.execute(
+                """UPDATE outbox SET alerted_minutes=? WHERE id=?
+                   AND (alerted_minutes IS NULL OR alerted_minutes>?)""",
+                (minutes, item_id, minutes),
+            )
+        return n == 1
 
     async def take_unalerted_dead(self) -> list[dict[str, Any]]:
+        """Dead rows not alerted yet, marked alerted in the same statement: a row comes back to one caller."""
         async with self.db.transaction() as tx:
             rows = await tx.fetchall(
                 "UPDATE outbox SET dead_alerted=1 WHERE status='dead' AND dead_alerted=0 RETURNING *"
@@ -391,7 +407,7 @@ class OutboxStore:
         out: list[tuple[int, str]] = []
         async with self.db.transaction() as tx:
             for item_id in item_ids:
-                rows = await tx.fetchall("SELECT * FROM outbox WHERE id=?", (item_id,))
+                rows = await tx.fetchall("SELECT * FROM outbox WHERE id=?" + lock_rows(tx), (item_id,))
                 if not rows:
                     out.append((item_id, "no such item"))
                     continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assist import logs
-from assist.store.db import Queryable, Transaction
+from assist.store.db import Queryable, Transaction, lock_rows
 from assist.store.jsonvalues import dumps_finite
 from assist.store.outbox import insert_item, release_summary, revise_item, supersede_dead
 
@@ -187,6 +187,14 @@ async def call_ended_at(db: Queryable, call_id: str) -> tuple[bool, str | None]:
     return (row is not None, row["ended_at"] if row else None)
 
 
+async def lock_call(tx: Transaction, call_id: str) -> None:
+    """Hold the call's row until `tx` ends, so that two changes of one call's summary (from two tasks or
+    two nodes) run one after the other.  On PostgreSQL a row lock; SQLite's write transactions already
+    run one at a time."""
+    if lock_rows(tx):
+        await tx.fetchone("SELECT call_id FROM calls WHERE call_id=?" + lock_rows(tx), (call_id,))
+
+
 async def write_first_version(tx: Transaction, v: FirstVersion) -> None:
     await tx.execute(
         "UPDATE calls SET status='ended', ended_at=COALESCE(ended_at, ?) WHERE call_id=?",
@@ -248,14 +256,15 @@ async def write_next_version(tx: Transaction, v: NextVersion) -> None:
 async def write_submitted(
     tx: Transaction, call_id: str, summary_id: str, version: int, now: float, *, already: bool
 ) -> None:
-    """The agent submitted: the summary's state (unless it `already` was submitted) and its held rows go out."""
+    """The agent submitted: the summary's state (unless it `already` was submitted) and its held rows go out.
+    The outbox rows are written before the summary row, in the order a claim locks them (no deadlock)."""
+    await release_summary(tx, summary_id, now)
     if not already:
         await tx.execute(
             "UPDATE summaries SET state='submitted', submitted_at=?, updated_at=? WHERE summary_id=?",
             (now, now, summary_id),
         )
         await mark_call(tx, call_id, summary_id, version, "submitted")
-    await release_summary(tx, summary_id, now)
 
 
 async def mark_call(tx: Transaction, call_id: str, summary_id: str, version: int, state: str) -> None:

@@ -202,7 +202,8 @@ class UserStore:
         if row is not None:
             return str(row["value"])
         await self.db.execute(
-            "INSERT OR IGNORE INTO ui_secrets(name, value) VALUES (?,?)", (name, secrets.token_hex(32))
+            "INSERT INTO ui_secrets(name, value) VALUES (?,?) ON CONFLICT(name) DO NOTHING",
+            (name, secrets.token_hex(32)),
         )
         row = await self.db.fetchone("SELECT value FROM ui_secrets WHERE name=?", (name,))
         assert row is not None

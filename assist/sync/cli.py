@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from assist.store.db import Database
+from assist.store.db import DEFAULT_POOL_SIZE, open_database
 from assist.store.outbox import STATUSES
 from assist.sync.api import list_outbox, outbox_metrics, retry_outbox_items, show_outbox_item
 
@@ -68,8 +68,8 @@ def _print_table(items: list[dict[str, Any]], out: TextIO) -> None:
         print("  ".join(_cell(row[c], w).ljust(w) for c, w in cols).rstrip(), file=out)
 
 
-async def _run(ns: argparse.Namespace, db_path: Path, out: TextIO) -> int:
-    db = await Database(db_path).open()
+async def _run(ns: argparse.Namespace, target: str | Path, pool_size: int, out: TextIO) -> int:
+    db = await open_database(target, pool_size=pool_size)
     try:
         if ns.cmd == "list":
             items = await list_outbox(db, status=ns.status, call_id=ns.call_id, target=ns.target, limit=ns.limit)
@@ -115,10 +115,12 @@ async def _run(ns: argparse.Namespace, db_path: Path, out: TextIO) -> int:
 
 
 def run_outbox_cli(args: list[str], settings: Any, out: TextIO | None = None) -> int:
-    """Entry point for `assist outbox …`; `settings` is assist.settings.Settings (its `.database` is used)."""
+    """Entry point for `assist outbox …`; `settings` is assist.settings.Settings (its `.database_target` is
+    opened), or the database's file or URL itself."""
     try:
         ns = _parser().parse_args(args)
     except SystemExit as e:
         return int(e.code or 0)
-    db_path = Path(getattr(settings, "database", None) or settings)
-    return asyncio.run(_run(ns, db_path, out or sys.stdout))
+    target = getattr(settings, "database_target", None) or settings
+    pool_size = getattr(settings, "database_pool_size", DEFAULT_POOL_SIZE)
+    return asyncio.run(_run(ns, target if isinstance(target, Path) else str(target), pool_size, out or sys.stdout))

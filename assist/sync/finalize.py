@@ -27,6 +27,7 @@ from assist.store.summaries import (
     NewItem,
     NextVersion,
     get_summary_row,
+    lock_call,
     write_first_version,
     write_next_version,
     write_submitted,
@@ -198,6 +199,7 @@ async def finalize_call(
     t = _ts(now)
     checked = _validated(call_id, summary)
     async with db.transaction() as tx:
+        await lock_call(tx, call_id)
         exists, ended_at = await stored_end(tx, call_id)
         if not exists:
             raise LookupError(f"no call {call_id}")
@@ -327,6 +329,7 @@ async def edit_summary(
     cfg = settings or SyncSettings()
     t = _ts(now)
     async with db.transaction() as tx:
+        await lock_call(tx, call_id)
         row = await get_summary_row(tx, call_id)
         if row is None:
             raise LookupError(f"call {call_id} has no summary")
@@ -349,6 +352,7 @@ async def submit_summary(
         return await edit_summary(db, call_id, edits, now, by=by, submit=True, settings=settings)
     t = _ts(now)
     async with db.transaction() as tx:
+        await lock_call(tx, call_id)
         row = await get_summary_row(tx, call_id)
         if row is None:
             raise LookupError(f"call {call_id} has no summary")

@@ -9,7 +9,11 @@ and records the result durably.
   ready at once, so after an outage summaries go out in deadline order.
 * Supervisors are alerted (`on_alert(OutboxAlert)`) when an open item has 60 and 20 minutes left
   (configurable), when its deadline passes, when it is dead-lettered, and when it is delivered late.
-* A worker re-claims its own leases at start-up (its id is stable per node), and anyone's expired leases.
+* Every worker leases under an owner id of its own: its node's id (stable per node) and a random part, so
+  two processes never share one.  At start-up a worker re-claims the leases its node's earlier workers
+  left (killed mid-delivery), and any worker re-claims anyone's expired leases.  Workers on several nodes
+  share one PostgreSQL database: each row is claimed by one of them, and each alert (deadline, dead
+  letter) is published by the one worker whose conditional update marked it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -66,7 +71,13 @@ AlertCallback = Callable[[OutboxAlert], Awaitable[None] | None]
 
 
 def default_worker_id() -> str:
+    """This node's id: the host name."""
     return f"{socket.gethostname()}-sync"
+
+
+def lease_owner_id(node_id: str) -> str:
+    """The owner id of one worker: its node's id and a random part (`node/1f2e3d4c`)."""
+    return f"{node_id}/{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
@@ -95,7 +106,8 @@ class OutboxWorker:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.on_alert = on_alert
-        self.worker_id = worker_id or settings.worker_id or default_worker_id()
+        self.node_id = worker_id or settings.worker_id or default_worker_id()
+        self.worker_id = lease_owner_id(self.node_id)
         self.rng = rng or random.Random()
         self.circuits: dict[str, _Circuit] = {t: _Circuit() for t in adapters}
         self._wake = asyncio.Event()
@@ -107,7 +119,7 @@ class OutboxWorker:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        n = await self.store.reclaim_owner(self.worker_id, self.clock.now())
+        n = await self.store.reclaim_owner(self.node_id, self.clock.now())
         if n:
             log.warning("re-claimed deliveries interrupted by a restart", count=n, worker=self.worker_id)
         self._stopping = False
@@ -357,8 +369,8 @@ class OutboxWorker:
             m = min(crossed)
             if row["alerted_minutes"] is not None and m >= row["alerted_minutes"]:
                 continue
-            await self.store.set_alerted(row["id"], m)
-            await self._emit(row, "deadline_missed" if m == 0 else "deadline_warning", now, threshold=m)
+            if await self.store.claim_alert(row["id"], m):  # another worker may have sent it already
+                await self._emit(row, "deadline_missed" if m == 0 else "deadline_warning", now, threshold=m)
         await self._alert_dead(now)
 
     async def _alert_dead(self, now: float) -> None:

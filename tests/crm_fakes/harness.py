@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import assist.store.outbox  # noqa: F401  (registers the summaries/outbox migrations before open)
 from assist.events import CallEnded, CallStarted
 from assist.store.calls import CallStore
-from assist.store.db import Database
+from assist.store.db import Database, open_database
 from assist.sync.clock import ManualClock
 from assist.sync.crm.webhook import WebhookAdapter
 from assist.sync.outbox import OutboxWorker
@@ -89,18 +89,22 @@ FINDINGS: dict[str, Any] = {
 SEGMENTS = [{"segment_id": "seg-a-3", "start": 42.5}]
 
 
-async def open_db(path: Path) -> Database:
-    return await Database(path).open()
+async def open_db(path: Path | str) -> Database:
+    """The database at `path`: a SQLite file, or any database URL (tests.support.databases)."""
+    return await open_database(path)
 
 
 F = TypeVar("F", bound=FakeServer)
 
 
 @asynccontextmanager
-async def fake_crm(tmp_path: Path, make: Callable[[ManualClock], F]) -> AsyncIterator[tuple[Database, ManualClock, F]]:
-    """A fresh database, a manual clock and a running fake CRM made with that clock; all closed after."""
+async def fake_crm(
+    database_url: str, make: Callable[[ManualClock], F]
+) -> AsyncIterator[tuple[Database, ManualClock, F]]:
+    """The empty database at `database_url` (the `database_url` fixture), a manual clock and a running fake
+    CRM made with that clock; all closed after."""
     clock = ManualClock()
-    db = await open_db(tmp_path / "assist.db")
+    db = await open_db(database_url)
     try:
         async with make(clock) as fake:
             yield db, clock, fake
