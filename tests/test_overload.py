@@ -280,3 +280,46 @@ def test_one_decode_takes_at_most_a_second_of_queued_audio() -> None:
         steps.append(sum(len(pcm) for _, pcm, _ in batch) / 2 / 8000)
         assert s._queued_bytes == sum(len(pcm) for _, pcm, _ in s._queue)
     assert steps == [MAX_DECODE_SECONDS] * 5
+
+
+async def test_short_noise_only_connections_do_not_turn_real_calls_away(model_dir: Path) -> None:
+    """Twenty connections that each dump three seconds of loud noise at once (a scanner, a fuzzer, a
+    misconfigured PBX) queue decode work of their own making; a real call arriving meanwhile is admitted
+    (issue 15, defect 7: 440 real calls were refused behind such connections)."""
+    rate = 8000
+    engine = AsrEngine(model_dir, workers=1, vad="energy", max_streams=64, max_lag=0.5)
+    await engine.start()
+    try:
+        rng = np.random.default_rng(7)
+        noise = (rng.normal(0, 6000, rate * 3)).clip(-32768, 32767).astype("<i2").tobytes()
+        streams = []
+        for i in range(20):
+            s = engine.open_stream(f"noise-{i}", "customer", rate, "ko-KR", lambda seg: None)
+            assert s is not None
+            streams.append(s)
+            step = rate * 2 // 5  # 200 ms frames, all at once
+            for off in range(0, len(noise), step):
+                s.feed(
+                    AudioFrame(
+                        call_id=f"noise-{i}",
+                        speaker="customer",
+                        start=off / 2 / rate,
+                        sample_rate=rate,
+                        pcm=noise[off : off + step],
+                        received_at=time.monotonic(),
+                    )
+                )
+        worst: str | None = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(x._queue or x._decoding_since for x in streams):
+            await asyncio.sleep(0.2)
+            why = engine.admission(2, active=0)
+            if why is not None and not why.startswith("at capacity"):
+                worst = why
+                break
+        assert worst is None, f"a real call was turned away behind noise-only connections: {worst}"
+        assert engine.governor.level == Level.NORMAL
+    finally:
+        for s in streams:
+            await s.close()
+        await engine.stop()

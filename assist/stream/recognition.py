@@ -207,6 +207,7 @@ class SpeakerStream:
         self._hardened = False
         self._gate_tail = 0
         self.shed = False  # the call is being ended under overload: its audio is no longer decoded
+        self._burst = False  # audio arrived faster than real time and its backlog is not worked off yet
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"asr-{self.call_id}-{self.speaker}")
@@ -218,6 +219,8 @@ class SpeakerStream:
         if frame.sample_rate != self.rate:
             raise ValueError(f"stream is {self.rate} Hz, frame is {frame.sample_rate} Hz")
         self.stats.audio_seconds += frame.duration
+        if not self._within_real_time(frame.received_at):
+            self._burst = True
         self._queue.append((frame.start, frame.pcm, frame.received_at))
         self._queued_bytes += len(frame.pcm)
         if self._queued_bytes >= self._chunk_bytes:
@@ -261,7 +264,8 @@ class SpeakerStream:
                     finally:
                         self._decoding_since = None
                     done = time.monotonic()
-                    self.stats.lags.append((done, done - newest))
+                    if not self._burst:  # the wait behind a burst's own audio is not lag of this host
+                        self.stats.lags.append((done, done - newest))
                     self._emit(results)
                 if self._closing and not self._queue:
                     break
@@ -331,6 +335,13 @@ class SpeakerStream:
         """The phone system sends this stream at about real time.  A stream sent faster (a test tool, a
         replay, a burst after a network stall) builds a backlog of its own making, which says nothing about
         whether this host keeps up with live calls."""
+        if self._burst:
+            if self._queue or self._decoding_since is not None:
+                return False  # still working off what it dumped (a 3 s noise burst stays unpaced until decoded)
+            self._burst = False
+        return self._within_real_time(now)
+
+    def _within_real_time(self, now: float) -> bool:
         return self.stats.audio_seconds <= (now - self.opened_at) * PACED_RATIO + PACED_SLACK
 
     def account(self) -> tuple[float, float]:
@@ -627,8 +638,10 @@ class AsrEngine:
         self.executor.shutdown(wait=True, cancel_futures=False)
 
     def current_lag(self) -> float:
+        """The recent decode lag of the streams that arrive at about real time: a stream sent faster (a burst,
+        a scanner dumping noise) waits behind its own audio, which says nothing about live calls."""
         now = time.monotonic()
-        return max((s.stats.recent_lag(now) for s in self.streams), default=0.0)
+        return max((s.stats.recent_lag(now) for s in self.streams if s.paced(now)), default=0.0)
 
     def admission(self, new_streams: int, active: int | None = None) -> str | None:
         """None when `new_streams` more streams can be decoded in real time, else why not.
