@@ -19,6 +19,7 @@ import inspect
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +104,7 @@ class OutboxWorker:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.alerts_sent = 0
+        self.results: Counter[tuple[str, str]] = Counter()  # (target, delivered|retry|dead) -> attempts
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -131,6 +133,10 @@ class OutboxWorker:
         await self.stop()
         for adapter in self.adapters.values():
             await adapter.close()
+
+    async def due(self) -> int:
+        """How many deliveries this worker has to make now (ready rows of its targets, its leases in flight)."""
+        return await self.store.due_count(self.clock.now(), list(self.adapters), self.worker_id)
 
     def wake(self) -> None:
         """New work was committed (a submit or an edit): look now instead of at the next poll."""
@@ -251,6 +257,7 @@ class OutboxWorker:
                 kind=result.kind,
                 late=now > row["due_at"],
             )
+            self.results[(target, "delivered")] += 1
             if not ok:
                 log.warning("delivered, but the lease had been lost; the CRM dedupes the repeat", item=row["id"])
             await self._target_answered(target)
@@ -271,6 +278,7 @@ class OutboxWorker:
             retry_after_max=s.retry_after_max,
             rng=self.rng,
         )
+        self.results[(row["target"], "retry")] += 1
         await self.store.mark_retry(
             row,
             self.worker_id,
@@ -300,6 +308,7 @@ class OutboxWorker:
 
     async def _dead(self, row: dict[str, Any], started: float, kind: str, status: int | None, detail: str) -> None:
         now = self.clock.now()
+        self.results[(row["target"], "dead")] += 1
         await self.store.mark_dead(
             row, self.worker_id, started_at=started, now=now, kind=kind, http_status=status, detail=detail
         )
