@@ -363,13 +363,14 @@ async def test_serve_drains_then_exits_0(tmp_path: Path, short_call: Path, how: 
     assert "draining: new calls are refused, calls in progress may finish" in events and "drained" in events
 
 
-async def test_the_drain_is_bounded(tmp_path: Path, call8k: CallAudio) -> None:
-    """A call longer than ASSIST_DRAIN_SECONDS is ended when the bound is reached (stored and summarised as at any
-    shutdown); the process still exits 0."""
+@pytest.mark.parametrize("how", ["bound", "second_sigterm"])
+async def test_the_drain_is_bounded(tmp_path: Path, call8k: CallAudio, how: str) -> None:
+    """A call longer than ASSIST_DRAIN_SECONDS is ended when the bound is reached, or at once on a second SIGTERM
+    (stored and summarised as at any shutdown); the process still exits 0."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     async with WebhookReceiver(SECRET) as crm:
-        proc = _spawn(tmp_path, port, crm.url, drain_seconds=1)
+        proc = _spawn(tmp_path, port, crm.url, drain_seconds=1 if how == "bound" else 300)
         try:
             await _up(url)
             call = asyncio.create_task(simulate(call8k.path, "twilio", f"127.0.0.1:{port}", agent="a-1"))
@@ -377,7 +378,10 @@ async def test_the_drain_is_bounded(tmp_path: Path, call8k: CallAudio) -> None:
             async with aiohttp.ClientSession() as s, s.get(url + "/api/calls?status=live", headers=AUTH) as r:
                 [live] = (await r.json())["calls"]
             proc.send_signal(signal.SIGTERM)
-            assert await _wait_exit(proc, 60) == 0
+            if how == "second_sigterm":
+                await _until(lambda: _status_is(url + "/readyz", 503), timeout=5)
+                proc.send_signal(signal.SIGTERM)
+            assert await _wait_exit(proc, 60) == 0  # well within the 300 s bound: the second SIGTERM cut it short
             with pytest.raises((SimulationError, OSError)):
                 await call  # the phone side sees the node end the call
         finally:
@@ -391,6 +395,7 @@ async def test_the_drain_is_bounded(tmp_path: Path, call8k: CallAudio) -> None:
     finally:
         await db.close()
     assert "drain bound reached: ending what is left" in _log_events(tmp_path)
+    assert "drained" not in _log_events(tmp_path)
 
 
 async def _live_calls_is(url: str, n: int) -> bool:
