@@ -11,4 +11,7 @@ ENV ASSIST_HOST=0.0.0.0 \
     ASSIST_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8080 9092 40000-40019/udp
+# `docker stop` sends SIGTERM: the node drains (new calls refused, calls in progress finish within
+# ASSIST_DRAIN_SECONDS) and exits 0; give the container a stop timeout longer than that (docs/scale.md)
+STOPSIGNAL SIGTERM
 CMD ["assist", "serve"]

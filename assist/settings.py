@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +112,24 @@ class Settings(BaseSettings):
         "protocol's error",
     )
 
+    # running as one of several nodes behind a load balancer (docs/scale.md)
+    advertise_host: str | None = Field(
+        None,
+        description="the address phone systems reach this node's AudioSocket and RTP ports at, returned by "
+        "POST /api/calls; unset = ASSIST_HOST, or the host name when ASSIST_HOST is a wildcard address",
+    )
+    drain_seconds: float = Field(
+        300.0,
+        ge=0.0,
+        description="on SIGTERM or POST /api/admin/drain, how long calls in progress may take to finish "
+        "(and due CRM deliveries to go out) before the node ends the rest and exits",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="bearer token for GET /metrics (Prometheus); the API token is accepted too; "
+        "neither set = /metrics is open like the rest of the API",
+    )
+
     # logging
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
@@ -132,6 +151,8 @@ class Settings(BaseSettings):
         "endpoint_rules",
         "playbook_dir",
         "database_url",
+        "advertise_host",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -157,6 +178,15 @@ class Settings(BaseSettings):
             f"ASSIST_HOST={self.host} serves the dialler API and the live feed of every call beyond this "
             "machine, but ASSIST_API_TOKEN is not set: set a token (or ASSIST_INSECURE=1 to serve them open)"
         )
+
+    def advertised_host(self) -> str:
+        """The host phone systems send this node's audio to (AudioSocket, RTP): ASSIST_ADVERTISE_HOST, else
+        ASSIST_HOST unless that is a wildcard (then this machine's host name)."""
+        if self.advertise_host:
+            return self.advertise_host
+        if self.host in ("0.0.0.0", "::", ""):
+            return socket.gethostname()
+        return self.host
 
     @property
     def database(self) -> Path:

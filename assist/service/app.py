@@ -17,6 +17,7 @@ from assist.coach.playbook import use_playbook_dir
 from assist.service.call_services import CallServices, warm_up_coach
 from assist.service.coach_runner import CoachRunner
 from assist.service.context import CTX, SETTINGS, Context
+from assist.service.drain import begin_drain, drain_node
 from assist.service.hub import Hub, store_writer
 from assist.service.looplag import LoopLagMonitor
 from assist.service.recovery import recover
@@ -30,6 +31,7 @@ from assist.sync.settings import SyncSettings
 from assist.sync.worker import start_worker
 from assist.web.api import accounts as accounts_routes
 from assist.web.api import calls as api
+from assist.web.api import ops as ops_routes
 from assist.web.api import outbox as sync_routes
 from assist.web.api.http import json_errors
 from assist.web.browser import routes as ui
@@ -46,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(phone.routes)
     app.add_routes(sync_routes.routes)
     app.add_routes(accounts_routes.routes)
+    app.add_routes(ops_routes.routes)
     app.add_routes(ui.routes)
     app.on_startup.append(_startup)
     app.on_startup.append(ui.startup)
@@ -92,6 +95,7 @@ async def _startup(app: web.Application) -> None:
         looplag=monitor,
     )
     app[CTX] = ctx
+    ctx.metrics.track(ctx)
     await _start_listeners(ctx)
     ctx.housekeeping = asyncio.get_running_loop().create_task(_housekeeping(calls))
     # What start-up built lives as long as the process.  Frozen, it is left out of every later
@@ -132,6 +136,13 @@ async def _start_listeners(ctx: Context) -> None:
     if ports is not None:
         ctx.rtp = await rtp_server.start(ctx, s.host, ports)
         log.info("RTP listening", host=s.host, ports=s.rtp_ports)
+    takes_legs = s.audiosocket_port is not None or ports is not None
+    if takes_legs and s.advertise_host is None and s.host in ("0.0.0.0", "::"):
+        log.warning(
+            "ASSIST_ADVERTISE_HOST is not set: call registrations tell phone systems to send audio to this "
+            "machine's host name",
+            advertised=s.advertised_host(),
+        )
 
 
 async def _housekeeping(calls: CallManager) -> None:
@@ -175,7 +186,9 @@ async def _cleanup(app: web.Application) -> None:
 
 
 async def serve(settings: Settings, *, demo: bool = False) -> None:
-    """Run until SIGTERM or Ctrl-C, then shut down gracefully (live calls are finished and stored).
+    """Run until SIGTERM, POST /api/admin/drain or Ctrl-C, then shut down gracefully (live calls are finished and
+    stored).  SIGTERM and the drain API drain first (assist.service.drain: not ready, new calls refused, calls in
+    progress may finish within ASSIST_DRAIN_SECONDS); a second SIGTERM, or Ctrl-C, stops without waiting.
     With `demo`, a built-in sample collection call also plays in a loop."""
     app = create_app(settings)
     if demo:
@@ -184,8 +197,14 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         install_demo(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_sigterm() -> None:
+        ctx = app.get(CTX)
+        if ctx is None or not begin_drain(ctx, "SIGTERM"):
+            stop.set()  # still starting, or already draining: stop now
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
@@ -202,7 +221,19 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
             db=ctx.db.describe(),
             transcribing=ctx.engine.available,
         )
-        await stop.wait()
+        await _until_stop_or_drain(stop, ctx)
+        if ctx.drain.active and not stop.is_set():
+            await drain_node(ctx, stop)
         log.info("shutting down: finishing live calls")
     finally:
         await runner.cleanup()
+
+
+async def _until_stop_or_drain(stop: asyncio.Event, ctx: Context) -> None:
+    """Return when the process is told to stop, or to drain (SIGTERM, POST /api/admin/drain)."""
+    waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(ctx.drain.requested.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -67,6 +67,12 @@ class CoachRunner:
         for t in list(self._tasks):
             await asyncio.gather(t, return_exceptions=True)
 
+    async def settle(self) -> None:
+        """Wait until the work in flight (coaches being built, summaries being written) is done; cancelling
+        the wait leaves that work running."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)

@@ -10,8 +10,10 @@ from aiohttp import web
 
 from assist.events import CallStarted
 from assist.service.coach_runner import CoachRunner
+from assist.service.drain import Drain
 from assist.service.hub import Hub
 from assist.service.looplag import LoopLagMonitor
+from assist.service.metrics import Metrics
 from assist.service.summary_service import SummaryService
 from assist.settings import Settings
 from assist.store.calls import CallStore
@@ -61,6 +63,8 @@ class Context:
     summary_service: SummaryService | None = None  # built on first use by the browser layer
     demo: asyncio.Task[None] | None = None  # the demo call loop (`assist serve --demo`)
     demo_calls: set[str] = field(default_factory=set)  # demo calls playing now (counted as live in /healthz)
+    drain: Drain = field(default_factory=Drain)  # whether the node drains (assist.service.drain)
+    metrics: Metrics = field(default_factory=Metrics)  # this service's Prometheus registry (GET /metrics)
     # open connections, closed at shutdown: WebSockets (phone, feed) and AudioSocket writers
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
     tcp_writers: set[Any] = field(default_factory=set)

@@ -4,7 +4,10 @@ It also times the interpreter's garbage collections (they stop every thread that
 loop's included), so a stall can be told apart from a collection.
 
 It looks every `interval` (10 ms) while `busy()` says calls are live and every `idle_interval` (100 ms)
-otherwise: every wake-up costs CPU, and an idle server should cost next to nothing."""
+otherwise: every wake-up costs CPU, and an idle server should cost next to nothing.
+
+A wake-up later than `stall_threshold` (100 ms) is a stall: counted (`stalls`, `stall_seconds`) for the metrics,
+since the samples only keep the recent past."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ class LoopLagMonitor:
         *,
         idle_interval: float = 0.1,
         busy: Callable[[], bool] | None = None,
+        stall_threshold: float = 0.1,
     ) -> None:
         self.interval = interval
         self.idle_interval = idle_interval
@@ -31,6 +35,9 @@ class LoopLagMonitor:
         self.wakeups = 0
         self.samples: deque[float] = deque(maxlen=keep)
         self.max_lag = 0.0
+        self.stall_threshold = stall_threshold
+        self.stalls = 0  # wake-ups later than stall_threshold, since start (never reset)
+        self.stall_seconds = 0.0  # how late those were, in total
         self._task: asyncio.Task[None] | None = None
         self.gc_max = 0.0  # longest collection, seconds
         self.gc_total = 0.0
@@ -71,6 +78,9 @@ class LoopLagMonitor:
             lag = max(0.0, time.perf_counter() - t0 - interval)
             self.samples.append(lag)
             self.max_lag = max(self.max_lag, lag)
+            if lag > self.stall_threshold:
+                self.stalls += 1
+                self.stall_seconds += lag
 
     def summary(self) -> dict[str, Any]:
         vals = sorted(self.samples)
@@ -83,4 +93,5 @@ class LoopLagMonitor:
             "gc_max_ms": round(self.gc_max * 1000, 2),
             "gc_total_ms": round(self.gc_total * 1000, 1),
             "gc_collections": list(self.gc_counts),
+            "stalls": self.stalls,
         }

@@ -446,6 +446,17 @@ class OutboxStore:
         out.update({r["status"]: r["n"] for r in rows})
         return out
 
+    async def due_count(self, now: float, targets: Sequence[str], worker: str) -> int:
+        """Rows a worker delivering to `targets` has to deliver now: those ready for an attempt, and its own
+        leases in flight (a draining node waits for these, not for retries scheduled later)."""
+        ready = f"(status IN ('pending','held') AND next_attempt_at<=? AND target IN ({_marks(len(targets))}))"
+        row = await self.db.fetchone(
+            f"""SELECT COUNT(*) AS n FROM outbox WHERE (status='inflight' AND lease_owner=?)
+                {"OR " + ready if targets else ""}""",
+            (worker, now, *targets) if targets else (worker,),
+        )
+        return int(row["n"]) if row else 0
+
     async def oldest_open(self) -> dict[str, Any] | None:
         row = await self.db.fetchone(
             """SELECT MIN(call_ended_at) AS ended, MIN(due_at) AS due FROM outbox

@@ -18,6 +18,11 @@ names a live call is refused with the protocol's refusal ("call id already live"
 Metadata (a protocol's custom parameters, a registration's or update's `meta`) passes the `mask_meta`
 function the composition root gives (the coach's ID/bank-card masking) as it arrives, so no event, live
 snapshot or stored row ever holds those numbers unmasked.
+
+While the node drains (`draining`, set by the service on SIGTERM or the admin API) a new call or registration is
+refused with the protocol's refusal, reason `draining: …`; calls in progress, their further legs and
+reconnecting sessions, and calls registered before the drain began are still admitted.  Every refusal is
+counted by kind in `refusals` (`refusal_kind`), for the metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,6 +61,21 @@ LEG_PROTOCOLS = ("audiosocket", "rtp")
 # Seconds a call stays live after its connection closed with reason `reconnect` (Genesys AudioHook closes
 # a session so, then opens a new one for the same conversation): the new session continues the call.
 RECONNECT_GRACE = 10.0
+DRAINING = "draining: this node is shutting down; connect to another node"
+# A refusal's reason (its first words) -> the short kind it is counted under.
+REFUSAL_KINDS = (
+    ("draining", "draining"),
+    ("at capacity", "capacity"),
+    ("overloaded", "overload"),
+    ("recognition is lagging", "lag"),
+    ("call id already live", "duplicate"),
+    ("no free RTP ports", "no_rtp_port"),
+)
+
+
+def refusal_kind(why: str) -> str:
+    """The kind a refusal is counted under (`REFUSAL_KINDS`), `other` for a reason not listed."""
+    return next((kind for prefix, kind in REFUSAL_KINDS if why.startswith(prefix)), "other")
 
 
 @dataclass
@@ -144,6 +165,9 @@ class CallManager:
             "probes": 0,
             "duplicates_refused": 0,
         }
+        self.refusals: Counter[str] = Counter()  # refused calls and registrations by `refusal_kind`
+        self.ended_call_seconds = 0.0  # call audio (timeline seconds, not per track) of the calls that ended
+        self.draining = False  # refuse new calls and registrations (the node is going away)
         self._tasks: set[asyncio.Task[Any]] = set()
         engine.on_shed = self.shed
 
@@ -175,8 +199,13 @@ class CallManager:
         audiosocket: dict[Speaker, str] | None = None,
         rtp_payload_type: int | None = None,
     ) -> Registration:
-        """Register a call ahead of its audio, or claim a live one (then it is an update)."""
+        """Register a call ahead of its audio, or claim a live one (then it is an update).  Raises Refusal
+        for a new registration while draining, or when no RTP port is left."""
         call_id = call_id or uuid.uuid4().hex
+        if self.draining and call_id not in self.live and call_id not in self.registrations:
+            self.refusals["draining"] += 1
+            log.info("registration refused: draining", call_id=call_id)
+            raise Refusal(DRAINING)
         if call_id in self.live:
             self.update(call_id, agent_id=agent_id, account_id=account_id, language=language, meta=meta)
         reg = self.registrations.get(call_id) or Registration(call_id=call_id)
@@ -203,6 +232,7 @@ class CallManager:
                 raise ValueError(f"rtp payload_type {rtp_payload_type} unsupported: use 0 (PCMU) or 118 (L16/16000)")
             if not reg.rtp:
                 if len(self._free_ports) < 2:
+                    self.refusals["no_rtp_port"] += 1
                     raise Refusal("no free RTP ports left in the configured range")
                 for speaker in SPEAKERS:
                     port = self._free_ports.pop(0)
@@ -279,12 +309,17 @@ class CallManager:
         expected = tuple(
             sorted(set(speakers) | (set(reg.rtp) if reg else set()) | (set(reg.legs.values()) if reg else set()))
         )
-        busy = sum(len(c.expected) for c in self.live.values())
-        why = self.engine.admission(len(expected), active=busy)
+        if self.draining and reg is None:  # a call registered before the drain was sent here: it is taken
+            why: str | None = DRAINING
+        else:
+            busy = sum(len(c.expected) for c in self.live.values())
+            why = self.engine.admission(len(expected), active=busy)
+            if why:
+                self.engine.refused += 1
         if why:
             self._release(call_id)  # its registration is gone: its RTP ports and AudioSocket legs go back
             self.counters["calls_refused"] += 1
-            self.engine.refused += 1
+            self.refusals[refusal_kind(why)] += 1
             self.sink(CallRefused(call_id=call_id, protocol=protocol, reason=why))
             log.warning("call refused", call_id=call_id, protocol=protocol, reason=why)
             raise Refusal(why)
@@ -340,6 +375,7 @@ class CallManager:
         if not is_leg:
             self.counters["duplicates_refused"] += 1
             self.counters["calls_refused"] += 1
+            self.refusals["duplicate"] += 1
             log.warning(
                 "connection for a call that is already live refused",
                 call_id=call.call_id,
@@ -511,9 +547,15 @@ class CallManager:
             self.live.pop(call_id, None)
             self._release(call_id)
             self.counters["calls_ended"] += 1
+            self.ended_call_seconds += ev.duration
             log.info("call ended", call_id=call_id, reason=reason, duration=ev.duration)
             self.sink(ev)
             return ev
+
+    def call_seconds(self) -> float:
+        """Seconds of call audio handled so far: the ended calls' durations plus how far each live call got."""
+        live = sum(max((t.end_time for t in c.tracks.values()), default=0.0) for c in self.live.values())
+        return self.ended_call_seconds + live
 
     def _release(self, call_id: str) -> None:
         for leg_id, (cid, _) in list(self._legs.items()):

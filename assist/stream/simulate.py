@@ -663,6 +663,22 @@ class _AudioSocketLink:
             pass
 
 
+def _audiosocket_address(reg: dict[str, Any], server_host: str, port: int) -> tuple[str, int]:
+    """Where the legs go: the node the registration names (`audiosocket_server`, its advertised address: behind a
+    load balancer, the node that holds the registration), else the server we registered with."""
+    named = reg.get("audiosocket_server")
+    if not isinstance(named, str) or ":" not in named:
+        return server_host, port
+    host, _, named_port = named.rpartition(":")
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        host = server_host
+    try:
+        return host, int(named_port)
+    except ValueError:
+        raise SimulationError(f"POST /api/calls named a bad AudioSocket server {named!r}") from None
+
+
 async def _plan_audiosocket(path: Path, server: str, o: Options) -> Plan:
     tracks = wav_tracks(path, 8000)
     legs = dict(zip(("customer", "agent"), (str(uuid.uuid4()) for _ in tracks), strict=False))
@@ -672,7 +688,7 @@ async def _plan_audiosocket(path: Path, server: str, o: Options) -> Plan:
         if not port:
             raise SimulationError("the server has AudioSocket switched off (healthz ports.audiosocket is null)")
         reg = await _register(http, server, o, "audiosocket", audiosocket=legs)
-    host, port = _server_host(server), int(port)
+    host, port = _audiosocket_address(reg, _server_host(server), int(port))
 
     def leg(speaker: str, leg_uuid: str, pcm: bytes) -> Leg:
         async def connect() -> _AudioSocketLink:

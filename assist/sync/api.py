@@ -112,6 +112,20 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[k]
 
 
+async def outbox_depth(db: Database, now: float | None = None) -> dict[str, Any]:
+    """The cheap part of `outbox_metrics`, for every scrape: items by status, and the age of the oldest open
+    one (seconds since its call ended; 0 when none is open)."""
+    store = OutboxStore(db)
+    t = _now(now)
+    counts = await store.counts()
+    oldest = await store.oldest_open()
+    return {
+        "by_status": counts,
+        "open": sum(counts[s] for s in OPEN),
+        "oldest_open_age_seconds": max(0.0, t - oldest["ended"]) if oldest else 0.0,
+    }
+
+
 async def outbox_metrics(db: Database, now: float | None = None, *, window: int = 10000) -> dict[str, Any]:
     """Queue depth, oldest pending age, delivery latency (call end → CRM ack) and results by kind."""
     store = OutboxStore(db)

@@ -24,6 +24,7 @@ import random
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -115,6 +116,7 @@ class OutboxWorker:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.alerts_sent = 0
+        self.results: Counter[tuple[str, str]] = Counter()  # (target, delivered|retry|dead) -> attempts
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -143,6 +145,10 @@ class OutboxWorker:
         await self.stop()
         for adapter in self.adapters.values():
             await adapter.close()
+
+    async def due(self) -> int:
+        """How many deliveries this worker has to make now (ready rows of its targets, its leases in flight)."""
+        return await self.store.due_count(self.clock.now(), list(self.adapters), self.worker_id)
 
     def wake(self) -> None:
         """New work was committed (a submit or an edit): look now instead of at the next poll."""
@@ -263,6 +269,7 @@ class OutboxWorker:
                 kind=result.kind,
                 late=now > row["due_at"],
             )
+            self.results[(target, "delivered")] += 1
             if not ok:
                 log.warning("delivered, but the lease had been lost; the CRM dedupes the repeat", item=row["id"])
             await self._target_answered(target)
@@ -283,6 +290,7 @@ class OutboxWorker:
             retry_after_max=s.retry_after_max,
             rng=self.rng,
         )
+        self.results[(row["target"], "retry")] += 1
         await self.store.mark_retry(
             row,
             self.worker_id,
@@ -312,6 +320,7 @@ class OutboxWorker:
 
     async def _dead(self, row: dict[str, Any], started: float, kind: str, status: int | None, detail: str) -> None:
         now = self.clock.now()
+        self.results[(row["target"], "dead")] += 1
         await self.store.mark_dead(
             row, self.worker_id, started_at=started, now=now, kind=kind, http_status=status, detail=detail
         )

@@ -56,12 +56,18 @@ async def _body(request: web.Request) -> CallRegistration:
 
 def _registration_reply(ctx: Context, call_id: str) -> dict[str, Any]:
     reg = ctx.calls.registrations.get(call_id)
+    """What a registration tells the dialler: for RTP and AudioSocket, where this node takes the audio (its
+    advertised host: with several nodes, the legs must reach the node that holds the registration)."""
     out: dict[str, Any] = {"call_id": call_id, "live": call_id in ctx.calls.live}
+    host = ctx.settings.advertised_host()
     if reg and reg.rtp:
-        out["rtp"] = {sp: {"host": ctx.settings.host, "port": port} for sp, port in reg.rtp.items()}
+        out["rtp"] = {sp: {"host": host, "port": port} for sp, port in reg.rtp.items()}
         out["rtp_payload_type"] = reg.rtp_payload_type
     if reg and reg.legs:
         out["audiosocket"] = {sp: leg for leg, sp in reg.legs.items()}
+        if ctx.audiosocket_port is not None:
+            bracketed = f"[{host}]" if ":" in host else host
+            out["audiosocket_server"] = f"{bracketed}:{ctx.audiosocket_port}"  # AudioSocket(<uuid>,<this>)
     return out
 
 
@@ -153,6 +159,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "status": "ok",
+            "draining": ctx.drain.active,  # liveness stays 200 while draining; readiness is GET /readyz
             "transcribing": asr["transcribing"],
             "warning": None if asr["transcribing"] else "no speech model configured: calls are not transcribed",
             "ports": {"http": ctx.http_port, "audiosocket": ctx.audiosocket_port, "rtp": s.rtp_ports},

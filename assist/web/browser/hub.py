@@ -116,8 +116,11 @@ class Connection:
             if item is None:
                 await self.ws.close(code=1013, message=b"too slow: reconnect for a fresh snapshot")
                 return
-            text = item.text if isinstance(item, Outgoing) else self.hub.event_text(item)
-            await self.ws.send_str(text)
+            if isinstance(item, Outgoing):
+                await self.ws.send_str(item.text)
+            else:
+                await self.ws.send_str(self.hub.event_text(item))
+                self.hub.ctx.metrics.sent_to_browser(item)
 
 
 class BrowserHub:
