@@ -741,3 +741,58 @@ def test_a_reply_that_opens_with_yes_accepts_the_offer_en() -> None:
     c.agent("Okay, so that's three hundred dollars on Friday, November twenty-seventh?")
     c.customer("Yes. That works. Thank you for being decent about it, really.")
     assert promise(c) == (300, "2026-11-27")
+
+
+# ---------------------------------------------------------------- third development set
+
+
+def test_an_approximate_amount_is_not_a_promise_zh() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.customer("这周六我先还两千出头吧")
+    assert promise(c) is None
+
+
+def test_a_date_the_customer_rules_out_is_not_the_payment_day_zh() -> None:
+    c = Call("zh-CN", ZH_ACC)  # Wednesday 2026-11-25
+    c.customer("那我明天早上转三千行不行 今天真的没有")
+    assert promise(c) == (3000, "2026-11-26")
+
+
+def test_a_question_back_is_not_a_yes_zh() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("你今天先还三千 剩下的利息和违约金我给你申请看看 可以吗")
+    c.customer("真的吗 这个可以免吗")
+    assert promise(c) is None
+
+
+def test_a_later_promise_outweighs_an_earlier_refusal_en() -> None:
+    c = Call("en-US", EN_ACC)
+    c.customer("I'm never paying you people. Not one cent goes through a collection agency.")
+    c.customer("I'll pay the bank directly, five hundred on Friday, straight to them.")
+    f = c.coach.findings()
+    assert [r.kind for r in f.risks] == [] and f.outcome == "promise_to_pay"
+
+
+def test_a_refusal_after_a_promise_keeps_the_risk_en() -> None:
+    c = Call("en-US", EN_ACC)
+    c.customer("I can send two hundred on Friday.")
+    c.customer("Actually forget it, I'm never paying this, sue me.")
+    assert "wilful_default" in [r.kind for r in c.coach.findings().risks]
+
+
+def test_a_homophone_anchored_by_the_slot_before_it_is_heard_zh() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("你今天先还三千 剩下的利息我全部给你面了")  # 面了 = 免了 misheard
+    assert [v.kind for v in c.coach.findings().violations] == ["misleading"]
+
+
+def test_asking_for_payment_to_the_agents_own_wallet_zh() -> None:
+    c = Call("zh-CN", ZH_ACC)
+    c.agent("你也别走APP了 直接转我支付包 我帮你操作")
+    assert [v.kind for v in c.coach.findings().violations] == ["payment_channel"]
+
+
+def test_threatening_to_call_the_references_en() -> None:
+    c = Call("en-US", EN_ACC)
+    c.agent("Keep it up and we'll reach out to every reference on your application.")
+    assert [v.kind for v in c.coach.findings().violations] == ["threat"]

@@ -49,4 +49,4 @@ def test_call_time_floor(report: Report) -> None:
 
 def test_temperament_and_risks_floor(report: Report) -> None:
     assert report.temperament.rate >= 0.85, report.temperament.rate
-    assert report.risks.precision >= 0.86 and report.risks.recall >= 1.0, (report.risks.precision, report.risks.recall)
+    assert report.risks.precision >= 0.95 and report.risks.recall >= 1.0, (report.risks.precision, report.risks.recall)

@@ -123,6 +123,10 @@ class CallCoach:
     def findings(self) -> Findings:
         st = self.state
         f = st.findings
+        if f.promise is not None:
+            # a customer who later commits to pay changed their mind: "I'm never paying you people" followed by
+            # "five hundred to the bank on Friday" is a promise, not wilful default (the live alert stays raised)
+            f.risks = [r for r in f.risks if not (r.kind == "wilful_default" and (r.at or 0.0) <= f.promise.at)]
         risks = {r.kind for r in f.risks}
         promise_det = next((d for d in self.detectors if d.name == "promise"), None)
         refusals = getattr(promise_det, "refusals", 0)

@@ -111,7 +111,7 @@ class Normalizer(ABC):
         ...
 
     @abstractmethod
-    def alternative_regex(self, text: str) -> str | None:
+    def alternative_regex(self, text: str, anchored: bool = False) -> str | None:
         """Regex (over key strings) for one pattern alternative; None if it has no words."""
         ...
 
@@ -133,7 +133,8 @@ class ChineseNormalizer(Normalizer):
     Patterns compare on the pinyin, so homophone errors match (征信 = 正信), except that an alternative
     of at most `literal_max` characters must also agree on at least one character that is not in
     `weak_chars` (so 打折 does not match 打这 and 你妈 does not match 你马上, while 正信 still matches
-    征信 through 信).
+    征信 through 信) — unless it has two or more characters and follows an earlier slot of its pattern, which
+    anchors it (全部给你 ~ 免了 also hears 面了; a single character such as 姐 stays literal).
     """
 
     language = "zh"
@@ -194,7 +195,7 @@ class ChineseNormalizer(Normalizer):
         us = [py for py, _, _ in self.units(text) if py != BOUNDARY]
         return us[0] if us else None
 
-    def alternative_regex(self, text: str) -> str | None:
+    def alternative_regex(self, text: str, anchored: bool = False) -> str | None:
         us = [(py, c) for py, c, _ in self.units(text) if py != BOUNDARY]
         if not us:
             return None
@@ -206,7 +207,12 @@ class ChineseNormalizer(Normalizer):
                 return re.escape(py)
             return re.escape(py) + "/" + (re.escape(c) if literal else r"[^ ]+")
 
-        if not cjk or len(cjk) > self.literal_max:
+        if (
+            not cjk
+            or len(cjk) > self.literal_max
+            or (anchored and len(cjk) > 1 and any(us[i][1] not in self.weak for i in cjk))
+        ):
+            # long enough, or anchored by the slot before it (全部给你 ~ 免了 also hears 面了)
             return " ".join(tok(i, False) for i in range(len(us)))
         anchors = [i for i in cjk if us[i][1] not in self.weak]
         if not anchors:  # only function characters (不还, 你们): they must match exactly
@@ -297,7 +303,7 @@ class EnglishNormalizer(Normalizer):
         toks = self.pattern_tokens(text)
         return toks[0] if toks and not toks[0].endswith("*") else None
 
-    def alternative_regex(self, text: str) -> str | None:
+    def alternative_regex(self, text: str, anchored: bool = False) -> str | None:
         toks = self.pattern_tokens(text)
         if not toks:
             return None
@@ -381,7 +387,7 @@ def compile_pattern(
         alts: list[str] = []
         for alt in slot.split("|"):
             for a in _expand(alt, lexicon, src):
-                rx = norm.alternative_regex(a)
+                rx = norm.alternative_regex(a, anchored=n > 0)
                 if rx:
                     alts.append(rx)
         if not alts:

@@ -353,6 +353,16 @@ class Promise(_M):
         default_factory=list,
         description="later instalments (剩下的 / the rest): listed, but the promise stays the next payment",
     )
+    approximate: list[str] = Field(
+        default_factory=list,
+        description="words right after an amount that make it approximate (两千出头, 一千多, 'or so'): not a figure to "
+        "promise",
+    )
+    date_negators: list[str] = Field(
+        default_factory=list,
+        description="words next to a date, in its clause, that rule it out as the payment day (今天真的没有, "
+        "今天别再打了, 'not today')",
+    )
     short_reply: int = Field(16, description="longest reply (characters zh / words×4 en) read as a bare answer")
     window: int = Field(3, description="customer utterances over which amount and date may be combined")
     next_weekday: Literal["following_week", "coming"] = "following_week"

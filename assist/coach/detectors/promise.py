@@ -19,6 +19,7 @@ reminder only when the agent's next turn does not read the amount and date back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -103,7 +104,7 @@ class PromiseToPay(Detector):
         amounts = []
         for a in view.amounts:
             tok = view.token_of_char(a.start)
-            if any(0 <= tok - h.tok_end <= 2 for h in owed):
+            if any(0 <= tok - h.tok_end <= 2 for h in owed) or _approximate(view.text, a.end, pb.promise.approximate):
                 continue
             amounts.append(a)
         amounts = _before(amounts, until, view)
@@ -121,7 +122,16 @@ class PromiseToPay(Detector):
         self, view: SegmentView, state: CallState, commits: list[Hit], after: int = -1, until: int | None = None
     ) -> date | None:
         today = view.today
-        dates = _before([d for d in view.dates if today <= d.date <= today + timedelta(days=400)], until, view)
+        negators = state.pb.promise.date_negators
+        dates = _before(
+            [
+                d
+                for d in view.dates
+                if today <= d.date <= today + timedelta(days=400) and not _ruled_out(view.text, d, negators)
+            ],
+            until,
+            view,
+        )
         revised = [d for d in dates if view.token_of_char(d.start) >= after] if after >= 0 else []
         if revised:
             return revised[-1].date
@@ -160,6 +170,8 @@ class PromiseToPay(Detector):
         if not commits and amount is not None and when is not None and not question:
             commits = [Hit("amount+date", 0, 0, 0, 0)]  # "six hundred on the thirtieth": concrete enough
         affirm = pb.phrases("promise:affirm").find(view.tokens) if offer is not None else None
+        if affirm is not None and _asks_back(view.text, affirm.end):
+            affirm = None  # 这个可以免吗 / "okay?": a question back, not a yes
         # a bare yes, or a reply that opens with one ("Yes. That works. Thank you for being decent about it.")
         if offer is not None and affirm is not None and (short or affirm.tok_start == 0):
             return _Reading(
@@ -448,3 +460,33 @@ class PlanHelper(Detector):
         )
         if p is not None:
             state.findings.plan_offered = True
+
+
+
+_CLAUSE_END = re.compile(r"[，。！？；：,.!?;:]")
+_CLAUSE_END_OR_SPACE = re.compile(r"[，。！？；：,.!?;:\s]")  # recognised Chinese puts spaces between phrases
+
+
+def _approximate(text: str, end: int, markers: list[str]) -> bool:
+    """The amount ending at `end` is followed by an approximating word (两千出头, 一千多, 'two hundred or so')."""
+    rest = text[end : end + 12].lstrip().lower()
+    return any(rest.startswith(m) for m in markers)
+
+
+def _ruled_out(text: str, d: DateMention, negators: list[str]) -> bool:
+    """A negator next to the date in its clause: 今天真的没有 / 今天别再打了 / 不是明天 / 'not today'."""
+    if not negators:
+        return False
+    if re.search(r"[\u4e00-\u9fff]", text):
+        right = _CLAUSE_END_OR_SPACE.split(text[d.end : d.end + 6])[0]
+        left = _CLAUSE_END_OR_SPACE.split(text[max(0, d.start - 3) : d.start])[-1]
+        return any(n in right for n in negators) or left.endswith(("不是", "不", "别"))
+    left = _CLAUSE_END.split(text[max(0, d.start - 16) : d.start])[-1].lower().split()[-2:]
+    right = _CLAUSE_END.split(text[d.end : d.end + 16])[0].lower().split()[:1]
+    return any(w in negators for w in (*left, *right))
+
+
+def _asks_back(text: str, end: int) -> bool:
+    """The affirming word's clause goes on as a question (这个可以免吗, "okay?")."""
+    rest = text[end : end + 4]
+    return rest.startswith(("?", "？")) or "吗" in _CLAUSE_END_OR_SPACE.split(rest)[0]
