@@ -462,7 +462,6 @@ class PlanHelper(Detector):
             state.findings.plan_offered = True
 
 
-
 _CLAUSE_END = re.compile(r"[，。！？；：,.!?;:]")
 _CLAUSE_END_OR_SPACE = re.compile(r"[，。！？；：,.!?;:\s]")  # recognised Chinese puts spaces between phrases
 
