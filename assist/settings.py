@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="on SIGTERM or POST /api/admin/drain, how long calls in progress may take to finish "
         "(and due CRM deliveries to go out) before the node ends the rest and exits",
     )
+    drain_admit_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description="after a drain begins, /readyz says 503 at once but new calls are still taken this long: the "
+        "load balancer keeps sending them until its health checks see it (HAProxy example: 2 checks 2 s apart)",
+    )
     metrics_token: str | None = Field(
         None,
         description="bearer token for GET /metrics (Prometheus); the API token is accepted too; "

@@ -87,7 +87,7 @@ async def _twilio_refused(addr: str) -> tuple[int | None, str]:
 
 
 async def test_a_draining_node_refuses_new_calls_in_each_protocols_words(tmp_path: Path, call8k: CallAudio) -> None:
-    runner, server = await start_server(tmp_path, vosk_model=None)
+    runner, server = await start_server(tmp_path, vosk_model=None, drain_admit_seconds=0)
     try:
         live_ws, tw = await _twilio_call(server.addr)
         await wait_for(lambda: len(server.ctx.calls.live) == 1, timeout=10)
@@ -155,7 +155,7 @@ async def test_a_draining_node_refuses_new_calls_in_each_protocols_words(tmp_pat
 async def test_legs_and_registrations_from_before_the_drain_are_admitted(tmp_path: Path) -> None:
     """A registered AudioSocket call whose legs connect after the drain began is a call already promised to this
     node: both legs are taken."""
-    runner, server = await start_server(tmp_path, vosk_model=None)
+    runner, server = await start_server(tmp_path, vosk_model=None, drain_admit_seconds=0)
     try:
         legs = {"customer": str(uuid.uuid4()), "agent": str(uuid.uuid4())}
         status, reg = await server.post("/api/calls", {"agent_id": "a-1", "audiosocket": legs})
@@ -261,6 +261,7 @@ def _spawn(data: Path, port: int, crm_url: str, drain_seconds: float) -> subproc
         "ASSIST_LOG_FORMAT": "json",
         "ASSIST_API_TOKEN": TOKEN,
         "ASSIST_DRAIN_SECONDS": str(drain_seconds),
+        "ASSIST_DRAIN_ADMIT_SECONDS": "0",
         "ASSIST_SYNC_TARGETS": "webhook",
         "ASSIST_SYNC_WEBHOOK_URL": crm_url + "/hook",
         "ASSIST_SYNC_WEBHOOK_SECRET": SECRET,
@@ -408,3 +409,23 @@ async def _live_calls_is(url: str, n: int) -> bool:
 async def _status_is(url: str, status: int) -> bool:
     got, _ = await _get(url)
     return got == status
+
+
+async def test_new_calls_are_taken_until_the_balancer_has_noticed(tmp_path: Path) -> None:
+    """Not ready at once, but a call the balancer still sends within ASSIST_DRAIN_ADMIT_SECONDS is taken (a
+    rolling restart refuses nothing); after the window, new calls are refused."""
+    runner, server = await start_server(tmp_path, vosk_model=None, drain_admit_seconds=1.5)
+    try:
+        status, _ = await server.post("/api/admin/drain")
+        assert status == 202
+        status, ready = await _get(f"http://{server.addr}/readyz")
+        assert status == 503 and ready["status"] == "draining"
+        ws, _tw = await _twilio_call(server.addr)
+        await wait_for(lambda: len(server.ctx.calls.live) == 1, timeout=10)
+        await asyncio.sleep(1.6)
+        code, reason = await _twilio_refused(server.addr)
+        assert code == 1013 and reason.startswith("draining"), (code, reason)
+        assert len(server.ctx.calls.live) == 1  # the call taken in the window goes on
+        await ws.close()
+    finally:
+        await runner.cleanup()

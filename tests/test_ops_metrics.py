@@ -151,7 +151,7 @@ async def test_metrics_move_with_a_real_call(tmp_path: Path, call8k: CallAudio, 
 
 
 async def test_a_draining_refusal_is_counted_by_its_reason(tmp_path: Path) -> None:
-    runner, server = await start_server(tmp_path, vosk_model=None)
+    runner, server = await start_server(tmp_path, vosk_model=None, drain_admit_seconds=0)
     try:
         status, _ = await server.post("/api/admin/drain")
         assert status == 202
@@ -187,7 +187,7 @@ async def test_who_may_read_metrics(tmp_path: Path) -> None:
 
 async def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
     """Two services in one process: a refusal on one is not counted on the other."""
-    runner_a, a = await start_server(tmp_path / "a", vosk_model=None)
+    runner_a, a = await start_server(tmp_path / "a", vosk_model=None, drain_admit_seconds=0)
     runner_b, b = await start_server(tmp_path / "b", vosk_model=None)
     try:
         await a.post("/api/admin/drain")

@@ -1,8 +1,9 @@
 """Draining a node before it stops (SIGTERM to `assist serve`, or POST /api/admin/drain): docs/scale.md.
 
-`begin_drain` turns the node away from new work at once: GET /readyz answers 503 (the load balancer takes the
-node out of rotation) and a new call is refused in its protocol's own words with the reason `draining`
-(`CallManager.draining`).  `drain_node` then waits, at most `ASSIST_DRAIN_SECONDS`, for the calls in progress to
+`begin_drain` turns the node away from new work: GET /readyz answers 503 at once (the load balancer takes the
+node out of rotation), and after `ASSIST_DRAIN_ADMIT_SECONDS` (the time the balancer's health checks need to
+notice; calls it still sends meanwhile are taken) a new call is refused in its protocol's own words with the
+reason `draining` (`CallManager.draining`).  `drain_node` then waits, at most `ASSIST_DRAIN_SECONDS`, for the calls in progress to
 end, their summaries to be written and the outbox worker to make the deliveries that are due now; whatever is
 left of the outbox stays in the database for another node or the next start.  `assist serve` then shuts down as
 it always does (the calls still live are ended and stored) and exits 0.
@@ -52,7 +53,12 @@ def begin_drain(ctx: Context, reason: str) -> bool:
         return False
     drain.since = time.monotonic()
     drain.reason = reason
-    ctx.calls.draining = True
+    admit = ctx.settings.drain_admit_seconds
+    if admit > 0:
+        # not ready at once, but the balancer sends new calls until its checks notice: take them meanwhile
+        asyncio.get_running_loop().call_later(admit, _refuse_new_calls, ctx)
+    else:
+        _refuse_new_calls(ctx)
     drain.requested.set()
     log.warning(
         "draining: new calls are refused, calls in progress may finish",
@@ -61,6 +67,10 @@ def begin_drain(ctx: Context, reason: str) -> bool:
         bound_seconds=ctx.settings.drain_seconds,
     )
     return True
+
+
+def _refuse_new_calls(ctx: Context) -> None:
+    ctx.calls.draining = True
 
 
 async def drain_node(ctx: Context, stop: asyncio.Event) -> bool:
@@ -87,7 +97,10 @@ async def drain_node(ctx: Context, stop: asyncio.Event) -> bool:
     async def nothing_due() -> bool:
         return await ctx.sync_worker.due() == 0
 
-    calls_done = await until(no_live_calls)
+    async def refusing() -> bool:
+        return ctx.calls.draining
+
+    calls_done = await until(refusing) and await until(no_live_calls)
     summaries_done = calls_done and await _within(ctx.coach.settle(), left())
     delivered = summaries_done and await _within(ctx.hub.drain(), left()) and await until(nothing_due)
     await ctx.sync_worker.stop(grace=left())
