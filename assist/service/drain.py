@@ -3,10 +3,10 @@
 `begin_drain` turns the node away from new work: GET /readyz answers 503 at once (the load balancer takes the
 node out of rotation), and after `ASSIST_DRAIN_ADMIT_SECONDS` (the time the balancer's health checks need to
 notice; calls it still sends meanwhile are taken) a new call is refused in its protocol's own words with the
-reason `draining` (`CallManager.draining`).  `drain_node` then waits, at most `ASSIST_DRAIN_SECONDS`, for the calls in progress to
-end, their summaries to be written and the outbox worker to make the deliveries that are due now; whatever is
-left of the outbox stays in the database for another node or the next start.  `assist serve` then shuts down as
-it always does (the calls still live are ended and stored) and exits 0.
+reason `draining` (`CallManager.draining`).  `drain_node` then waits, at most `ASSIST_DRAIN_SECONDS`, for the
+calls in progress to end, their summaries to be written and the outbox worker to make the deliveries that are
+due now; whatever is left of the outbox stays in the database for another node or the next start.  `assist
+serve` then shuts down as it always does (the calls still live are ended and stored) and exits 0.
 """
 
 from __future__ import annotations
