@@ -148,8 +148,10 @@ async def soak(url: str, pid: int, wav: Path, *, slots: int, seconds: float, rx:
             outbox = await r.json()
 
     admitted = [c for c in started if c in calls]
-    texts = {c: words_of(calls[c]) for c in admitted}
-    order = sorted(admitted, key=lambda c: started[c])
+    # a call shed under overload ends early: its words are compared with nothing
+    whole = [c for c in admitted if calls[c].get("end_reason") != "overload"]
+    texts = {c: words_of(calls[c]) for c in whole}
+    order = sorted(whole, key=lambda c: started[c])
     # the same audio through one protocol gives the same samples (μ-law 8 kHz for Twilio, L16 for audiofork):
     # each call is compared with the first call of its own slot parity (= its protocol)
     reference: dict[str, dict[str, str]] = {}
@@ -175,7 +177,9 @@ async def soak(url: str, pid: int, wav: Path, *, slots: int, seconds: float, rx:
         "crm_rejected": rx.rejected,
         "crm_summaries": len(rx.summaries),
         "outbox_end": outbox,
-        "transcripts_identical": len(admitted) - len(differ),
+        "shed": len(admitted) - len(whole),
+        "transcripts_compared": len(whole),
+        "transcripts_identical": len(whole) - len(differ),
         "transcripts_differing": differ[:10],
         "reference_words": reference,
         "rss_mb_start": round(memory[0][1] / 1e6) if memory else None,
