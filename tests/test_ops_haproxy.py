@@ -5,12 +5,8 @@ real assist servers: HTTP, WebSockets and AudioSocket go through; when one node 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import re
-import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,16 +18,9 @@ import pytest
 from assist.stream.protocols.audiosocket import AudioSocketClient
 from assist.stream.simulate import simulate
 from tests.conftest import CallAudio, Server, start_server, wait_for
+from tests.support.cluster import HAPROXY, HAPROXY_CONFIG, Balancer
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+CONFIG = HAPROXY_CONFIG
 
 
 def test_the_example_configuration_is_valid() -> None:
@@ -52,64 +41,8 @@ def test_the_example_checks_readiness_and_keeps_websockets_open() -> None:
     assert not re.search(r"^\s*(cookie|stick-table|stick on)\b", text, re.M), "stickiness is not needed"
 
 
-def localized(config: str, ports: dict[str, int]) -> str:
-    """The example with its addresses on loopback: the balancer's ports and each node's HTTP and AudioSocket
-    ports.  Every address the example names must be replaced (so the test runs what the example says)."""
-    swaps = {
-        "bind :8080": f"bind 127.0.0.1:{ports['lb_http']}",
-        "bind :9092": f"bind 127.0.0.1:{ports['lb_audiosocket']}",
-        "bind :8404": f"bind 127.0.0.1:{ports['lb_stats']}",
-        "node1:8080 check": f"127.0.0.1:{ports['node1_http']} check",
-        "node2:8080 check": f"127.0.0.1:{ports['node2_http']} check",
-        "node1:9093 check port 8080": f"127.0.0.1:{ports['node1_audiosocket']} check port {ports['node1_http']}",
-        "node2:9094 check port 8080": f"127.0.0.1:{ports['node2_audiosocket']} check port {ports['node2_http']}",
-    }
-    for old, new in swaps.items():
-        assert config.count(old) == 1, f"the example no longer has {old!r}: update this test"
-        config = config.replace(old, new)
-    assert not re.search(r"\bnode\d:\d+", config), "an address of the example was left in"
-    return config
-
-
-class Balancer:
-    """Real HAProxy in the foreground, configured from the example."""
-
-    def __init__(self, tmp: Path, a: Server, b: Server) -> None:
-        self.ports = {
-            "lb_http": _free_port(),
-            "lb_audiosocket": _free_port(),
-            "lb_stats": _free_port(),
-            "node1_http": a.port,
-            "node2_http": b.port,
-            "node1_audiosocket": int(a.ctx.audiosocket_port or 0),
-            "node2_audiosocket": int(b.ctx.audiosocket_port or 0),
-        }
-        self.cfg = tmp / "haproxy.cfg"
-        self.cfg.write_text(localized(CONFIG.read_text(), self.ports))
-        self.log = tmp / "haproxy.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['lb_http']}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(self.cfg)], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
-        )
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    async def states(self) -> dict[tuple[str, str], str]:
-        """(backend, server) -> status (UP, DOWN, …) from HAProxy's own CSV status page."""
-        url = f"http://127.0.0.1:{self.ports['lb_stats']}/stats;csv"
-        async with aiohttp.ClientSession() as s, s.get(url) as r:
-            text = await r.text()
-        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return {(row["pxname"], row["svname"]): row["status"] for row in rows if row["svname"].startswith("node")}
+def node_balancer(tmp: Path, a: Server, b: Server) -> Balancer:
+    return Balancer(tmp, ((a.port, int(a.ctx.audiosocket_port or 0)), (b.port, int(b.ctx.audiosocket_port or 0))))
 
 
 @pytest.fixture
@@ -132,7 +65,7 @@ async def test_haproxy_balances_two_nodes_and_drops_a_draining_one(
     tmp_path: Path, nodes: tuple[Server, Server], call8k: CallAudio
 ) -> None:
     a, b = nodes
-    balancer = Balancer(tmp_path, a, b)
+    balancer = node_balancer(tmp_path, a, b)
     balancer.start()
     session = aiohttp.ClientSession()
     try:
