@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from assist.stream.simulate import simulate
 from assist.stream.vad import EnergyGate
-from bench.common import MODEL, free_port, pct, prepare_model, wait_healthy
+from bench.common import MODEL, free_port, pct, prepare_model, stop_process, wait_healthy
 from tests.support.engine import read_channels
 from tests.support.speech import DEFAULT_TURNS, Turn, make_call, varied_turns
 
@@ -249,12 +249,7 @@ async def run_server_round(path: Path, calls: int, vad: str, rounds: int, ramp: 
             listener.cancel()
         return results
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 30)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,13 @@ async def wait_healthy(url: str, timeout: float = 120.0) -> dict[str, Any]:
             except aiohttp.ClientError:
                 await asyncio.sleep(0.2)
     raise RuntimeError("server did not start")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM (the server drains and shuts down as in service), SIGKILL if it has not exited in `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

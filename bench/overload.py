@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from assist import logs
 from assist.stream.simulate import SimulationError, simulate
 from bench.asr import make_audio
-from bench.common import MODEL, free_port, pct, wait_healthy
+from bench.common import MODEL, free_port, pct, stop_process, wait_healthy
 from tests.support.speech import DEFAULT_TURNS, make_call
 
 
@@ -293,12 +293,7 @@ async def run_server(
         out["server_log"] = str(Path(tmp) / "server.log")
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 30)
         log.close()
 
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from assist import logs
 from assist.stream.simulate import SimulationError, simulate
 from bench.asr import make_audio
-from bench.common import MODEL, free_port, pct, wait_healthy
+from bench.common import MODEL, free_port, pct, stop_process, wait_healthy
 from tests.crm_fakes.webhook import WebhookReceiver
 
 SECRET = "soak-secret"
@@ -235,11 +235,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await wait_healthy(url)
             out = await soak(url, proc.pid, wav, slots=slots, seconds=args.minutes * 60, rx=rx)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, 60)
             log.close()
         out["server_log"] = str(work / "server.log")
         out["exit_code"] = proc.returncode
