@@ -99,6 +99,12 @@ class _ServiceCollector(Collector):
         yield _gauge(
             "assist_draining", "1 while this node drains (refuses new calls, not ready)", float(self.ctx.drain.active)
         )
+        hub = self.ctx.browser_hub
+        yield _gauge(
+            "assist_browser_connections",
+            "Sidebars and consoles connected to this node (their WebSockets)",
+            float(len(getattr(hub, "connections", ()))),
+        )
 
     def _calls(self) -> Iterator[Metric]:
         calls = self.ctx.calls
